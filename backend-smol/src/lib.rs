@@ -1,0 +1,1 @@
+//! strports on smol: turns descriptions into async-io sockets.

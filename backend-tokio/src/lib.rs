@@ -1,0 +1,1 @@
+//! strports on tokio: turns descriptions into tokio sockets.

@@ -1,0 +1,2 @@
+//! The `strports` command.
+fn main() {}

@@ -1,0 +1,515 @@
+//! Client descriptions: what `clientFromString` accepts, plus `process:`.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use crate::args::{Arguments, Bound, Param, Positionals};
+use crate::common::{Printer, UnixAddress, check_hostname, display_path};
+use crate::error::{ParseError, ParseErrorKind};
+use crate::grammar::{RawDescription, parse_raw, raw_offset};
+use crate::registry::{Extension, Registry};
+use crate::server::{missing_type, unknown_type};
+
+/// The default client `timeout`: 30 seconds.
+pub const DEFAULT_TIMEOUT: u32 = 30;
+
+/// A parsed client description: where and how to connect.
+///
+/// ```
+/// use strports_core::ClientDescription;
+/// let desc: ClientDescription = "tcp:example.com:80".parse().unwrap();
+/// let ClientDescription::Tcp(tcp) = &desc else { panic!() };
+/// assert_eq!((tcp.host.as_str(), tcp.port, tcp.timeout), ("example.com", 80, 30));
+/// assert_eq!(desc.to_string(), "tcp:example.com:80");
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ClientDescription {
+    /// `tcp:host:port`: TCP (Twisted's `TCP4ClientEndpoint`; strports connects to
+    /// names through Happy Eyeballs). Keywords `timeout`, `bindAddress`.
+    /// Example: `tcp:example.com:80:timeout=5`.
+    Tcp(TcpClient),
+    /// `ssl:host:port`: TLS over TCP (`SSL4ClientEndpoint`), always verified.
+    /// Keywords as `tcp` plus `hostname`, `certKey`, `privateKey`, `caCertsDir`.
+    /// Example: `ssl:example.com:443:caCertsDir=/etc/ssl/certs`.
+    Ssl(SslClient),
+    /// `unix:path`: a UNIX socket (`UNIXClientEndpoint`). Keywords `timeout`,
+    /// `lockfile` (alias `checkPID`). Example: `unix:/run/app.sock`.
+    Unix(UnixClient),
+    /// `tls:host:port[:timeout[:bindAddress[:certificate[:privateKey[:trustRoots[:endpoint]]]]]]`:
+    /// TLS to `host`, verified against `host`, optionally over another client
+    /// description (`endpoint=`). Example: `tls:example.com:443`.
+    Tls(TlsClient),
+    /// `process:argv0[:arg...]`: run a program; its stdin/stdout are the connection
+    /// (strports extension; Twisted's `ProcessEndpoint`). Example: `process:cat`.
+    Process(ProcessClient),
+    /// A type added to a [`Registry`].
+    Extension(Extension),
+}
+
+/// Parameters of a `tcp:` client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpClient {
+    /// `host`: an IP literal or a host name. Required.
+    pub host: String,
+    /// `port`: 0-65535. Required.
+    pub port: u16,
+    /// `timeout`: seconds to wait for the connection, at least 1. Default 30.
+    pub timeout: u32,
+    /// `bindAddress`: local address to connect from (port chosen by the system).
+    pub bind_address: Option<String>,
+}
+
+/// Parameters of an `ssl:` client. Certificates and host names are always verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SslClient {
+    /// `host`, `port`, `timeout`, `bindAddress`: the TCP connection.
+    pub tcp: TcpClient,
+    /// `hostname`: the name to verify and send as SNI. Default: `host`.
+    pub hostname: Option<String>,
+    /// `certKey`: PEM file with the client certificate (and its key, unless
+    /// `privateKey` is given).
+    pub cert_key: Option<PathBuf>,
+    /// `privateKey`: PEM file with the client key; needs `certKey`.
+    pub private_key: Option<PathBuf>,
+    /// `caCertsDir`: directory whose `*.pem` files are the trusted CAs. Default: the
+    /// platform's trust store.
+    pub ca_certs_dir: Option<PathBuf>,
+}
+
+impl SslClient {
+    /// The name verified against the server's certificate: `hostname`, else `host`.
+    pub fn verification_name(&self) -> &str {
+        self.hostname.as_deref().unwrap_or(&self.tcp.host)
+    }
+}
+
+/// Parameters of a `unix:` client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnixClient {
+    /// `path`: the socket path, or `@name` for a Linux abstract name. Required.
+    pub path: UnixAddress,
+    /// `timeout`: seconds to wait for the connection. Default 30.
+    pub timeout: u32,
+    /// `lockfile` (or Twisted's `checkPID`): refuse to connect unless `<path>.lock` is
+    /// held by a live process. Default off.
+    pub lockfile: bool,
+}
+
+/// Parameters of a `tls:` client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsClient {
+    /// `host`: name verified against the certificate and sent as SNI (not for IP
+    /// literals), and the connect target unless `endpoint` is given. Required.
+    pub host: String,
+    /// `port`: required.
+    pub port: u16,
+    /// `timeout`: seconds per connection attempt. Default 30. Ignored with `endpoint`
+    /// (as in Twisted).
+    pub timeout: u32,
+    /// `bindAddress`: local address to connect from. Ignored with `endpoint`.
+    pub bind_address: Option<String>,
+    /// `certificate`: PEM file with a client certificate.
+    pub certificate: Option<PathBuf>,
+    /// `privateKey`: PEM file with the client key (default: the `certificate` file);
+    /// needs `certificate`.
+    pub private_key: Option<PathBuf>,
+    /// `trustRoots`: directory whose `*.pem` files are the trusted CAs. Default: the
+    /// platform's trust store.
+    pub trust_roots: Option<PathBuf>,
+    /// `endpoint`: another client description to run TLS over, e.g.
+    /// `endpoint=unix\:/run/x.sock`.
+    pub endpoint: Option<Box<ClientDescription>>,
+}
+
+/// Parameters of a `process:` client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessClient {
+    /// The positionals: the program and its arguments (`argv[0]` is looked up in
+    /// `PATH`). At least one.
+    pub argv: Vec<String>,
+    /// `path`: working directory of the child. Default: ours.
+    pub path: Option<PathBuf>,
+    /// `env`: `inherit` (default) or `clear`.
+    pub env: ProcessEnv,
+    /// `errFlag`: what happens to the child's stderr: `log` (default), `drop`, `inherit`.
+    pub err_flag: StderrPolicy,
+}
+
+/// The environment of a child process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum ProcessEnv {
+    /// `env=inherit`: the child gets our environment (the default; Twisted's default is
+    /// an empty environment).
+    #[default]
+    Inherit,
+    /// `env=clear`: the child gets an empty environment.
+    Clear,
+}
+
+/// What happens to a child process's standard error (Twisted's `errFlag`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum StderrPolicy {
+    /// `errFlag=log`: each line is logged through `tracing` (Twisted's `LOG`, default).
+    #[default]
+    Log,
+    /// `errFlag=drop`: discarded (Twisted's `DROP`).
+    Drop,
+    /// `errFlag=inherit`: passed through to our own stderr.
+    Inherit,
+}
+
+const ENV_WORDS: &[&str] = &["inherit", "clear"];
+const ERR_WORDS: &[&str] = &["log", "drop", "inherit"];
+
+const TCP: &[Param] = &[
+    Param::positional("host"),
+    Param::positional("port"),
+    Param::keyword("timeout"),
+    Param::keyword("bindAddress"),
+];
+const SSL: &[Param] = &[
+    Param::positional("host"),
+    Param::positional("port"),
+    Param::keyword("timeout"),
+    Param::keyword("bindAddress"),
+    Param::keyword("hostname"),
+    Param::keyword("certKey"),
+    Param::keyword("privateKey"),
+    Param::keyword("caCertsDir"),
+];
+const UNIX: &[Param] = &[
+    Param::positional("path"),
+    Param::keyword("timeout"),
+    Param::keyword("lockfile"),
+    Param::keyword("checkPID"),
+];
+const TLS: &[Param] = &[
+    Param::positional("host"),
+    Param::positional("port"),
+    Param::positional("timeout"),
+    Param::positional("bindAddress"),
+    Param::positional("certificate"),
+    Param::positional("privateKey"),
+    Param::positional("trustRoots"),
+    Param::positional("endpoint"),
+];
+const PROCESS: &[Param] = &[
+    Param::keyword("path"),
+    Param::keyword("env"),
+    Param::keyword("errFlag"),
+];
+
+/// Names of the built-in client types.
+pub const CLIENT_TYPES: &[&str] = &["tcp", "ssl", "unix", "tls", "process"];
+
+impl FromStr for ClientDescription {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        let raw = parse_raw(s)?;
+        parse_client(&raw, None)
+    }
+}
+
+pub(crate) fn parse_client(
+    raw: &RawDescription<'_>,
+    registry: Option<&Registry>,
+) -> Result<ClientDescription, ParseError> {
+    let Some(type_text) = raw.positionals.first() else {
+        return Err(missing_type(raw, "client"));
+    };
+    let args = Arguments::after_type(raw, "");
+    let name = type_text.as_str();
+    let is = |t: &str| name.eq_ignore_ascii_case(t);
+    if registry.is_none_or(Registry::has_builtins) {
+        if is("tcp") {
+            let b = args
+                .with_what("tcp clients")
+                .bind(TCP, Positionals::FillUnset)?;
+            return Ok(ClientDescription::Tcp(tcp(&b)?));
+        } else if is("ssl") {
+            return ssl(args.with_what("ssl clients"));
+        } else if is("unix") {
+            return unix(args.with_what("unix clients"));
+        } else if is("tls") {
+            return tls(args.with_what("tls clients"), registry);
+        } else if is("process") {
+            return process(args.with_what("process clients"));
+        }
+    }
+    if let Some(registry) = registry {
+        if let Some(ext) = registry.parse_client_extension(name, args)? {
+            return Ok(ClientDescription::Extension(ext));
+        }
+    }
+    Err(unknown_type(type_text, "client", registry, CLIENT_TYPES))
+}
+
+fn timeout(b: &Bound<'_, '_>) -> Result<u32, ParseError> {
+    match b.number::<u32>("timeout", u64::from(u32::MAX))? {
+        None => Ok(DEFAULT_TIMEOUT),
+        Some(0) => {
+            let t = b.text("timeout").map_or(0, |t| t.offset());
+            Err(ParseError::quoting(
+                ParseErrorKind::InvalidNumber,
+                t,
+                "invalid timeout",
+                "0",
+                "must be at least 1 second",
+            ))
+        }
+        Some(n) => Ok(n),
+    }
+}
+
+fn tcp(b: &Bound<'_, '_>) -> Result<TcpClient, ParseError> {
+    let host = b.required("host", b.non_empty("host")?)?;
+    let port = b.required("port", b.port("port")?)?;
+    Ok(TcpClient {
+        host,
+        port,
+        timeout: timeout(b)?,
+        bind_address: b.non_empty("bindAddress")?,
+    })
+}
+
+fn needs(b: &Bound<'_, '_>, name: &str, other: &str) -> Result<(), ParseError> {
+    match (b.text(name), b.is_given(other)) {
+        (Some(t), false) => Err(ParseError::quoting(
+            ParseErrorKind::Conflict,
+            t.offset(),
+            "parameter",
+            name,
+            &format!("needs {other} as well (half-specified client credentials)"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn ssl(args: Arguments<'_, '_>) -> Result<ClientDescription, ParseError> {
+    let b = args.bind(SSL, Positionals::FillUnset)?;
+    let tcp = tcp(&b)?;
+    needs(&b, "privateKey", "certKey")?;
+    if b.is_given("hostname") {
+        b.non_empty("hostname")?;
+        check_hostname(&b, "hostname")?;
+    } else {
+        check_hostname(&b, "host")?;
+    }
+    Ok(ClientDescription::Ssl(SslClient {
+        tcp,
+        hostname: b.string("hostname"),
+        cert_key: b.path("certKey")?,
+        private_key: b.path("privateKey")?,
+        ca_certs_dir: b.path("caCertsDir")?,
+    }))
+}
+
+fn unix(args: Arguments<'_, '_>) -> Result<ClientDescription, ParseError> {
+    let b = args.bind(UNIX, Positionals::FillUnset)?;
+    let path = UnixAddress::from_text(&b.required("path", b.non_empty("path")?)?);
+    if let (Some(_), Some(t)) = (b.text("lockfile"), b.text("checkPID")) {
+        return Err(ParseError::quoting(
+            ParseErrorKind::DuplicateParameter,
+            t.offset(),
+            "parameter",
+            "checkPID",
+            "is another name for lockfile, which is given too",
+        ));
+    }
+    let lockfile = match b.boolean("lockfile")? {
+        Some(l) => l,
+        None => b.boolean("checkPID")?.unwrap_or(false),
+    };
+    if lockfile && matches!(path, UnixAddress::Abstract(_)) {
+        let offset = b
+            .text("lockfile")
+            .or(b.text("checkPID"))
+            .map_or(0, |t| t.offset());
+        return Err(ParseError::new(
+            ParseErrorKind::Conflict,
+            offset,
+            format!(
+                "conflicting lockfile at offset {offset}: abstract socket names have no file to lock"
+            ),
+        ));
+    }
+    Ok(ClientDescription::Unix(UnixClient {
+        path,
+        timeout: timeout(&b)?,
+        lockfile,
+    }))
+}
+
+fn tls(
+    args: Arguments<'_, '_>,
+    registry: Option<&Registry>,
+) -> Result<ClientDescription, ParseError> {
+    let b = args.bind(TLS, Positionals::InOrder)?;
+    let host = b.required("host", b.non_empty("host")?)?;
+    let port = b.required("port", b.port("port")?)?;
+    let timeout = timeout(&b)?;
+    let bind_address = b.non_empty("bindAddress")?;
+    let trust_roots = b.path("trustRoots")?;
+    needs(&b, "privateKey", "certificate")?;
+    let certificate = b.path("certificate")?;
+    let private_key = b.path("privateKey")?;
+    check_hostname(&b, "host")?;
+    let endpoint = match b.text("endpoint") {
+        None => None,
+        Some(t) => {
+            let input = args.raw().input();
+            let nested = parse_raw(t.as_str())
+                .and_then(|raw| parse_client(&raw, registry))
+                .map_err(|e| {
+                    let at = raw_offset(input, t.offset(), e.offset());
+                    e.shifted(at)
+                })?;
+            Some(Box::new(nested))
+        }
+    };
+    Ok(ClientDescription::Tls(TlsClient {
+        host,
+        port,
+        timeout,
+        bind_address,
+        certificate,
+        private_key,
+        trust_roots,
+        endpoint,
+    }))
+}
+
+fn process(args: Arguments<'_, '_>) -> Result<ClientDescription, ParseError> {
+    let b = args.bind_with_rest(PROCESS, Positionals::InOrder)?;
+    let argv: Vec<String> = b.rest().iter().map(|t| t.as_str().to_owned()).collect();
+    match argv.first() {
+        None => {
+            let t = args.type_text();
+            let end = t.offset() + t.as_str().len();
+            return Err(ParseError::new(
+                ParseErrorKind::MissingParameter,
+                end,
+                format!(
+                    "missing program at offset {end}: process clients need the program and its arguments, e.g. process:cat"
+                ),
+            ));
+        }
+        Some(p) if p.is_empty() => {
+            let offset = b.rest()[0].offset();
+            return Err(ParseError::quoting(
+                ParseErrorKind::EmptyValue,
+                offset,
+                "empty",
+                "program",
+                "must not be empty",
+            ));
+        }
+        Some(_) => {}
+    }
+    let env = match b.choice("env", ENV_WORDS)? {
+        Some(1) => ProcessEnv::Clear,
+        _ => ProcessEnv::Inherit,
+    };
+    let err_flag = match b.choice("errFlag", ERR_WORDS)? {
+        Some(1) => StderrPolicy::Drop,
+        Some(2) => StderrPolicy::Inherit,
+        _ => StderrPolicy::Log,
+    };
+    Ok(ClientDescription::Process(ProcessClient {
+        argv,
+        path: b.path("path")?,
+        env,
+        err_flag,
+    }))
+}
+
+impl ProcessEnv {
+    /// The word used in descriptions: `inherit` or `clear`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProcessEnv::Inherit => "inherit",
+            ProcessEnv::Clear => "clear",
+        }
+    }
+}
+
+impl StderrPolicy {
+    /// The word used in descriptions: `log`, `drop` or `inherit`.
+    pub fn name(self) -> &'static str {
+        match self {
+            StderrPolicy::Log => "log",
+            StderrPolicy::Drop => "drop",
+            StderrPolicy::Inherit => "inherit",
+        }
+    }
+}
+
+fn print_tcp<'p, 'f, 'g>(p: &'p mut Printer<'f, 'g>, t: &TcpClient) -> &'p mut Printer<'f, 'g> {
+    p.pos(&t.host)
+        .pos(&t.port.to_string())
+        .kw_if(t.timeout != DEFAULT_TIMEOUT, "timeout", t.timeout)
+        .kw_opt("bindAddress", t.bind_address.as_deref())
+}
+
+impl fmt::Display for ClientDescription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientDescription::Tcp(t) => print_tcp(&mut Printer::new(f, "tcp"), t).finish(),
+            ClientDescription::Ssl(s) => print_tcp(&mut Printer::new(f, "ssl"), &s.tcp)
+                .kw_opt("hostname", s.hostname.as_deref())
+                .kw_opt("certKey", display_path(&s.cert_key))
+                .kw_opt("privateKey", display_path(&s.private_key))
+                .kw_opt("caCertsDir", display_path(&s.ca_certs_dir))
+                .finish(),
+            ClientDescription::Unix(u) => Printer::new(f, "unix")
+                .pos(&u.path.to_description_text())
+                .kw_if(u.timeout != DEFAULT_TIMEOUT, "timeout", u.timeout)
+                .kw_if(u.lockfile, "lockfile", 1)
+                .finish(),
+            ClientDescription::Tls(t) => Printer::new(f, "tls")
+                .pos(&t.host)
+                .pos(&t.port.to_string())
+                .kw_if(t.timeout != DEFAULT_TIMEOUT, "timeout", t.timeout)
+                .kw_opt("bindAddress", t.bind_address.as_deref())
+                .kw_opt("certificate", display_path(&t.certificate))
+                .kw_opt("privateKey", display_path(&t.private_key))
+                .kw_opt("trustRoots", display_path(&t.trust_roots))
+                .kw_opt("endpoint", t.endpoint.as_deref())
+                .finish(),
+            ClientDescription::Process(p) => {
+                let mut pr = Printer::new(f, "process");
+                for arg in &p.argv {
+                    pr.pos(arg);
+                }
+                pr.kw_opt("path", display_path(&p.path))
+                    .kw_if(p.env != ProcessEnv::Inherit, "env", p.env.name())
+                    .kw_if(
+                        p.err_flag != StderrPolicy::Log,
+                        "errFlag",
+                        p.err_flag.name(),
+                    )
+                    .finish()
+            }
+            ClientDescription::Extension(e) => fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl ClientDescription {
+    /// The type name as printed (`tcp`, `tls`, `process`, or an extension's prefix).
+    pub fn type_name(&self) -> &str {
+        match self {
+            ClientDescription::Tcp(_) => "tcp",
+            ClientDescription::Ssl(_) => "ssl",
+            ClientDescription::Unix(_) => "unix",
+            ClientDescription::Tls(_) => "tls",
+            ClientDescription::Process(_) => "process",
+            ClientDescription::Extension(e) => e.name(),
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! Values shared by several description types, and the canonical printer.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::args::Bound;
+use crate::error::{ParseError, ParseErrorKind};
+use crate::grammar::quote_into;
+
+/// A UNIX socket address: a filesystem path or a Linux abstract name.
+///
+/// In a description, an address starting with `@` (or, as in Twisted, with a NUL
+/// character) is an abstract name; write `./@name` for a file whose name starts with `@`.
+///
+/// ```
+/// use strports_core::{ServerDescription, UnixAddress};
+/// let ServerDescription::Unix(server) = "unix:@app".parse().unwrap() else { panic!() };
+/// assert_eq!(server.address, UnixAddress::Abstract("app".into()));
+/// assert!(!server.lockfile); // abstract names have no lock file
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum UnixAddress {
+    /// A socket file. A relative path is relative to the working directory at listen
+    /// or connect time.
+    Path(PathBuf),
+    /// A Linux abstract socket name (without the leading NUL).
+    Abstract(String),
+}
+
+impl UnixAddress {
+    pub(crate) fn from_text(s: &str) -> UnixAddress {
+        if let Some(name) = s.strip_prefix('@').or_else(|| s.strip_prefix('\0')) {
+            UnixAddress::Abstract(name.to_owned())
+        } else {
+            UnixAddress::Path(PathBuf::from(s))
+        }
+    }
+
+    /// The path, for a filesystem address.
+    pub fn as_path(&self) -> Option<&Path> {
+        match self {
+            UnixAddress::Path(p) => Some(p),
+            UnixAddress::Abstract(_) => None,
+        }
+    }
+
+    /// The address as written in a description (`@name` for abstract names).
+    pub fn to_description_text(&self) -> String {
+        match self {
+            UnixAddress::Abstract(name) => format!("@{name}"),
+            UnixAddress::Path(p) => {
+                let s = p.to_string_lossy();
+                if s.starts_with('@') || s.starts_with('\0') {
+                    format!("./{s}")
+                } else {
+                    s.into_owned()
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for UnixAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_description_text())
+    }
+}
+
+/// An address family, as named by `systemd:domain=` and `fd:domain=` (Twisted's
+/// `AF_*` names without the prefix).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Domain {
+    /// `INET`: IPv4.
+    Inet,
+    /// `INET6`: IPv6.
+    Inet6,
+    /// `UNIX`: UNIX domain sockets.
+    Unix,
+}
+
+impl Domain {
+    /// The name as written in descriptions: `INET`, `INET6` or `UNIX`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Domain::Inet => "INET",
+            Domain::Inet6 => "INET6",
+            Domain::Unix => "UNIX",
+        }
+    }
+
+    pub(crate) fn from_bound(b: &Bound<'_, '_>, name: &str) -> Result<Option<Domain>, ParseError> {
+        let Some(t) = b.text(name) else {
+            return Ok(None);
+        };
+        let s = t.as_str();
+        let domain = if s.eq_ignore_ascii_case("INET") {
+            Domain::Inet
+        } else if s.eq_ignore_ascii_case("INET6") {
+            Domain::Inet6
+        } else if s.eq_ignore_ascii_case("UNIX") {
+            Domain::Unix
+        } else {
+            return Err(ParseError::quoting(
+                ParseErrorKind::InvalidDomain,
+                t.offset(),
+                "invalid domain",
+                s,
+                "must be INET, INET6 or UNIX",
+            ));
+        };
+        Ok(Some(domain))
+    }
+}
+
+impl fmt::Display for Domain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The `sslmethod` of an `ssl:` server, from an explicit allow-list of pyOpenSSL names.
+///
+/// Only methods that give TLS 1.2 or newer are accepted; SSLv3, TLS 1.0, TLS 1.1 and
+/// DTLS names are parse errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SslMethod {
+    /// `SSLv23_METHOD`: TLS 1.2 and 1.3.
+    SslV23,
+    /// `TLS_METHOD`: TLS 1.2 and 1.3.
+    Tls,
+    /// `TLS_SERVER_METHOD`: TLS 1.2 and 1.3.
+    TlsServer,
+    /// `TLSv1_2_METHOD`: TLS 1.2 only.
+    TlsV1_2,
+}
+
+impl SslMethod {
+    const ALL: [SslMethod; 4] = [
+        SslMethod::SslV23,
+        SslMethod::Tls,
+        SslMethod::TlsServer,
+        SslMethod::TlsV1_2,
+    ];
+
+    /// The pyOpenSSL name, e.g. `TLS_METHOD`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SslMethod::SslV23 => "SSLv23_METHOD",
+            SslMethod::Tls => "TLS_METHOD",
+            SslMethod::TlsServer => "TLS_SERVER_METHOD",
+            SslMethod::TlsV1_2 => "TLSv1_2_METHOD",
+        }
+    }
+
+    /// Whether TLS 1.3 is allowed (it is for every method but `TLSv1_2_METHOD`).
+    pub fn allows_tls13(self) -> bool {
+        self != SslMethod::TlsV1_2
+    }
+
+    pub(crate) fn from_bound(b: &Bound<'_, '_>) -> Result<Option<SslMethod>, ParseError> {
+        let Some(t) = b.text("sslmethod") else {
+            return Ok(None);
+        };
+        let s = t.as_str();
+        if let Some(m) = SslMethod::ALL.into_iter().find(|m| m.name() == s) {
+            return Ok(Some(m));
+        }
+        let why = match s {
+            "SSLv2_METHOD" | "SSLv3_METHOD" | "TLSv1_METHOD" | "TLSv1_1_METHOD" => {
+                "protocol versions before tls 1.2 are not supported; use TLS_METHOD or TLSv1_2_METHOD"
+            }
+            "DTLS_METHOD" | "DTLS_SERVER_METHOD" | "DTLS_CLIENT_METHOD" => {
+                "dtls is not a stream protocol; use TLS_METHOD or TLSv1_2_METHOD"
+            }
+            "TLS_CLIENT_METHOD" => "a server cannot use a client method; use TLS_METHOD",
+            _ => "must be TLS_METHOD, SSLv23_METHOD, TLS_SERVER_METHOD or TLSv1_2_METHOD",
+        };
+        Err(ParseError::quoting(
+            ParseErrorKind::InvalidSslMethod,
+            t.offset(),
+            "invalid sslmethod",
+            s,
+            why,
+        ))
+    }
+}
+
+impl fmt::Display for SslMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Checks that `host` is an IP literal or a valid (IDNA) DNS name, as TLS needs.
+pub(crate) fn check_hostname(b: &Bound<'_, '_>, name: &str) -> Result<(), ParseError> {
+    let Some(t) = b.text(name) else {
+        return Ok(());
+    };
+    if dns_name(t.as_str()).is_some() {
+        Ok(())
+    } else {
+        Err(ParseError::quoting(
+            ParseErrorKind::InvalidHostname,
+            t.offset(),
+            &format!("invalid {name}"),
+            t.as_str(),
+            "must be an ip address or a valid dns name",
+        ))
+    }
+}
+
+/// The ASCII (IDNA) form of a host name for TLS verification and SNI, or the literal
+/// itself for an IP address; `None` if `host` is neither.
+///
+/// ```
+/// assert_eq!(strports_core::dns_name("Bücher.example").as_deref(), Some("xn--bcher-kva.example"));
+/// assert_eq!(strports_core::dns_name("::1").as_deref(), Some("::1"));
+/// assert_eq!(strports_core::dns_name("bad_name.example"), None);
+/// ```
+pub fn dns_name(host: &str) -> Option<String> {
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return Some(host.to_owned());
+    }
+    let ascii = idna::domain_to_ascii_strict(host).ok()?;
+    let valid = !ascii.is_empty()
+        && ascii.len() <= 253
+        && ascii.trim_end_matches('.').split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    valid.then_some(ascii)
+}
+
+/// Builds canonical description strings.
+pub(crate) struct Printer<'f, 'g> {
+    f: &'f mut fmt::Formatter<'g>,
+    buf: String,
+}
+
+impl<'f, 'g> Printer<'f, 'g> {
+    pub(crate) fn new(f: &'f mut fmt::Formatter<'g>, type_name: &str) -> Self {
+        let mut buf = String::with_capacity(48);
+        buf.push_str(type_name);
+        Printer { f, buf }
+    }
+
+    pub(crate) fn pos(&mut self, value: &str) -> &mut Self {
+        self.buf.push(':');
+        quote_into(&mut self.buf, value);
+        self
+    }
+
+    pub(crate) fn kw(&mut self, name: &str, value: &str) -> &mut Self {
+        self.buf.push(':');
+        self.buf.push_str(name);
+        self.buf.push('=');
+        quote_into(&mut self.buf, value);
+        self
+    }
+
+    pub(crate) fn kw_if(&mut self, cond: bool, name: &str, value: impl fmt::Display) -> &mut Self {
+        if cond {
+            self.kw(name, &value.to_string());
+        }
+        self
+    }
+
+    pub(crate) fn kw_opt(&mut self, name: &str, value: Option<impl fmt::Display>) -> &mut Self {
+        if let Some(v) = value {
+            self.kw(name, &v.to_string());
+        }
+        self
+    }
+
+    pub(crate) fn finish(&mut self) -> fmt::Result {
+        self.f.write_str(&self.buf)
+    }
+}
+
+pub(crate) fn path_text(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+pub(crate) fn display_path(p: &Option<PathBuf>) -> Option<String> {
+    p.as_deref().map(path_text)
+}

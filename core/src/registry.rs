@@ -1,0 +1,283 @@
+//! Extension types: a [`Registry`] value to which a program adds its own description
+//! types by prefix. There is no global state: pass the registry where you parse.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::args::Arguments;
+use crate::client::{CLIENT_TYPES, ClientDescription, parse_client};
+use crate::error::ParseError;
+use crate::grammar::parse_raw;
+use crate::server::{SERVER_TYPES, ServerDescription, parse_server};
+
+/// A parsed extension description's value. Implemented for every
+/// `Debug + Display + PartialEq + Send + Sync + 'static` type: `Display` must print
+/// the whole description (prefix included) in a form its parser accepts.
+pub trait ExtensionValue: fmt::Debug + fmt::Display + Send + Sync + 'static {
+    /// The value as `Any`, for downcasting.
+    fn as_any(&self) -> &dyn Any;
+    /// Equality across trait objects.
+    fn eq_dyn(&self, other: &dyn ExtensionValue) -> bool;
+}
+
+impl<T> ExtensionValue for T
+where
+    T: fmt::Debug + fmt::Display + PartialEq + Send + Sync + 'static,
+{
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn eq_dyn(&self, other: &dyn ExtensionValue) -> bool {
+        other.as_any().downcast_ref::<T>() == Some(self)
+    }
+}
+
+/// A description of a type added to a [`Registry`].
+#[derive(Clone)]
+pub struct Extension {
+    name: Arc<str>,
+    value: Arc<dyn ExtensionValue>,
+}
+
+impl Extension {
+    /// The prefix the type was registered under.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The parsed value, if it is a `T`.
+    pub fn downcast_ref<T: 'static>(&self) -> Option<&T> {
+        self.value.as_any().downcast_ref()
+    }
+}
+
+impl fmt::Debug for Extension {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Extension")
+            .field("name", &self.name)
+            .field("value", &self.value)
+            .finish()
+    }
+}
+
+impl fmt::Display for Extension {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.value, f)
+    }
+}
+
+impl PartialEq for Extension {
+    fn eq(&self, other: &Self) -> bool {
+        self.name.eq_ignore_ascii_case(&other.name) && self.value.eq_dyn(&*other.value)
+    }
+}
+
+type Parser =
+    Arc<dyn Fn(&Arguments<'_, '_>) -> Result<Arc<dyn ExtensionValue>, ParseError> + Send + Sync>;
+
+/// Why a type could not be registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryError {
+    prefix: String,
+}
+
+impl fmt::Display for RegistryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "type {:?} is already registered or is not a valid type name",
+            self.prefix
+        )
+    }
+}
+
+impl std::error::Error for RegistryError {}
+
+/// The description types a program understands. [`Registry::default`] holds the
+/// built-in types; add your own with [`add_server`](Registry::add_server) and
+/// [`add_client`](Registry::add_client). Type names are ASCII case-insensitive.
+///
+/// ```
+/// use std::fmt;
+/// use strports_core::args::{Param, Positionals};
+/// use strports_core::{Registry, ServerDescription};
+///
+/// #[derive(Debug, PartialEq)]
+/// struct Redis { port: u16 }
+/// impl fmt::Display for Redis {
+///     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { write!(f, "redis:{}", self.port) }
+/// }
+///
+/// let mut registry = Registry::default();
+/// registry.add_server("redis", |args| {
+///     let b = args.bind(&[Param::positional("port")], Positionals::InOrder)?;
+///     Ok(Redis { port: b.required("port", b.port("port")?)? })
+/// }).unwrap();
+/// let desc = registry.parse_server("REDIS:6379").unwrap();
+/// let ServerDescription::Extension(ext) = &desc else { panic!() };
+/// assert_eq!(ext.downcast_ref::<Redis>(), Some(&Redis { port: 6379 }));
+/// assert_eq!(desc.to_string(), "redis:6379");
+/// // Wrappers and nesting see extension types too.
+/// assert!(registry.parse_server("haproxy:redis:6379").is_ok());
+/// ```
+#[derive(Clone)]
+pub struct Registry {
+    builtins: bool,
+    servers: Vec<(String, Parser)>,
+    clients: Vec<(String, Parser)>,
+}
+
+impl Default for Registry {
+    /// The built-in types.
+    fn default() -> Self {
+        Registry {
+            builtins: true,
+            servers: Vec::new(),
+            clients: Vec::new(),
+        }
+    }
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("server_types", &self.server_types())
+            .field("client_types", &self.client_types())
+            .finish()
+    }
+}
+
+impl Registry {
+    /// A registry with no types at all, not even the built-ins.
+    pub fn empty() -> Self {
+        Registry {
+            builtins: false,
+            servers: Vec::new(),
+            clients: Vec::new(),
+        }
+    }
+
+    pub(crate) fn has_builtins(&self) -> bool {
+        self.builtins
+    }
+
+    /// Every server type name this registry parses.
+    pub fn server_types(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        if self.builtins {
+            names.extend(SERVER_TYPES.iter().map(|s| (*s).to_owned()));
+        }
+        names.extend(self.extension_names(true));
+        names
+    }
+
+    /// Every client type name this registry parses.
+    pub fn client_types(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        if self.builtins {
+            names.extend(CLIENT_TYPES.iter().map(|s| (*s).to_owned()));
+        }
+        names.extend(self.extension_names(false));
+        names
+    }
+
+    pub(crate) fn extension_names(&self, server: bool) -> impl Iterator<Item = String> + '_ {
+        let list = if server { &self.servers } else { &self.clients };
+        list.iter().map(|(n, _)| n.clone())
+    }
+
+    /// Adds a server type. `parser` gets the arguments after the type name and binds
+    /// them (see [`Arguments::bind`]). Fails if the prefix is taken or is not a valid
+    /// type name (non-empty ASCII letters, digits, `-`, `_`, `.`).
+    pub fn add_server<T, F>(&mut self, prefix: &str, parser: F) -> Result<(), RegistryError>
+    where
+        T: ExtensionValue,
+        F: Fn(&Arguments<'_, '_>) -> Result<T, ParseError> + Send + Sync + 'static,
+    {
+        let taken = self.server_types();
+        add(&mut self.servers, &taken, prefix, parser)
+    }
+
+    /// Adds a client type; see [`add_server`](Registry::add_server).
+    pub fn add_client<T, F>(&mut self, prefix: &str, parser: F) -> Result<(), RegistryError>
+    where
+        T: ExtensionValue,
+        F: Fn(&Arguments<'_, '_>) -> Result<T, ParseError> + Send + Sync + 'static,
+    {
+        let taken = self.client_types();
+        add(&mut self.clients, &taken, prefix, parser)
+    }
+
+    /// Parses a server description with this registry's types.
+    pub fn parse_server(&self, description: &str) -> Result<ServerDescription, ParseError> {
+        let raw = parse_raw(description)?;
+        parse_server(&raw, 0, Some(self))
+    }
+
+    /// Parses a client description with this registry's types.
+    pub fn parse_client(&self, description: &str) -> Result<ClientDescription, ParseError> {
+        let raw = parse_raw(description)?;
+        parse_client(&raw, Some(self))
+    }
+
+    pub(crate) fn parse_server_extension(
+        &self,
+        name: &str,
+        args: Arguments<'_, '_>,
+    ) -> Result<Option<Extension>, ParseError> {
+        run(&self.servers, name, args, "server")
+    }
+
+    pub(crate) fn parse_client_extension(
+        &self,
+        name: &str,
+        args: Arguments<'_, '_>,
+    ) -> Result<Option<Extension>, ParseError> {
+        run(&self.clients, name, args, "client")
+    }
+}
+
+fn add<T, F>(
+    list: &mut Vec<(String, Parser)>,
+    taken: &[String],
+    prefix: &str,
+    parser: F,
+) -> Result<(), RegistryError>
+where
+    T: ExtensionValue,
+    F: Fn(&Arguments<'_, '_>) -> Result<T, ParseError> + Send + Sync + 'static,
+{
+    let valid = !prefix.is_empty()
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if !valid || taken.iter().any(|t| t.eq_ignore_ascii_case(prefix)) {
+        return Err(RegistryError {
+            prefix: prefix.to_owned(),
+        });
+    }
+    let parser: Parser = Arc::new(move |args: &Arguments<'_, '_>| {
+        parser(args).map(|v| Arc::new(v) as Arc<dyn ExtensionValue>)
+    });
+    list.push((prefix.to_ascii_lowercase(), parser));
+    Ok(())
+}
+
+fn run(
+    list: &[(String, Parser)],
+    name: &str,
+    args: Arguments<'_, '_>,
+    side: &str,
+) -> Result<Option<Extension>, ParseError> {
+    let Some((prefix, parser)) = list.iter().find(|(p, _)| p.eq_ignore_ascii_case(name)) else {
+        return Ok(None);
+    };
+    let what = format!("{prefix} {side}s");
+    let value = parser(&args.with_what(&what))?;
+    Ok(Some(Extension {
+        name: Arc::from(prefix.as_str()),
+        value,
+    }))
+}

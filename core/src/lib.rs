@@ -23,6 +23,7 @@
 pub mod args;
 mod client;
 mod common;
+pub mod endpoint;
 mod error;
 mod fields;
 pub mod grammar;
@@ -30,6 +31,7 @@ mod registry;
 #[cfg(feature = "serde")]
 mod serde_impl;
 mod server;
+pub mod systemd;
 
 pub use args::Arguments;
 pub use client::{
@@ -37,6 +39,7 @@ pub use client::{
     StderrPolicy, TcpClient, TlsClient, UnixClient,
 };
 pub use common::{Domain, SslMethod, UnixAddress, dns_name};
+pub use endpoint::{Address, ClientEndpoint, Listener, ServerEndpoint};
 pub use error::{ParseError, ParseErrorKind};
 pub use fields::FieldValue;
 pub use grammar::quote;

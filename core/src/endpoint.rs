@@ -1,0 +1,114 @@
+//! The endpoint traits, mirroring Twisted's `IStreamServerEndpoint`,
+//! `IListeningPort` and `IStreamClientEndpoint`, without tying them to a runtime.
+//!
+//! Each backend implements them with its runtime's own stream types. The futures
+//! are `Send` so that listeners and connects can run on multi-threaded executors.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+
+use crate::common::UnixAddress;
+
+/// Where a connection comes from or a listener listens (Twisted's `IAddress`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Address {
+    /// A TCP address (IPv4 or IPv6).
+    Tcp(SocketAddr),
+    /// A UNIX socket address; `None` for an unnamed socket (a typical client).
+    Unix(Option<UnixAddress>),
+    /// The process's standard input and output (Twisted's `PipeAddress`).
+    Stdio,
+    /// A child process, by process id (Twisted's `_ProcessAddress`).
+    Process(u32),
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Address::Tcp(a) => write!(f, "{a}"),
+            Address::Unix(Some(a)) => write!(f, "{a}"),
+            Address::Unix(None) => f.write_str("(unnamed unix socket)"),
+            Address::Stdio => f.write_str("stdio"),
+            Address::Process(pid) => write!(f, "process {pid}"),
+        }
+    }
+}
+
+/// A listening port: accepts connections (Twisted's `IListeningPort` plus the
+/// factory's `buildProtocol`).
+pub trait Listener: Send + Sync {
+    /// The connection type (the runtime's own stream type).
+    type Stream: Send;
+
+    /// Waits for the next connection; returns it with the peer's address.
+    fn accept(&self) -> impl Future<Output = io::Result<(Self::Stream, Address)>> + Send;
+
+    /// The address actually listened on (port 0 resolved to the real port).
+    fn local_address(&self) -> io::Result<Address>;
+}
+
+/// Something that can listen (Twisted's `IStreamServerEndpoint`).
+pub trait ServerEndpoint {
+    /// The listener `listen` gives.
+    type Listener: Listener;
+
+    /// Starts listening.
+    fn listen(&self) -> impl Future<Output = io::Result<Self::Listener>> + Send;
+}
+
+/// Something that can connect (Twisted's `IStreamClientEndpoint`).
+pub trait ClientEndpoint {
+    /// The connection type (the runtime's own stream type).
+    type Stream: Send;
+
+    /// Connects.
+    fn connect(&self) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+}
+
+/// Which addresses a name lookup asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Lookup {
+    /// IPv4 and IPv6, in the resolver's order.
+    Any,
+    /// IPv4 only (A records).
+    Ipv4,
+    /// IPv6 only (AAAA records).
+    Ipv6,
+}
+
+/// A boxed future returned by [`Resolver::resolve`].
+pub type ResolveFuture = Pin<Box<dyn Future<Output = io::Result<Vec<SocketAddr>>> + Send>>;
+
+/// Turns a host name into addresses. Backends use the system resolver by default
+/// (run off the async threads); a program can pass its own, for example a DNS client
+/// or a fixed table in tests.
+///
+/// ```
+/// use std::net::SocketAddr;
+/// use strports_core::endpoint::{Lookup, ResolveFuture, Resolver};
+///
+/// /// Resolves every name to the loopback addresses.
+/// struct Loopback;
+/// impl Resolver for Loopback {
+///     fn resolve(&self, _host: &str, port: u16, lookup: Lookup) -> ResolveFuture {
+///         let v4 = SocketAddr::from(([127, 0, 0, 1], port));
+///         let v6 = SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port));
+///         let out = match lookup {
+///             Lookup::Ipv4 => vec![v4],
+///             Lookup::Ipv6 => vec![v6],
+///             _ => vec![v6, v4],
+///         };
+///         Box::pin(async move { Ok(out) })
+///     }
+/// }
+/// ```
+pub trait Resolver: Send + Sync {
+    /// Looks up `host` and returns socket addresses with `port`. An empty list or an
+    /// error means the name does not resolve.
+    fn resolve(&self, host: &str, port: u16, lookup: Lookup) -> ResolveFuture;
+}

@@ -1,0 +1,107 @@
+//! TCP listening and connecting sockets.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use strports_core::endpoint::Lookup;
+
+/// The addresses a TCP server binds for `interface`: an IP literal as is, `""` as the
+/// family's wildcard, a name resolved (blocking) to the family's addresses.
+/// `ipv6` selects `tcp6` (IPv6 addresses) over `tcp` (IPv4 addresses).
+pub fn bind_addresses(interface: &str, port: u16, ipv6: bool) -> io::Result<Vec<SocketAddr>> {
+    let family = if ipv6 { "IPv6" } else { "IPv4" };
+    if interface.is_empty() {
+        let ip: IpAddr = if ipv6 {
+            Ipv6Addr::UNSPECIFIED.into()
+        } else {
+            Ipv4Addr::UNSPECIFIED.into()
+        };
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    if let Ok(ip) = interface.parse::<IpAddr>() {
+        if ip.is_ipv6() != ipv6 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "cannot listen on {interface:?}: not an {family} address (use {} for it)",
+                    if ipv6 { "tcp" } else { "tcp6" }
+                ),
+            ));
+        }
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let lookup = if ipv6 { Lookup::Ipv6 } else { Lookup::Ipv4 };
+    let addrs = crate::resolve::system_lookup(interface, port, lookup)?;
+    if addrs.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("cannot listen on {interface:?}: it has no {family} address"),
+        ));
+    }
+    Ok(addrs)
+}
+
+/// A listening, non-blocking, close-on-exec TCP socket with `SO_REUSEADDR` (as
+/// Twisted sets it) and the given backlog.
+pub fn listener(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    let build = || -> io::Result<TcpListener> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_reuse_address(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(backlog.min(i32::MAX as u32) as i32)?;
+        socket.set_nonblocking(true)?;
+        Ok(socket.into())
+    };
+    build().map_err(|e| crate::context(e, format_args!("cannot listen on {addr}")))
+}
+
+/// Starts a non-blocking connect to `addr`, optionally from `bind` (port 0). The
+/// caller waits until the socket is writable, then calls [`finish_connect`].
+pub fn start_connect(addr: SocketAddr, bind: Option<IpAddr>) -> io::Result<TcpStream> {
+    let build = || -> io::Result<TcpStream> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_nonblocking(true)?;
+        if let Some(ip) = bind {
+            socket.bind(&SocketAddr::new(ip, 0).into())?;
+        }
+        match socket.connect(&SockAddr::from(addr)) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) => return Err(e),
+        }
+        Ok(socket.into())
+    };
+    build().map_err(|e| crate::context(e, format_args!("cannot connect to {addr}")))
+}
+
+/// Completes a connect started by [`start_connect`] once the socket is writable:
+/// returns the connect's own error, if any.
+pub fn finish_connect(stream: &TcpStream, addr: SocketAddr) -> io::Result<()> {
+    let result = match stream.take_error() {
+        Ok(Some(e)) | Err(e) => Err(e),
+        Ok(None) => stream.peer_addr().map(|_| ()),
+    };
+    result.map_err(|e| crate::context(e, format_args!("cannot connect to {addr}")))
+}
+
+/// Parses a `bindAddress` value: an IP literal.
+pub fn bind_ip(bind_address: Option<&str>) -> io::Result<Option<IpAddr>> {
+    match bind_address {
+        None => Ok(None),
+        Some(s) => s.parse().map(Some).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("invalid bindAddress {s:?}: must be an ip address"),
+            )
+        }),
+    }
+}
+
+/// The timeout error every backend reports when a connect takes too long.
+pub fn timed_out(target: impl std::fmt::Display, seconds: u32) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("cannot connect to {target}: timed out after {seconds} s"),
+    )
+}

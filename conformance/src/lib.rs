@@ -1,1 +1,178 @@
-//! The shared conformance suite, run against each backend.
+//! The strports conformance suite: behaviour tests written once, run against each
+//! backend over real loopback sockets, files and processes.
+//!
+//! A backend implements [`Backend`]; `tests/<backend>.rs` then says
+//! `strports_conformance::conformance_tests!(MyBackend);`, which stamps one `#[test]`
+//! per case, each run under [`CASE_TIMEOUT`]. Case bodies are ordinary generic async
+//! functions in [`cases`]. Anything a backend does that this suite does not check is
+//! not promised.
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use strports_core::endpoint::{Address, Resolver};
+use strports_core::{ClientDescription, ServerDescription};
+
+pub mod cases;
+
+/// How long one case may run before it fails.
+pub const CASE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What the suite needs from a backend. Streams are the backend's own types; the byte
+/// helpers hide the difference between tokio's and futures' I/O traits.
+pub trait Backend: Sized + 'static {
+    /// The backend's listener.
+    type Listener: Send + Sync + 'static;
+    /// The backend's connection stream.
+    type Stream: Send + 'static;
+    /// A running `serve` loop.
+    type Serving: Send + 'static;
+
+    /// The backend's name, for messages.
+    const NAME: &'static str;
+
+    /// Runs a future to completion on this backend's runtime.
+    fn block_on<F: Future>(future: F) -> F::Output;
+    /// Spawns a detached task.
+    fn spawn<F: Future<Output = ()> + Send + 'static>(future: F);
+    /// Sleeps on the runtime's timer.
+    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send;
+    /// Runs a blocking function off the async threads.
+    fn unblock<T: Send + 'static>(
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> impl Future<Output = T> + Send;
+
+    /// `listen(desc)`.
+    fn listen(desc: &ServerDescription) -> impl Future<Output = io::Result<Self::Listener>> + Send;
+    /// `listener.accept()`.
+    fn accept(
+        listener: &Self::Listener,
+    ) -> impl Future<Output = io::Result<(Self::Stream, Address)>> + Send;
+    /// `listener.local_address()`.
+    fn local_address(listener: &Self::Listener) -> io::Result<Address>;
+    /// `connect(desc)` with the system resolver.
+    fn connect(desc: &ClientDescription) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+    /// `Connector::with_resolver(resolver).connect(desc)`.
+    fn connect_with(
+        desc: &ClientDescription,
+        resolver: Arc<dyn Resolver>,
+    ) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+
+    /// `serve(listener, echo handler)`: echoes every connection until EOF, then closes it.
+    fn serve_echo(listener: Self::Listener) -> Self::Serving;
+    /// The serving loop's local address.
+    fn serving_address(serving: &Self::Serving) -> io::Result<Address>;
+    /// `serving.stop()`.
+    fn stop(serving: Self::Serving) -> impl Future<Output = ()> + Send;
+
+    /// Writes all of `buf`.
+    fn write_all(
+        stream: &mut Self::Stream,
+        buf: &[u8],
+    ) -> impl Future<Output = io::Result<()>> + Send;
+    /// Reads some bytes (0 at EOF).
+    fn read(
+        stream: &mut Self::Stream,
+        buf: &mut [u8],
+    ) -> impl Future<Output = io::Result<usize>> + Send;
+    /// Shuts down the write side (half-close), keeping the read side open.
+    fn shutdown_write(stream: &mut Self::Stream) -> impl Future<Output = io::Result<()>> + Send;
+    /// The stream's peer address.
+    fn peer_address(stream: &Self::Stream) -> io::Result<Address>;
+}
+
+/// Runs one case on backend `B` under [`CASE_TIMEOUT`]; a timeout fails the test.
+pub fn run<B: Backend, F: Future<Output = ()>>(name: &str, case: F) {
+    B::block_on(async {
+        let timed_out = async {
+            B::sleep(CASE_TIMEOUT).await;
+            true
+        };
+        let done = async {
+            case.await;
+            false
+        };
+        if futures_lite::future::or(done, timed_out).await {
+            panic!("{} case {name} timed out after {CASE_TIMEOUT:?}", B::NAME);
+        }
+    });
+}
+
+/// Fails with `what` if `future` takes longer than `limit`.
+pub async fn within<B: Backend, T>(
+    limit: Duration,
+    what: &str,
+    future: impl Future<Output = T>,
+) -> T {
+    let timer = async {
+        B::sleep(limit).await;
+        None
+    };
+    match futures_lite::future::or(async { Some(future.await) }, timer).await {
+        Some(v) => v,
+        None => panic!("{what}: took longer than {limit:?}"),
+    }
+}
+
+/// Reads until `buf` is full; fails on early EOF.
+pub async fn read_exact<B: Backend>(stream: &mut B::Stream, buf: &mut [u8]) -> io::Result<()> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let n = B::read(stream, &mut buf[filled..]).await?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "early eof"));
+        }
+        filled += n;
+    }
+    Ok(())
+}
+
+/// Reads until EOF.
+pub async fn read_to_end<B: Backend>(stream: &mut B::Stream) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = B::read(stream, &mut buf).await?;
+        if n == 0 {
+            return Ok(out);
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// Parses a server description or panics with the parse error (test input only).
+pub fn server(desc: &str) -> ServerDescription {
+    match desc.parse() {
+        Ok(d) => d,
+        Err(e) => panic!("bad test description {desc:?}: {e}"),
+    }
+}
+
+/// Parses a client description or panics with the parse error (test input only).
+pub fn client(desc: &str) -> ClientDescription {
+    match desc.parse() {
+        Ok(d) => d,
+        Err(e) => panic!("bad test description {desc:?}: {e}"),
+    }
+}
+
+/// Stamps one `#[test]` per conformance case for backend `$backend`.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($backend:ty) => {
+        $crate::conformance_tests!(@cases $backend;
+            // Keep sorted; one line per case in `cases`.
+            listen_port_zero_reports_real_port,
+        );
+    };
+    (@cases $backend:ty; $($case:ident,)*) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::run::<$backend, _>(stringify!($case), $crate::cases::$case::<$backend>());
+            }
+        )*
+    };
+}

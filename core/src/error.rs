@@ -128,9 +128,13 @@ impl ParseError {
 
     /// Moves the error by `delta` bytes (used for nested descriptions).
     pub(crate) fn shifted(mut self, new_offset: usize) -> Self {
+        // The position follows the quoted text, so replace the last occurrence (the
+        // quoted text itself may contain "at offset").
         let old = format!("at offset {}", self.offset);
-        let new = format!("at offset {new_offset}");
-        self.message = self.message.replacen(&old, &new, 1);
+        if let Some(at) = self.message.rfind(&old) {
+            self.message
+                .replace_range(at..at + old.len(), &format!("at offset {new_offset}"));
+        }
         self.offset = new_offset;
         self
     }

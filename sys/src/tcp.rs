@@ -105,3 +105,59 @@ pub fn timed_out(target: impl std::fmt::Display, seconds: u32) -> io::Error {
         format!("cannot connect to {target}: timed out after {seconds} s"),
     )
 }
+
+/// The IP address of a client `host` that is an IP literal (`127.0.0.1`, `::1`,
+/// `[::1]`), connected to without any resolver; `None` for a name.
+///
+/// ```
+/// use strports_sys::tcp::host_ip;
+/// assert_eq!(host_ip("[::1]"), Some("::1".parse().unwrap()));
+/// assert_eq!(host_ip("localhost"), None);
+/// ```
+pub fn host_ip(host: &str) -> Option<IpAddr> {
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    bare.parse().ok()
+}
+
+/// The error for a connect to `host:port` in which every address failed: each
+/// address's error in the order tried, with the kind of the last one. One failure is
+/// returned as it is (it already names its address). No addresses at all is
+/// [`io::ErrorKind::NotFound`].
+///
+/// ```
+/// use std::io;
+/// use strports_sys::tcp::all_failed;
+/// let e = all_failed("localhost", 1, vec![
+///     io::Error::new(io::ErrorKind::ConnectionRefused, "cannot connect to [::1]:1: refused"),
+///     io::Error::new(io::ErrorKind::ConnectionRefused, "cannot connect to 127.0.0.1:1: refused"),
+/// ]);
+/// assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
+/// assert_eq!(
+///     e.to_string(),
+///     "cannot connect to localhost:1: every address failed: \
+///      cannot connect to [::1]:1: refused; cannot connect to 127.0.0.1:1: refused"
+/// );
+/// ```
+pub fn all_failed(host: &str, port: u16, mut errors: Vec<io::Error>) -> io::Error {
+    match errors.len() {
+        0 => io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("cannot connect to {host}:{port}: the name has no addresses"),
+        ),
+        1 => errors.remove(0),
+        _ => {
+            let kind = errors.last().map_or(io::ErrorKind::Other, |e| e.kind());
+            let list: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+            io::Error::new(
+                kind,
+                format!(
+                    "cannot connect to {host}:{port}: every address failed: {}",
+                    list.join("; ")
+                ),
+            )
+        }
+    }
+}

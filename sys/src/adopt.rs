@@ -9,8 +9,8 @@ use std::sync::Mutex;
 
 use socket2::{SockRef, Type};
 use strports_core::Domain;
-use strports_core::SystemdSelector;
 use strports_core::systemd::ListenFds;
+use strports_core::{AdoptedServer, SystemdSelector, SystemdServer};
 
 /// An adopted listening socket, ready for a runtime.
 #[derive(Debug)]
@@ -116,4 +116,37 @@ pub fn systemd_fd(selector: &SystemdSelector) -> io::Result<RawFd> {
         std::process::id(),
     )?;
     Ok(fds.select(selector)?)
+}
+
+/// Opens a `systemd:` server: picks the descriptor from the environment as it is now
+/// ([`systemd_fd`]) and [`adopt`]s it. Errors say `cannot listen on systemd:...`.
+pub fn systemd(server: &SystemdServer) -> io::Result<AdoptedListener> {
+    systemd_fd(&server.selector)
+        .and_then(|fd| adopt(fd, server.domain))
+        .map_err(|e| {
+            crate::context(
+                e,
+                format_args!("cannot listen on {}", shown_systemd(server)),
+            )
+        })
+}
+
+/// Opens an `fd:` server: [`adopt`]s its descriptor. Errors say `cannot listen on fd:...`.
+pub fn fd(server: &AdoptedServer) -> io::Result<AdoptedListener> {
+    adopt(server.fileno, server.domain).map_err(|e| {
+        crate::context(
+            e,
+            format_args!(
+                "cannot listen on fd:{}:domain={}",
+                server.fileno, server.domain
+            ),
+        )
+    })
+}
+
+fn shown_systemd(server: &SystemdServer) -> String {
+    match &server.selector {
+        SystemdSelector::Index(i) => format!("systemd:domain={}:index={i}", server.domain),
+        SystemdSelector::Name(n) => format!("systemd:domain={}:name={n}", server.domain),
+    }
 }

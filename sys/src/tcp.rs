@@ -4,6 +4,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use strports_core::TcpServer;
 use strports_core::endpoint::Lookup;
 
 /// The addresses a TCP server binds for `interface`: an IP literal as is, `""` as the
@@ -160,4 +161,23 @@ pub fn all_failed(host: &str, port: u16, mut errors: Vec<io::Error>) -> io::Erro
             )
         }
     }
+}
+
+/// Opens a `tcp:` (`ipv6 == false`) or `tcp6:` (`ipv6 == true`) server: the
+/// [`bind_addresses`] of its interface, tried in order until one [`listener`] binds.
+/// Blocking when the interface is a name: run it off the async threads.
+pub fn listen(server: &TcpServer, ipv6: bool) -> io::Result<TcpListener> {
+    let mut last = None;
+    for addr in bind_addresses(&server.interface, server.port, ipv6)? {
+        match listener(addr, server.backlog) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("cannot listen on {:?}: no address", server.interface),
+        )
+    }))
 }

@@ -2,8 +2,9 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsFd;
 
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 use strports_core::TcpServer;
 use strports_core::endpoint::Lookup;
 
@@ -79,9 +80,16 @@ pub fn start_connect(addr: SocketAddr, bind: Option<IpAddr>) -> io::Result<TcpSt
 /// Completes a connect started by [`start_connect`] once the socket is writable:
 /// returns the connect's own error, if any.
 pub fn finish_connect(stream: &TcpStream, addr: SocketAddr) -> io::Result<()> {
-    let result = match stream.take_error() {
+    finish_connect_fd(stream, addr)
+}
+
+/// [`finish_connect`] for any socket type that lends its descriptor (for runtimes
+/// whose stream types do not give out a `&std::net::TcpStream`, such as tokio's).
+pub fn finish_connect_fd(stream: &impl AsFd, addr: SocketAddr) -> io::Result<()> {
+    let sock = SockRef::from(stream);
+    let result = match sock.take_error() {
         Ok(Some(e)) | Err(e) => Err(e),
-        Ok(None) => stream.peer_addr().map(|_| ()),
+        Ok(None) => sock.peer_addr().map(|_| ()),
     };
     result.map_err(|e| crate::context(e, format_args!("cannot connect to {addr}")))
 }

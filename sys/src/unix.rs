@@ -3,12 +3,13 @@
 
 use std::fs;
 use std::io;
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
-use socket2::{Domain, SockAddr, Socket, Type};
+use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 use strports_core::endpoint::Address;
 use strports_core::{UnixAddress, UnixServer};
 
@@ -140,7 +141,13 @@ pub fn start_connect(address: &UnixAddress, lockfile: bool) -> io::Result<UnixSt
 
 /// Completes a connect started by [`start_connect`] once the socket is writable.
 pub fn finish_connect(stream: &UnixStream, address: &UnixAddress) -> io::Result<()> {
-    let result = match stream.take_error() {
+    finish_connect_fd(stream, address)
+}
+
+/// [`finish_connect`] for any socket type that lends its descriptor (for runtimes
+/// whose stream types do not give out a `&std::os::unix::net::UnixStream`).
+pub fn finish_connect_fd(stream: &impl AsFd, address: &UnixAddress) -> io::Result<()> {
+    let result = match SockRef::from(stream).take_error() {
         Ok(Some(e)) | Err(e) => Err(e),
         Ok(None) => Ok(()),
     };

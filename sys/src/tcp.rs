@@ -171,6 +171,20 @@ pub fn all_failed(host: &str, port: u16, mut errors: Vec<io::Error>) -> io::Erro
     }
 }
 
+/// Whether [`listen`] on this server may block: its interface is a name, which is
+/// resolved first. Backends run such a listen off their async threads.
+///
+/// ```
+/// use strports_core::ServerDescription;
+/// let ServerDescription::Tcp(named) = "tcp:80:interface=localhost".parse().unwrap() else { panic!() };
+/// let ServerDescription::Tcp(any) = "tcp:80".parse().unwrap() else { panic!() };
+/// assert!(strports_sys::tcp::listen_blocks(&named));
+/// assert!(!strports_sys::tcp::listen_blocks(&any));
+/// ```
+pub fn listen_blocks(server: &TcpServer) -> bool {
+    !server.interface.is_empty() && server.interface.parse::<IpAddr>().is_err()
+}
+
 /// Opens a `tcp:` (`ipv6 == false`) or `tcp6:` (`ipv6 == true`) server: the
 /// [`bind_addresses`] of its interface, tried in order until one [`listener`] binds.
 /// Blocking when the interface is a name: run it off the async threads.

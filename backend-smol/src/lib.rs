@@ -1,1 +1,62 @@
-//! strports on smol: turns descriptions into async-io sockets.
+//! strports on smol: listen and connect with Twisted-style endpoint descriptions,
+//! using async-io sockets.
+//!
+//! A description is one string that says where to listen or connect
+//! (`tcp:8080:interface=127.0.0.1`, `unix:/run/app.sock:mode=660`,
+//! `systemd:domain=INET:index=0`); `strports-core` parses it, and this crate opens
+//! it: [`listen`] gives a [`Listener`], [`connect`] a [`Stream`]. Streams are
+//! async-io's own [`Async`](async_io::Async) sockets behind [`futures_io`]'s
+//! `AsyncRead`/`AsyncWrite`, so every smol and futures I/O utility works on them.
+//! [`serve`] runs one task per connection on smol's executor.
+//!
+//! Supported so far: servers `tcp`, `tcp6`, `unix` (paths and Linux abstract names),
+//! `systemd`, `fd`; clients `tcp`, `unix`. Other types fail with
+//! [`std::io::ErrorKind::Unsupported`]. This crate never uses tokio; `strports-tokio`
+//! offers the same API on tokio, and both pass the same conformance suite.
+//!
+//! ```
+//! use futures_lite::{AsyncReadExt, AsyncWriteExt};
+//! use strports_core::Address;
+//!
+//! # smol::block_on(async {
+//! let listener = strports_smol::listen(&"tcp:0:interface=127.0.0.1".parse()?).await?;
+//! let Address::Tcp(addr) = listener.local_address()? else { unreachable!() };
+//!
+//! let client = smol::spawn(async move {
+//!     let desc = format!("tcp:127.0.0.1:{}", addr.port()).parse()?;
+//!     let mut stream = strports_smol::connect(&desc).await?;
+//!     stream.write_all(b"ping").await?;
+//!     stream.close().await?; // half-close: the server sees EOF
+//!     let mut reply = Vec::new();
+//!     stream.read_to_end(&mut reply).await?;
+//!     Ok::<_, Box<dyn std::error::Error + Send + Sync>>(reply)
+//! });
+//!
+//! let (mut stream, _peer) = listener.accept().await?;
+//! let mut request = Vec::new();
+//! stream.read_to_end(&mut request).await?;
+//! stream.write_all(&request).await?;
+//! drop(stream);
+//! assert_eq!(client.await.map_err(|e| e.to_string())?, b"ping");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+//!
+//! # UNIX sockets
+//!
+//! A `unix` path server takes Twisted's lock file `<path>.lock` (unless
+//! `lockfile=0`), sets `mode` before the socket listens, and removes a stale socket
+//! left by a dead owner. Dropping the [`Listener`] removes the socket file (if it is
+//! still the one it bound) and then releases the lock file.
+
+mod connect;
+mod listen;
+mod resolve;
+mod serve;
+mod stream;
+
+pub use connect::{Client, Connector, connect};
+pub use listen::{Listener, Server, listen};
+pub use resolve::SystemResolver;
+pub use serve::{Serving, serve, serve_on};
+pub use stream::Stream;

@@ -1,0 +1,188 @@
+//! Listening: [`listen`], the [`Listener`] it gives, and [`Server`].
+
+use std::io;
+use std::net::TcpListener;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::unix::net::UnixListener;
+
+use async_io::Async;
+use strports_core::ServerDescription;
+use strports_core::endpoint::{Address, ServerEndpoint};
+use strports_sys::adopt::AdoptedListener;
+use strports_sys::unix::Cleanup;
+
+use crate::Stream;
+
+/// Starts listening as `desc` says: `tcp`, `tcp6`, `unix` (paths and abstract
+/// names), `systemd` and `fd`. Other types fail with [`io::ErrorKind::Unsupported`].
+///
+/// The socket is set up by `strports-sys` (the same code as the tokio backend) and
+/// then registered with async-io's reactor. A `tcp` interface that is a host name is
+/// resolved on the [`blocking`] thread pool.
+///
+/// ```
+/// # smol::block_on(async {
+/// let listener = strports_smol::listen(&"tcp:0:interface=127.0.0.1".parse()?).await?;
+/// println!("listening on {}", listener.local_address()?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub async fn listen(desc: &ServerDescription) -> io::Result<Listener> {
+    match desc {
+        ServerDescription::Tcp(tcp) | ServerDescription::Tcp6(tcp) => {
+            let ipv6 = matches!(desc, ServerDescription::Tcp6(_));
+            let listener = if strports_sys::tcp::listen_blocks(tcp) {
+                let tcp = tcp.clone();
+                blocking::unblock(move || strports_sys::tcp::listen(&tcp, ipv6)).await?
+            } else {
+                strports_sys::tcp::listen(tcp, ipv6)?
+            };
+            Listener::from_tcp(listener, desc)
+        }
+        ServerDescription::Unix(unix) => {
+            let (listener, cleanup) = strports_sys::unix::listen(unix)?;
+            let listener = Async::new_nonblocking(listener).map_err(|e| failed(e, desc))?;
+            Ok(Listener::Unix(listener, cleanup))
+        }
+        ServerDescription::Systemd(systemd) => {
+            Listener::adopted(strports_sys::adopt::systemd(systemd)?, desc)
+        }
+        ServerDescription::Adopted(fd) => Listener::adopted(strports_sys::adopt::fd(fd)?, desc),
+        other => Err(strports_sys::unsupported(other.type_name())),
+    }
+}
+
+fn failed(e: io::Error, desc: &ServerDescription) -> io::Error {
+    strports_sys::context(e, format_args!("cannot listen on {desc}"))
+}
+
+/// A listening socket, from [`listen`] or [`Server`]. Dropping it stops listening;
+/// for a `unix` path it then removes the socket file and releases the lock file.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Listener {
+    /// A TCP listener (`tcp`, `tcp6`, or an adopted `INET`/`INET6` socket).
+    Tcp(Async<TcpListener>),
+    /// A UNIX listener, with the guard that removes its socket file and lock file
+    /// when dropped (`None` for abstract names and adopted sockets, which strports
+    /// did not create).
+    Unix(Async<UnixListener>, Option<Cleanup>),
+}
+
+impl Listener {
+    fn from_tcp(listener: TcpListener, desc: &ServerDescription) -> io::Result<Listener> {
+        let listener = Async::new_nonblocking(listener).map_err(|e| failed(e, desc))?;
+        Ok(Listener::Tcp(listener))
+    }
+
+    fn adopted(adopted: AdoptedListener, desc: &ServerDescription) -> io::Result<Listener> {
+        match adopted {
+            AdoptedListener::Tcp(l) => Listener::from_tcp(l, desc),
+            AdoptedListener::Unix(l) => Ok(Listener::Unix(
+                Async::new_nonblocking(l).map_err(|e| failed(e, desc))?,
+                None,
+            )),
+            other => Err(failed(
+                io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    format!("adopted socket {other:?} has an unsupported family"),
+                ),
+                desc,
+            )),
+        }
+    }
+
+    /// Waits for the next connection; returns it with the peer's address. TCP
+    /// connections get `TCP_NODELAY`.
+    pub async fn accept(&self) -> io::Result<(Stream, Address)> {
+        let accepted = match self {
+            Listener::Tcp(l) => l.accept().await.map(|(s, peer)| {
+                // Best effort: a peer that already reset the connection makes this
+                // fail, and the first read or write reports that anyway.
+                let _ = s.get_ref().set_nodelay(true);
+                (Stream::Tcp(s), Address::Tcp(peer))
+            }),
+            Listener::Unix(l, _) => l
+                .accept()
+                .await
+                .map(|(s, peer)| (Stream::Unix(s), strports_sys::unix::address(&peer))),
+        };
+        accepted.map_err(|e| strports_sys::context(e, "cannot accept a connection"))
+    }
+
+    /// The address listened on, with port 0 resolved to the real port.
+    pub fn local_address(&self) -> io::Result<Address> {
+        match self {
+            Listener::Tcp(l) => l.get_ref().local_addr().map(Address::Tcp),
+            Listener::Unix(l, _) => l
+                .get_ref()
+                .local_addr()
+                .map(|a| strports_sys::unix::address(&a)),
+        }
+    }
+}
+
+impl strports_core::Listener for Listener {
+    type Stream = Stream;
+
+    fn accept(&self) -> impl Future<Output = io::Result<(Stream, Address)>> + Send {
+        Listener::accept(self)
+    }
+
+    fn local_address(&self) -> io::Result<Address> {
+        Listener::local_address(self)
+    }
+}
+
+impl AsFd for Listener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Listener::Tcp(l) => l.as_fd(),
+            Listener::Unix(l, _) => l.as_fd(),
+        }
+    }
+}
+
+impl AsRawFd for Listener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
+    }
+}
+
+/// A server endpoint (Twisted's `IStreamServerEndpoint`): a description that can
+/// [`listen`](ServerEndpoint::listen), possibly several times.
+///
+/// ```
+/// use strports_core::ServerEndpoint;
+/// use strports_smol::Server;
+///
+/// # smol::block_on(async {
+/// let server = Server::new("tcp:0:interface=127.0.0.1".parse()?);
+/// let listener = server.listen().await?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub struct Server {
+    desc: ServerDescription,
+}
+
+impl Server {
+    /// A server endpoint for `desc`.
+    pub fn new(desc: ServerDescription) -> Server {
+        Server { desc }
+    }
+
+    /// The description.
+    pub fn description(&self) -> &ServerDescription {
+        &self.desc
+    }
+}
+
+impl ServerEndpoint for Server {
+    type Listener = Listener;
+
+    fn listen(&self) -> impl Future<Output = io::Result<Listener>> + Send {
+        listen(&self.desc)
+    }
+}

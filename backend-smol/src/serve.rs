@@ -1,0 +1,219 @@
+//! [`serve`]: one task per accepted connection, Twisted's factory/protocol pattern.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_io::Timer;
+use futures_lite::FutureExt;
+use smol::{Executor, Task};
+use strports_core::endpoint::Address;
+
+use crate::{Listener, Stream};
+
+/// Serves connections from `listener` on smol's global executor (`smol::spawn`):
+/// an accept loop task, and one task per accepted connection running
+/// `handler(stream, peer)`. This is Twisted's `endpoint.listen(factory)`, with the
+/// handler in the role of the protocol.
+///
+/// smol has no ambient runtime, so this uses the executor a smol program gets from
+/// `smol::spawn` (threads started on first use; `SMOL_THREADS` sets how many, 1 by
+/// default). A program that runs its own [`Executor`] uses [`serve_on`] instead.
+///
+/// The loop never ends on its own: an accept error is logged (with `tracing`) and
+/// accepting resumes, at once for errors about one connection (`ECONNABORTED`) and
+/// after 100 ms for the others (`EMFILE`), so it neither spins nor exits. A handler
+/// that panics is logged and ends only its own connection.
+///
+/// Stop it with [`Serving::stop`] (or [`Serving::abort`]). Dropping the [`Serving`]
+/// without that cancels the loop and every connection task, like dropping a smol
+/// `Task`.
+///
+/// ```
+/// use futures_lite::{AsyncReadExt, AsyncWriteExt};
+///
+/// # smol::block_on(async {
+/// let listener = strports_smol::listen(&"tcp:0:interface=127.0.0.1".parse()?).await?;
+/// let serving = strports_smol::serve(listener, |mut stream, _peer| async move {
+///     let _ = stream.write_all(b"hello\n").await;
+/// });
+/// let port = match serving.local_address()? {
+///     strports_core::Address::Tcp(a) => a.port(),
+///     _ => unreachable!(),
+/// };
+/// let mut client = strports_smol::connect(&format!("tcp:127.0.0.1:{port}").parse()?).await?;
+/// let mut greeting = String::new();
+/// client.read_to_string(&mut greeting).await?;
+/// assert_eq!(greeting, "hello\n");
+/// serving.stop().await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub fn serve<H, F>(listener: Listener, handler: H) -> Serving
+where
+    H: Fn(Stream, Address) -> F + Send + Sync + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    start(Spawner::Global, listener, handler)
+}
+
+/// Like [`serve`], on `executor` instead of smol's global executor. The program
+/// must run the executor (for example `executor.run(...)` on some threads).
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// let executor = Arc::new(smol::Executor::new());
+/// # smol::block_on(executor.run(async {
+/// let listener = strports_smol::listen(&"tcp:0:interface=127.0.0.1".parse()?).await?;
+/// let serving = strports_smol::serve_on(&executor, listener, |_stream, _peer| async {});
+/// serving.stop().await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })).unwrap();
+/// ```
+pub fn serve_on<H, F>(executor: &Arc<Executor<'static>>, listener: Listener, handler: H) -> Serving
+where
+    H: Fn(Stream, Address) -> F + Send + Sync + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    start(Spawner::Executor(executor.clone()), listener, handler)
+}
+
+#[derive(Clone)]
+enum Spawner {
+    Global,
+    Executor(Arc<Executor<'static>>),
+}
+
+impl Spawner {
+    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, future: F) -> Task<()> {
+        match self {
+            Spawner::Global => smol::spawn(future),
+            Spawner::Executor(e) => e.spawn(future),
+        }
+    }
+}
+
+/// The connection tasks still (possibly) running, owned jointly by the accept loop
+/// (which adds to it) and [`Serving`] (which takes them when stopping).
+type Tasks = Arc<Mutex<Vec<Task<()>>>>;
+
+fn lock(tasks: &Tasks) -> MutexGuard<'_, Vec<Task<()>>> {
+    // The lock is never held across a panic point that matters: recover the data.
+    tasks.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn start<H, F>(spawner: Spawner, listener: Listener, handler: H) -> Serving
+where
+    H: Fn(Stream, Address) -> F + Send + Sync + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let local = listener
+        .local_address()
+        .map_err(|e| (e.kind(), e.to_string()));
+    let tasks: Tasks = Arc::default();
+    let accept_loop = spawner.spawn(accept_loop(
+        spawner.clone(),
+        listener,
+        handler,
+        tasks.clone(),
+    ));
+    Serving {
+        local,
+        accept_loop: Some(accept_loop),
+        tasks,
+    }
+}
+
+async fn accept_loop<H, F>(spawner: Spawner, listener: Listener, handler: H, tasks: Tasks)
+where
+    H: Fn(Stream, Address) -> F + Send + Sync + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    // Finished tasks are dropped when the list reaches this length, which then
+    // doubles the live count: amortised O(1) per connection.
+    let mut prune_at = 64;
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let connection = handler(stream, peer.clone());
+                let task = spawner.spawn(async move {
+                    if AssertUnwindSafe(connection).catch_unwind().await.is_err() {
+                        tracing::error!(%peer, "strports: connection handler panicked");
+                    }
+                });
+                let mut tasks = lock(&tasks);
+                if tasks.len() >= prune_at {
+                    tasks.retain(|t| !t.is_finished());
+                    prune_at = (tasks.len() * 2).max(64);
+                }
+                tasks.push(task);
+            }
+            Err(e) => {
+                let pause = strports_sys::accept::retry_delay(&e);
+                if pause.is_zero() {
+                    tracing::debug!(error = %e, "strports: accept failed; accepting the next connection");
+                } else {
+                    tracing::warn!(error = %e, ?pause, "strports: accept failed; pausing before accepting again");
+                    Timer::after(pause).await;
+                }
+            }
+        }
+    }
+}
+
+/// A running [`serve`] loop.
+#[must_use = "dropping Serving cancels the server; call stop() or abort() to end it"]
+pub struct Serving {
+    local: Result<Address, (io::ErrorKind, String)>,
+    accept_loop: Option<Task<()>>,
+    tasks: Tasks,
+}
+
+impl Serving {
+    /// The address being listened on (port 0 resolved to the real port).
+    pub fn local_address(&self) -> io::Result<Address> {
+        match &self.local {
+            Ok(a) => Ok(a.clone()),
+            Err((kind, message)) => Err(io::Error::new(*kind, message.clone())),
+        }
+    }
+
+    /// Stops accepting and closes the listener (a `unix` socket file is removed
+    /// before this returns), then waits until every running connection task has
+    /// finished.
+    pub async fn stop(mut self) {
+        for task in self.stop_accepting().await {
+            task.await;
+        }
+    }
+
+    /// Like [`stop`](Serving::stop), but cancels the running connection tasks
+    /// (dropping their futures and streams) instead of waiting for them.
+    pub async fn abort(mut self) {
+        for task in self.stop_accepting().await {
+            task.cancel().await;
+        }
+    }
+
+    /// Cancels the accept loop, which drops the listener, and returns the
+    /// connection tasks.
+    async fn stop_accepting(&mut self) -> Vec<Task<()>> {
+        if let Some(accept_loop) = self.accept_loop.take() {
+            // Returns once the loop's future, and with it the listener, is dropped.
+            accept_loop.cancel().await;
+        }
+        std::mem::take(&mut *lock(&self.tasks))
+    }
+}
+
+impl fmt::Debug for Serving {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Serving")
+            .field("local", &self.local)
+            .field("running", &self.accept_loop.is_some())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,1 +1,66 @@
-//! strports on tokio: turns descriptions into tokio sockets.
+//! strports on tokio: listen and connect with Twisted-style endpoint descriptions,
+//! using tokio's own socket types.
+//!
+//! A description is one string that says where to listen or connect
+//! (`tcp:8080:interface=127.0.0.1`, `unix:/run/app.sock:mode=660`,
+//! `systemd:domain=INET:index=0`); `strports-core` parses it, and this crate opens
+//! it: [`listen`] gives a [`Listener`], [`connect`] a [`Stream`]. Streams wrap
+//! tokio's [`TcpStream`](tokio::net::TcpStream) and
+//! [`UnixStream`](tokio::net::UnixStream) behind [`tokio::io::AsyncRead`] and
+//! [`tokio::io::AsyncWrite`], so every tokio I/O utility works on them. [`serve`]
+//! runs one task per connection with [`tokio::spawn`].
+//!
+//! Supported so far: servers `tcp`, `tcp6`, `unix` (paths and Linux abstract names),
+//! `systemd`, `fd`; clients `tcp`, `unix`. Other types fail with
+//! [`std::io::ErrorKind::Unsupported`]. Everything here must run inside a tokio
+//! runtime (I/O and time drivers enabled; current-thread or multi-thread). This crate
+//! never uses async-io; `strports-smol` offers the same API on smol, and both pass
+//! the same conformance suite.
+//!
+//! ```
+//! use strports_core::Address;
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let listener = strports_tokio::listen(&"tcp:0:interface=127.0.0.1".parse()?).await?;
+//! let Address::Tcp(addr) = listener.local_address()? else { unreachable!() };
+//!
+//! let client = tokio::spawn(async move {
+//!     let desc = format!("tcp:127.0.0.1:{}", addr.port()).parse()?;
+//!     let mut stream = strports_tokio::connect(&desc).await?;
+//!     stream.write_all(b"ping").await?;
+//!     stream.shutdown().await?; // half-close: the server sees EOF
+//!     let mut reply = Vec::new();
+//!     stream.read_to_end(&mut reply).await?;
+//!     Ok::<_, Box<dyn std::error::Error + Send + Sync>>(reply)
+//! });
+//!
+//! let (mut stream, _peer) = listener.accept().await?;
+//! let mut request = Vec::new();
+//! stream.read_to_end(&mut request).await?;
+//! stream.write_all(&request).await?;
+//! drop(stream);
+//! assert_eq!(client.await?.map_err(|e| e.to_string())?, b"ping");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # UNIX sockets
+//!
+//! A `unix` path server takes Twisted's lock file `<path>.lock` (unless
+//! `lockfile=0`), sets `mode` before the socket listens, and removes a stale socket
+//! left by a dead owner. Dropping the [`Listener`] removes the socket file (if it is
+//! still the one it bound) and then releases the lock file.
+
+mod connect;
+mod listen;
+mod resolve;
+mod serve;
+mod stream;
+
+pub use connect::{Client, Connector, connect};
+pub use listen::{Listener, Server, listen};
+pub use resolve::SystemResolver;
+pub use serve::{Serving, serve};
+pub use stream::Stream;

@@ -1,0 +1,138 @@
+//! [`Stream`]: one accepted or connected connection.
+
+use std::io::{self, IoSlice};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use strports_core::endpoint::Address;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpStream, UnixStream};
+
+/// A connection: a TCP or UNIX stream as tokio's own type.
+///
+/// It implements [`tokio::io::AsyncRead`] and [`tokio::io::AsyncWrite`] by forwarding
+/// to the inner stream (vectored writes included; no extra buffering, copying or
+/// locking), so `tokio::io::AsyncReadExt` / `AsyncWriteExt` work on it.
+/// `shutdown()` shuts down the write side only (a half-close: the peer reads EOF, and
+/// this side can still read the reply); dropping the stream closes it.
+///
+/// Match on the variant to reach the tokio type, for example to split it with
+/// `TcpStream::split` / `into_split`.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Stream {
+    /// A TCP connection (`TCP_NODELAY` set, as Twisted does).
+    Tcp(TcpStream),
+    /// A UNIX socket connection.
+    Unix(UnixStream),
+}
+
+impl Stream {
+    /// The address of the other end.
+    pub fn peer_address(&self) -> io::Result<Address> {
+        match self {
+            Stream::Tcp(s) => s.peer_addr().map(Address::Tcp),
+            Stream::Unix(s) => s
+                .peer_addr()
+                .map(|a| strports_sys::unix::address(&a.into())),
+        }
+    }
+
+    /// The address of this end.
+    pub fn local_address(&self) -> io::Result<Address> {
+        match self {
+            Stream::Tcp(s) => s.local_addr().map(Address::Tcp),
+            Stream::Unix(s) => s
+                .local_addr()
+                .map(|a| strports_sys::unix::address(&a.into())),
+        }
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Stream::Tcp(s) => s.is_write_vectored(),
+            Stream::Unix(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    /// Shuts down the write side (`shutdown(SHUT_WR)`): a half-close, as tokio's own
+    /// streams do.
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+impl AsFd for Stream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Stream::Tcp(s) => s.as_fd(),
+            Stream::Unix(s) => s.as_fd(),
+        }
+    }
+}
+
+impl AsRawFd for Stream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
+    }
+}
+
+impl From<TcpStream> for Stream {
+    fn from(s: TcpStream) -> Stream {
+        Stream::Tcp(s)
+    }
+}
+
+impl From<UnixStream> for Stream {
+    fn from(s: UnixStream) -> Stream {
+        Stream::Unix(s)
+    }
+}

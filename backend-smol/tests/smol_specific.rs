@@ -1,0 +1,365 @@
+//! Behaviour of the smol backend that the shared conformance suite does not reach:
+//! futures-io specifics (vectored writes, `close` as half-close), `serve` on smol's
+//! executors, and connecting through a custom resolver.
+
+use std::io::{self, IoSlice};
+use std::net::{SocketAddr, TcpListener as StdTcpListener};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt, future};
+use strports_core::endpoint::{Address, Lookup, ResolveFuture, Resolver};
+use strports_core::{ClientDescription, ServerDescription};
+use strports_smol::{Connector, Listener, Stream, connect, listen, serve, serve_on};
+
+fn server(s: &str) -> ServerDescription {
+    s.parse().unwrap()
+}
+
+fn client(s: &str) -> ClientDescription {
+    s.parse().unwrap()
+}
+
+fn tcp_port(listener: &Listener) -> u16 {
+    match listener.local_address().unwrap() {
+        Address::Tcp(a) => a.port(),
+        other => panic!("not tcp: {other:?}"),
+    }
+}
+
+async fn echo(mut stream: Stream) {
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if stream.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = stream.close().await;
+}
+
+async fn timeout<T>(what: &str, f: impl Future<Output = T>) -> T {
+    future::or(async { Some(f.await) }, async {
+        async_io::Timer::after(Duration::from_secs(20)).await;
+        None
+    })
+    .await
+    .unwrap_or_else(|| panic!("{what} timed out"))
+}
+
+#[test]
+fn vectored_write_sends_every_slice_in_one_call() {
+    smol::block_on(async {
+        let listener = listen(&server("tcp:0:interface=127.0.0.1")).await.unwrap();
+        let port = tcp_port(&listener);
+        let mut c = connect(&client(&format!("tcp:127.0.0.1:{port}")))
+            .await
+            .unwrap();
+        let (mut s, _) = listener.accept().await.unwrap();
+        let bufs = [
+            IoSlice::new(b"hello, "),
+            IoSlice::new(b"vectored "),
+            IoSlice::new(b"world"),
+        ];
+        // A forwarded writev takes all three slices at once; the default
+        // implementation would write only the first.
+        let n = c.write_vectored(&bufs).await.unwrap();
+        assert_eq!(n, 21);
+        c.close().await.unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"hello, vectored world");
+    });
+}
+
+#[test]
+fn close_is_a_half_close_on_unix_and_tcp() {
+    smol::block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sock");
+        let unix = listen(&server(&format!("unix:{}", path.display())))
+            .await
+            .unwrap();
+        let tcp = listen(&server("tcp:0:interface=127.0.0.1")).await.unwrap();
+        let targets = [
+            (format!("unix:{}", path.display()), &unix),
+            (format!("tcp:127.0.0.1:{}", tcp_port(&tcp)), &tcp),
+        ];
+        for (desc, listener) in targets {
+            let mut c = connect(&client(&desc)).await.unwrap();
+            let (s, _) = listener.accept().await.unwrap();
+            let server_task = smol::spawn(echo(s));
+            c.write_all(b"request").await.unwrap();
+            c.close().await.unwrap();
+            let mut reply = Vec::new();
+            timeout("reply", c.read_to_end(&mut reply)).await.unwrap();
+            assert_eq!(reply, b"request", "{desc}");
+            server_task.await;
+        }
+    });
+}
+
+#[test]
+fn stop_removes_the_unix_socket_and_waits_for_connections() {
+    smol::block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sock");
+        let desc = format!("unix:{}", path.display());
+        let listener = listen(&server(&desc)).await.unwrap();
+        let finished = Arc::new(AtomicUsize::new(0));
+        let counter = finished.clone();
+        let serving = serve(listener, move |stream, _| {
+            let counter = counter.clone();
+            async move {
+                echo(stream).await;
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        let mut c = connect(&client(&desc)).await.unwrap();
+        c.write_all(b"x").await.unwrap();
+        let mut one = [0u8; 1];
+        c.read_exact(&mut one).await.unwrap();
+        // stop waits for the open connection: let the client finish a bit later.
+        let closer = smol::spawn(async move {
+            async_io::Timer::after(Duration::from_millis(200)).await;
+            c.close().await.unwrap();
+            let mut rest = Vec::new();
+            c.read_to_end(&mut rest).await.unwrap();
+        });
+        timeout("stop", serving.stop()).await;
+        assert_eq!(finished.load(Ordering::SeqCst), 1);
+        assert!(!path.exists(), "socket file left behind");
+        assert!(
+            !strports_sys::lock::lock_path(&path).exists(),
+            "lock file left behind"
+        );
+        closer.await;
+    });
+}
+
+#[test]
+fn abort_cancels_running_connections() {
+    smol::block_on(async {
+        let listener = listen(&server("tcp:0:interface=127.0.0.1")).await.unwrap();
+        let port = tcp_port(&listener);
+        let started = Arc::new(AtomicUsize::new(0));
+        let seen = started.clone();
+        let serving = serve(listener, move |stream, _| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            async move {
+                let _keep = stream;
+                future::pending::<()>().await;
+            }
+        });
+        let mut c = connect(&client(&format!("tcp:127.0.0.1:{port}")))
+            .await
+            .unwrap();
+        // Wait until the connection is accepted and its handler runs.
+        timeout("accept", async {
+            while started.load(Ordering::SeqCst) == 0 {
+                async_io::Timer::after(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        timeout("abort", serving.abort()).await;
+        // The handler's stream was dropped: the client sees EOF.
+        let mut buf = Vec::new();
+        timeout("eof", c.read_to_end(&mut buf)).await.unwrap();
+        assert!(buf.is_empty());
+        // And nobody listens any more.
+        let e = connect(&client(&format!("tcp:127.0.0.1:{port}")))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
+    });
+}
+
+#[test]
+fn a_panicking_handler_ends_only_its_connection() {
+    smol::block_on(async {
+        let listener = listen(&server("tcp:0:interface=127.0.0.1")).await.unwrap();
+        let port = tcp_port(&listener);
+        let calls = Arc::new(AtomicUsize::new(0));
+        let seen = calls.clone();
+        let serving = serve(listener, move |stream, _| {
+            let first = seen.fetch_add(1, Ordering::SeqCst) == 0;
+            async move {
+                if first {
+                    panic!("handler bug");
+                }
+                echo(stream).await;
+            }
+        });
+        let desc = client(&format!("tcp:127.0.0.1:{port}"));
+        let mut first = connect(&desc).await.unwrap();
+        let mut buf = Vec::new();
+        timeout("eof", first.read_to_end(&mut buf)).await.unwrap();
+        let mut second = connect(&desc).await.unwrap();
+        second.write_all(b"still serving").await.unwrap();
+        second.close().await.unwrap();
+        let mut reply = Vec::new();
+        timeout("reply", second.read_to_end(&mut reply))
+            .await
+            .unwrap();
+        assert_eq!(reply, b"still serving");
+        // stop does not re-raise the handler's panic.
+        timeout("stop", serving.stop()).await;
+    });
+}
+
+#[test]
+fn serve_on_runs_on_the_given_executor() {
+    let executor = Arc::new(smol::Executor::new());
+    let ex = executor.clone();
+    smol::block_on(executor.run(async move {
+        let listener = listen(&server("tcp:0:interface=127.0.0.1")).await.unwrap();
+        let port = tcp_port(&listener);
+        let serving = serve_on(&ex, listener, |stream, _| echo(stream));
+        let mut c = connect(&client(&format!("tcp:127.0.0.1:{port}")))
+            .await
+            .unwrap();
+        c.write_all(b"on my executor").await.unwrap();
+        c.close().await.unwrap();
+        let mut reply = Vec::new();
+        timeout("reply", c.read_to_end(&mut reply)).await.unwrap();
+        assert_eq!(reply, b"on my executor");
+        timeout("stop", serving.stop()).await;
+    }));
+}
+
+/// Resolves every name to a fixed list, counting lookups.
+struct Fixed(Vec<SocketAddr>, AtomicUsize);
+
+impl Resolver for Fixed {
+    fn resolve(&self, _host: &str, _port: u16, _lookup: Lookup) -> ResolveFuture {
+        self.1.fetch_add(1, Ordering::SeqCst);
+        let out = self.0.clone();
+        Box::pin(async move { Ok(out) })
+    }
+}
+
+/// A loopback port with nothing listening (bound and closed again).
+fn closed_port() -> u16 {
+    let l = StdTcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[test]
+fn a_name_tries_each_resolved_address_in_order() {
+    smol::block_on(async {
+        let listener = listen(&server("tcp:0:interface=127.0.0.1")).await.unwrap();
+        let good: SocketAddr = format!("127.0.0.1:{}", tcp_port(&listener))
+            .parse()
+            .unwrap();
+        let bad: SocketAddr = format!("127.0.0.1:{}", closed_port()).parse().unwrap();
+        let resolver = Arc::new(Fixed(vec![bad, good], AtomicUsize::new(0)));
+        let connector = Connector::with_resolver(resolver.clone());
+        let stream = connector
+            .connect(&client("tcp:service.test:1"))
+            .await
+            .unwrap();
+        assert_eq!(stream.peer_address().unwrap(), Address::Tcp(good));
+        assert_eq!(resolver.1.load(Ordering::SeqCst), 1);
+
+        // An IP literal never asks the resolver.
+        let _ = connector
+            .connect(&client(&format!("tcp:127.0.0.1:{}", good.port())))
+            .await
+            .unwrap();
+        assert_eq!(resolver.1.load(Ordering::SeqCst), 1);
+
+        // Every address failing lists each one.
+        let resolver = Arc::new(Fixed(vec![bad, bad], AtomicUsize::new(0)));
+        let e = Connector::with_resolver(resolver)
+            .connect(&client("tcp:service.test:1"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
+        let text = e.to_string();
+        assert!(
+            text.starts_with("cannot connect to service.test:1: every address failed"),
+            "{text}"
+        );
+        assert_eq!(text.matches(&bad.to_string()).count(), 2, "{text}");
+    });
+}
+
+#[test]
+fn system_resolver_resolves_localhost_off_the_executor() {
+    smol::block_on(async {
+        let listener = listen(&server("tcp:0:interface=127.0.0.1")).await.unwrap();
+        let port = tcp_port(&listener);
+        let stream = connect(&client(&format!("tcp:localhost:{port}")))
+            .await
+            .unwrap();
+        assert_eq!(
+            stream.peer_address().unwrap(),
+            Address::Tcp(format!("127.0.0.1:{port}").parse().unwrap())
+        );
+    });
+}
+
+#[test]
+fn unsupported_types_say_so() {
+    smol::block_on(async {
+        let e = listen(&server("stdio")).await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::Unsupported);
+        assert_eq!(e.to_string(), "stdio endpoints are not supported yet");
+        let e = connect(&client("process:cat")).await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::Unsupported);
+        assert_eq!(e.to_string(), "process endpoints are not supported yet");
+    });
+}
+
+#[test]
+fn errors_name_the_target() {
+    smol::block_on(async {
+        let port = closed_port();
+        let e = connect(&client(&format!("tcp:127.0.0.1:{port}")))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
+        assert!(
+            e.to_string()
+                .starts_with(&format!("cannot connect to 127.0.0.1:{port}: ")),
+            "{e}"
+        );
+        let e = connect(&client("unix:/nonexistent/strports.sock"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        assert!(
+            e.to_string()
+                .starts_with("cannot connect to unix:/nonexistent/strports.sock: "),
+            "{e}"
+        );
+    });
+}
+
+#[test]
+fn dropping_serving_cancels_the_server() {
+    smol::block_on(async {
+        let listener = listen(&server("tcp:0:interface=127.0.0.1")).await.unwrap();
+        let port = tcp_port(&listener);
+        drop(serve(listener, |stream, _| echo(stream)));
+        // The accept loop is cancelled on the executor thread; wait for the
+        // listener to close.
+        let desc = client(&format!("tcp:127.0.0.1:{port}"));
+        for _ in 0..100 {
+            // A connect racing the close may be queued and then reset.
+            if let Err(e) = connect(&desc).await {
+                if e.kind() == io::ErrorKind::ConnectionRefused {
+                    return;
+                }
+                assert_eq!(e.kind(), io::ErrorKind::ConnectionReset, "{e}");
+            }
+            async_io::Timer::after(Duration::from_millis(20)).await;
+        }
+        panic!("still listening after Serving was dropped");
+    });
+}

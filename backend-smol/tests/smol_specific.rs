@@ -2,6 +2,9 @@
 //! futures-io specifics (vectored writes, `close` as half-close), `serve` on smol's
 //! executors, and connecting through a custom resolver.
 
+// Test helpers outside `#[test]` functions unwrap too.
+#![allow(clippy::unwrap_used)]
+
 use std::io::{self, IoSlice};
 use std::net::{SocketAddr, TcpListener as StdTcpListener};
 use std::sync::Arc;

@@ -16,6 +16,11 @@ use strports_core::endpoint::{Address, Resolver};
 use strports_core::{ClientDescription, ServerDescription};
 
 pub mod cases;
+pub mod child;
+mod util;
+
+pub use child::Stamped;
+pub use util::*;
 
 /// How long one case may run before it fails.
 pub const CASE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -158,13 +163,68 @@ pub fn client(desc: &str) -> ClientDescription {
     }
 }
 
-/// Stamps one `#[test]` per conformance case for backend `$backend`.
+/// Stamps one `#[test]` per conformance case for backend `$backend`, plus the
+/// `child_process` entry that cases re-run this test binary with (see [`child`]).
+///
+/// Invoke it once per backend type, at most once per module (several backends in one
+/// file go in separate modules).
 #[macro_export]
 macro_rules! conformance_tests {
     ($backend:ty) => {
+        impl $crate::Stamped for $backend {
+            const MODULE_PATH: &'static str = module_path!();
+        }
+
+        /// Does nothing unless this test binary was started by a conformance case as a
+        /// child process (see `strports_conformance::child`).
+        #[test]
+        fn child_process() {
+            $crate::child::entry::<$backend>();
+        }
+
         $crate::conformance_tests!(@cases $backend;
             // Keep sorted; one line per case in `cases`.
+            connect_closed_port_is_refused,
+            connect_ip_literal_skips_resolver,
+            connect_resolver_failure_is_reported,
+            connect_timeout_when_queue_full,
+            connect_tries_resolved_addresses_in_order,
+            connect_with_custom_resolver,
+            fd_adopts_inherited_listener,
+            fd_rejects_datagram_socket,
+            fd_rejects_non_listening_socket,
+            fd_rejects_non_socket,
+            fd_rejects_wrong_family,
             listen_port_zero_reports_real_port,
+            serve_stop_refuses_new_connections,
+            serve_stop_removes_unix_socket,
+            serve_stop_waits_for_running_connections,
+            systemd_inet_by_index,
+            systemd_inet_by_name,
+            systemd_not_activated_is_reported,
+            systemd_unix_by_index,
+            systemd_unix_by_name,
+            tcp6_default_interface_is_ipv6,
+            tcp6_loopback_round_trip,
+            tcp_backlog_honoured,
+            tcp_echo_round_trip,
+            tcp_half_close,
+            tcp_interface_refuses_other_addresses,
+            tcp_large_transfer_both_ways,
+            tcp_many_concurrent_clients,
+            unix_abstract_round_trip,
+            unix_client_lockfile_needs_live_lock,
+            unix_echo_round_trip,
+            unix_half_close,
+            unix_large_transfer_both_ways,
+            unix_listener_drop_removes_socket_and_lock,
+            unix_lock_held_refuses_second_listener,
+            unix_lockfile_off_creates_no_lock,
+            unix_many_concurrent_clients,
+            unix_mode_set_before_first_accept,
+            unix_stale_lock_keeps_non_socket_file,
+            unix_stale_socket_reclaimed,
+            unsupported_types_are_reported,
         );
     };
     (@cases $backend:ty; $($case:ident,)*) => {

@@ -1,6 +1,17 @@
 //! Case bodies: `pub async fn case_name<B: Backend>()`, one per behaviour. Keep the list
 //! in `conformance_tests!` sorted and in step with these.
 
+mod adopt;
+mod connect;
+mod misc;
+mod serve;
+mod shared;
 mod tcp;
+mod unix;
 
+pub use adopt::*;
+pub use connect::*;
+pub use misc::*;
+pub use serve::*;
 pub use tcp::*;
+pub use unix::*;

@@ -1,0 +1,182 @@
+//! Adopted descriptors: `fd:` and systemd socket activation (through the real
+//! `systemd-socket-activate`), each run in a child process of this test binary.
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::child::{self, CHILD_ENV, ChildProcess, Stamped};
+use crate::{Backend, expect_error, server, socket_path, temp_dir};
+
+/// How long a child process may take from start to exit.
+const CHILD_LIMIT: Duration = Duration::from_secs(30);
+
+/// Listens on `fd:<fd>:domain=<domain>` and checks the error.
+async fn expect_rejected<B: Backend>(fd: i32, domain: &str, words: &[&str]) {
+    let desc = format!("fd:{fd}:domain={domain}");
+    let result = B::listen(&server(&desc)).await;
+    let mut words = words.to_vec();
+    words.push(&desc);
+    expect_error(result, io::ErrorKind::InvalidInput, &words);
+}
+
+/// Whether descriptor `fd` is still open (a rejected descriptor is not taken).
+fn is_open(fd: i32) -> bool {
+    // SAFETY: F_GETFD only queries the descriptor table.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+}
+
+/// `fd:` on a regular file fails, saying it is not a socket, and leaves it open.
+pub async fn fd_rejects_non_socket<B: Backend>() {
+    let file = tempfile::tempfile().expect("temporary file");
+    let fd = file.as_raw_fd();
+    expect_rejected::<B>(fd, "INET", &["not a socket"]).await;
+    assert!(is_open(fd), "the rejected descriptor was closed");
+    drop(file);
+}
+
+/// `fd:` on a UDP socket fails, saying a stream socket is needed.
+pub async fn fd_rejects_datagram_socket<B: Backend>() {
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp socket");
+    let fd = udp.as_raw_fd();
+    expect_rejected::<B>(fd, "INET", &["datagram", "stream socket"]).await;
+    assert!(is_open(fd), "the rejected descriptor was closed");
+}
+
+/// `fd:` on a connected (not listening) TCP socket fails, saying so.
+pub async fn fd_rejects_non_listening_socket<B: Backend>() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let stream =
+        std::net::TcpStream::connect(listener.local_addr().expect("address")).expect("connect");
+    let fd = stream.as_raw_fd();
+    expect_rejected::<B>(fd, "INET", &["not listening"]).await;
+    assert!(is_open(fd), "the rejected descriptor was closed");
+}
+
+/// `fd:` with the wrong `domain` fails, naming both families.
+pub async fn fd_rejects_wrong_family<B: Backend>() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let fd = listener.as_raw_fd();
+    expect_rejected::<B>(fd, "UNIX", &["INET", "UNIX"]).await;
+    expect_rejected::<B>(fd, "INET6", &["INET", "INET6"]).await;
+    assert!(is_open(fd), "the rejected descriptor was closed");
+}
+
+/// `fd:` adopts an inherited listening socket: a child process given a listener's
+/// descriptor listens on `fd:<n>:domain=INET`, accepts and echoes.
+pub async fn fd_adopts_inherited_listener<B: Backend + Stamped>() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let port = listener.local_addr().expect("address").port();
+    let fd = listener.as_raw_fd();
+    let mut command = Command::new(child::test_executable());
+    command
+        .args(child::test_args::<B>())
+        .env(CHILD_ENV, format!("fd:{fd}:domain=INET"));
+    // SAFETY: between fork and exec, only fcntl (async-signal-safe) runs: it clears
+    // close-on-exec on the child's copy of the listener so the child inherits it.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = ChildProcess::spawn(command, "the fd: child").expect("spawn child");
+    child::check_child_echo::<B>(&mut child, &format!("tcp:127.0.0.1:{port}:timeout=5")).await;
+    child.expect_success::<B>(CHILD_LIMIT).await;
+    drop(listener);
+}
+
+/// `systemd:` with no sockets passed fails with `NotFound`, explaining why.
+pub async fn systemd_not_activated_is_reported<B: Backend>() {
+    if std::env::var_os("LISTEN_FDS").is_some() {
+        println!("note: skipped: this test process has LISTEN_FDS set");
+        return;
+    }
+    let result = B::listen(&server("systemd:domain=INET:index=0")).await;
+    expect_error(
+        result,
+        io::ErrorKind::NotFound,
+        &["systemd:domain=INET:index=0", "LISTEN_FDS"],
+    );
+}
+
+/// Where `systemd-socket-activate` listens.
+enum Activation {
+    Inet,
+    Unix,
+}
+
+/// Runs a child under `systemd-socket-activate` listening on `systemd:<selector>`,
+/// and checks an echo through the activation socket. Passes `--fdname` only when
+/// selecting by name, so `index=` is also checked without `LISTEN_FDNAMES`.
+async fn activation_round_trip<B: Backend + Stamped>(kind: Activation, name: Option<&str>) {
+    let dir = temp_dir();
+    let (address, domain, connect) = match kind {
+        Activation::Inet => {
+            let port = crate::closed_port();
+            (
+                format!("127.0.0.1:{port}"),
+                "INET",
+                format!("tcp:127.0.0.1:{port}:timeout=5"),
+            )
+        }
+        Activation::Unix => {
+            let (path, text) = socket_path(&dir, "activated.sock");
+            (
+                path.to_string_lossy().into_owned(),
+                "UNIX",
+                format!("unix:{text}:timeout=5"),
+            )
+        }
+    };
+    let selector = match name {
+        Some(n) => format!("name={n}"),
+        None => "index=0".to_owned(),
+    };
+    let mut command = Command::new("systemd-socket-activate");
+    command.arg("-l").arg(&address);
+    if let Some(n) = name {
+        command.arg(format!("--fdname={n}"));
+    }
+    command
+        .arg("-E")
+        .arg(format!("{CHILD_ENV}=systemd:domain={domain}:{selector}"))
+        .arg(child::test_executable())
+        .args(child::test_args::<B>());
+    let mut child = match ChildProcess::spawn(command, "the systemd-socket-activate child") {
+        Ok(c) => c,
+        Err(e) if e.kind() == io::ErrorKind::NotFound && std::env::var_os("CI").is_none() => {
+            println!(
+                "note: skipped: systemd-socket-activate is not installed (Debian package systemd)"
+            );
+            return;
+        }
+        Err(e) => panic!("cannot run systemd-socket-activate: {e}"),
+    };
+    child::check_child_echo::<B>(&mut child, &connect).await;
+    child.expect_success::<B>(CHILD_LIMIT).await;
+}
+
+/// `systemd:domain=INET:index=0` under `systemd-socket-activate -l 127.0.0.1:PORT`.
+pub async fn systemd_inet_by_index<B: Backend + Stamped>() {
+    activation_round_trip::<B>(Activation::Inet, None).await;
+}
+
+/// `systemd:domain=INET:name=web` under `systemd-socket-activate --fdname=web`.
+pub async fn systemd_inet_by_name<B: Backend + Stamped>() {
+    activation_round_trip::<B>(Activation::Inet, Some("web")).await;
+}
+
+/// `systemd:domain=UNIX:index=0` under `systemd-socket-activate -l PATH`.
+pub async fn systemd_unix_by_index<B: Backend + Stamped>() {
+    activation_round_trip::<B>(Activation::Unix, None).await;
+}
+
+/// `systemd:domain=UNIX:name=admin` under `systemd-socket-activate --fdname=admin`.
+pub async fn systemd_unix_by_name<B: Backend + Stamped>() {
+    activation_round_trip::<B>(Activation::Unix, Some("admin")).await;
+}

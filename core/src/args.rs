@@ -149,6 +149,10 @@ impl<'r, 'a> Arguments<'r, 'a> {
             slots[i] = Some(value);
         }
         let positional_params = params.iter().take_while(|p| p.positional).count();
+        // With `FillUnset`, a positional that finds no free slot because a positional
+        // parameter was given by keyword (`tcp:h:80:port=81`) is a duplicate, not a
+        // surplus: the description has no more positionals than the type takes.
+        let by_keyword = slots[..positional_params].iter().position(Option::is_some);
         let mut next = 0;
         let mut rest_start = None;
         for (n, text) in self.positionals().iter().enumerate() {
@@ -162,16 +166,18 @@ impl<'r, 'a> Arguments<'r, 'a> {
                     rest_start = Some(n);
                     break;
                 }
-                return Err(self.surplus(params, positional_params, text));
+                match by_keyword {
+                    Some(k)
+                        if mode == Positionals::FillUnset
+                            && self.positionals().len() <= positional_params =>
+                    {
+                        return Err(self.duplicate(params[k].name, text));
+                    }
+                    _ => return Err(self.surplus(params, positional_params, text)),
+                }
             }
             if slots[next].is_some() {
-                return Err(ParseError::quoting(
-                    ParseErrorKind::DuplicateParameter,
-                    text.offset(),
-                    "parameter",
-                    params[next].name,
-                    &format!("given both positionally and by keyword ({})", self.what),
-                ));
+                return Err(self.duplicate(params[next].name, text));
             }
             slots[next] = Some(text);
             next += 1;
@@ -186,6 +192,16 @@ impl<'r, 'a> Arguments<'r, 'a> {
             slots,
             rest,
         })
+    }
+
+    fn duplicate(&self, name: &str, text: &Text<'_>) -> ParseError {
+        ParseError::quoting(
+            ParseErrorKind::DuplicateParameter,
+            text.offset(),
+            "parameter",
+            name,
+            &format!("given both positionally and by keyword ({})", self.what),
+        )
     }
 
     fn unknown_keyword(&self, params: &[Param], key: &Text<'_>) -> ParseError {

@@ -228,17 +228,17 @@ pub(crate) fn parse_client(
     if registry.is_none_or(Registry::has_builtins) {
         if is("tcp") {
             let b = args
-                .with_what("tcp clients")
+                .with_what("tcp client")
                 .bind(TCP, Positionals::FillUnset)?;
             return Ok(ClientDescription::Tcp(tcp(&b)?));
         } else if is("ssl") {
-            return ssl(args.with_what("ssl clients"));
+            return ssl(args.with_what("ssl client"));
         } else if is("unix") {
-            return unix(args.with_what("unix clients"));
+            return unix(args.with_what("unix client"));
         } else if is("tls") {
-            return tls(args.with_what("tls clients"), registry);
+            return tls(args.with_what("tls client"), registry);
         } else if is("process") {
-            return process(args.with_what("process clients"));
+            return process(args.with_what("process client"));
         }
     }
     if let Some(registry) = registry {

@@ -274,7 +274,7 @@ fn run(
     let Some((prefix, parser)) = list.iter().find(|(p, _)| p.eq_ignore_ascii_case(name)) else {
         return Ok(None);
     };
-    let what = format!("{prefix} {side}s");
+    let what = format!("{prefix} {side}");
     let value = parser(&args.with_what(&what))?;
     Ok(Some(Extension {
         name: Arc::from(prefix.as_str()),

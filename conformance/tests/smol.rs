@@ -1,31 +1,93 @@
-//! The conformance suite on the smol backend (`strports-smol`).
+//! The conformance suite on the smol backend (`strports-smol`), twice: with `serve`
+//! on smol's global executor (`smol::spawn`), and with `serve_on` a program-owned
+//! `Executor` run by two threads, so tasks move between threads (the counterpart of
+//! the tokio suite's current-thread and multi-thread runs).
 
 use std::future::Future;
 use std::io;
-use std::sync::Arc;
+use std::marker::PhantomData;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use smol::Executor;
 use strports_conformance::Backend;
 use strports_core::endpoint::{Address, Resolver};
 use strports_core::{ClientDescription, ServerDescription};
 use strports_smol::{Connector, Listener, Serving, Stream};
 
-struct SmolBackend;
+/// Where spawned tasks and `serve` run.
+trait Flavor: Send + Sync + 'static {
+    const NAME: &'static str;
+    fn spawn<F: Future<Output = ()> + Send + 'static>(future: F);
+    fn serve<H, F>(listener: Listener, handler: H) -> Serving
+    where
+        H: Fn(Stream, Address) -> F + Send + Sync + 'static,
+        F: Future<Output = ()> + Send + 'static;
+}
 
-impl Backend for SmolBackend {
+/// `smol::spawn` and `strports_smol::serve`: smol's global executor.
+struct Global;
+
+impl Flavor for Global {
+    const NAME: &'static str = "smol-global";
+    fn spawn<F: Future<Output = ()> + Send + 'static>(future: F) {
+        smol::spawn(future).detach();
+    }
+    fn serve<H, F>(listener: Listener, handler: H) -> Serving
+    where
+        H: Fn(Stream, Address) -> F + Send + Sync + 'static,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        strports_smol::serve(listener, handler)
+    }
+}
+
+/// An `Executor` of our own, run by two threads; `strports_smol::serve_on` it.
+struct Pool;
+
+static POOL: LazyLock<Arc<Executor<'static>>> = LazyLock::new(|| {
+    let executor = Arc::new(Executor::new());
+    for n in 0..2 {
+        let ex = executor.clone();
+        std::thread::Builder::new()
+            .name(format!("pool-{n}"))
+            .spawn(move || smol::block_on(ex.run(futures_lite::future::pending::<()>())))
+            .expect("start an executor thread");
+    }
+    executor
+});
+
+impl Flavor for Pool {
+    const NAME: &'static str = "smol-pool";
+    fn spawn<F: Future<Output = ()> + Send + 'static>(future: F) {
+        POOL.spawn(future).detach();
+    }
+    fn serve<H, F>(listener: Listener, handler: H) -> Serving
+    where
+        H: Fn(Stream, Address) -> F + Send + Sync + 'static,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        strports_smol::serve_on(&POOL, listener, handler)
+    }
+}
+
+/// strports-smol with tasks on flavour `F`.
+struct Smol<F>(PhantomData<F>);
+
+impl<F: Flavor> Backend for Smol<F> {
     type Listener = Listener;
     type Stream = Stream;
     type Serving = Serving;
 
-    const NAME: &'static str = "smol";
+    const NAME: &'static str = F::NAME;
 
-    fn block_on<F: Future>(future: F) -> F::Output {
+    fn block_on<T: Future>(future: T) -> T::Output {
         smol::block_on(future)
     }
 
-    fn spawn<F: Future<Output = ()> + Send + 'static>(future: F) {
-        smol::spawn(future).detach();
+    fn spawn<T: Future<Output = ()> + Send + 'static>(future: T) {
+        F::spawn(future);
     }
 
     fn sleep(duration: Duration) -> impl Future<Output = ()> + Send {
@@ -65,7 +127,7 @@ impl Backend for SmolBackend {
     }
 
     fn serve_echo(listener: Listener) -> Serving {
-        strports_smol::serve(listener, |mut stream, _peer| async move {
+        F::serve(listener, |mut stream, _peer| async move {
             let mut buf = vec![0u8; 64 * 1024];
             loop {
                 match stream.read(&mut buf).await {
@@ -89,17 +151,17 @@ impl Backend for SmolBackend {
         serving.stop()
     }
 
-    fn write_all(stream: &mut Stream, buf: &[u8]) -> impl Future<Output = io::Result<()>> + Send {
-        // Both borrows are captured: a `WriteAllFuture` would tie them to one lifetime.
-        async move { stream.write_all(buf).await }
+    async fn write_all(stream: &mut Stream, buf: &[u8]) -> io::Result<()> {
+        stream.write_all(buf).await
     }
 
-    fn read(stream: &mut Stream, buf: &mut [u8]) -> impl Future<Output = io::Result<usize>> + Send {
-        async move { stream.read(buf).await }
+    async fn read(stream: &mut Stream, buf: &mut [u8]) -> io::Result<usize> {
+        stream.read(buf).await
     }
 
-    fn shutdown_write(stream: &mut Stream) -> impl Future<Output = io::Result<()>> + Send {
-        stream.close()
+    async fn shutdown_write(stream: &mut Stream) -> io::Result<()> {
+        // futures-io's `close` on a strports stream is a half-close.
+        stream.close().await
     }
 
     fn peer_address(stream: &Stream) -> io::Result<Address> {
@@ -107,4 +169,10 @@ impl Backend for SmolBackend {
     }
 }
 
-strports_conformance::conformance_tests!(SmolBackend);
+mod global {
+    strports_conformance::conformance_tests!(super::Smol<super::Global>);
+}
+
+mod pool {
+    strports_conformance::conformance_tests!(super::Smol<super::Pool>);
+}

@@ -90,10 +90,8 @@ impl<F: Flavor> Backend for Smol<F> {
         F::spawn(future);
     }
 
-    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send {
-        async move {
-            async_io::Timer::after(duration).await;
-        }
+    async fn sleep(duration: Duration) {
+        async_io::Timer::after(duration).await;
     }
 
     fn unblock<T: Send + 'static>(

@@ -186,7 +186,9 @@ impl Serving {
     /// finished.
     pub async fn stop(mut self) {
         for task in self.stop_accepting().await {
-            task.await;
+            // `fallible`: a task whose executor was dropped ends as cancelled
+            // instead of panicking here.
+            task.fallible().await;
         }
     }
 

@@ -184,6 +184,7 @@ macro_rules! conformance_tests {
 
         $crate::conformance_tests!(@cases $backend;
             // Keep sorted; one line per case in `cases`.
+            connect_bind_address,
             connect_closed_port_is_refused,
             connect_ip_literal_skips_resolver,
             connect_resolver_failure_is_reported,

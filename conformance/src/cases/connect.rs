@@ -209,3 +209,33 @@ pub async fn connect_ip_literal_skips_resolver<B: Backend>() {
         "the resolver was asked"
     );
 }
+
+/// `bindAddress` picks the local address a TCP connect comes from; a value that is
+/// not an IP address is an `InvalidInput` error.
+pub async fn connect_bind_address<B: Backend>() {
+    let listener = B::listen(&server("tcp:0")).await.expect("listen");
+    let port = tcp_address(&B::local_address(&listener).expect("local address")).port();
+    let mut sources = vec![std::net::Ipv4Addr::LOCALHOST];
+    if cfg!(target_os = "linux") {
+        // Also loopback on Linux, and distinguishable from the default source.
+        sources.push(std::net::Ipv4Addr::new(127, 0, 0, 2));
+    }
+    for source in sources {
+        let desc = client(&format!(
+            "tcp:127.0.0.1:{port}:timeout=5:bindAddress={source}"
+        ));
+        let stream = B::connect(&desc).await.expect("connect with bindAddress");
+        let (_accepted, peer) = accept_one::<B>(&listener).await;
+        assert_eq!(
+            tcp_address(&peer).ip(),
+            source,
+            "connect came from elsewhere"
+        );
+        drop(stream);
+    }
+    let bad = B::connect(&client(&format!(
+        "tcp:127.0.0.1:{port}:timeout=5:bindAddress=nonsense"
+    )))
+    .await;
+    expect_error(bad, io::ErrorKind::InvalidInput, &["nonsense"]);
+}

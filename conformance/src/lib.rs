@@ -6,6 +6,14 @@
 //! per case, each run under [`CASE_TIMEOUT`]. Case bodies are ordinary generic async
 //! functions in [`cases`]. Anything a backend does that this suite does not check is
 //! not promised.
+//!
+//! To run the cases for several backend values in one file (for example one runtime
+//! flavour each), invoke the macro once per module. Cases that need a fresh process
+//! (systemd activation, inherited descriptors) re-run the test binary itself through
+//! the stamped `child_process` test; see [`child`].
+//!
+//! Nothing here depends on timing: waits are bounded with [`within`] so a broken
+//! backend fails quickly, but no case asserts how long anything took.
 
 use std::future::Future;
 use std::io;

@@ -366,3 +366,73 @@ fn dropping_serving_cancels_the_server() {
         panic!("still listening after Serving was dropped");
     });
 }
+
+#[test]
+fn tcp_streams_have_nodelay_and_addresses_on_both_sides() {
+    smol::block_on(async {
+        let listener = listen(&server("tcp:0:interface=127.0.0.1")).await.unwrap();
+        let port = tcp_port(&listener);
+        let c = connect(&client(&format!("tcp:127.0.0.1:{port}")))
+            .await
+            .unwrap();
+        let (s, peer) = listener.accept().await.unwrap();
+        for stream in [&c, &s] {
+            let Stream::Tcp(tcp) = stream else {
+                panic!("not tcp")
+            };
+            assert!(tcp.get_ref().nodelay().unwrap());
+        }
+        assert_eq!(peer, c.local_address().unwrap());
+        assert_eq!(s.peer_address().unwrap(), c.local_address().unwrap());
+        assert_eq!(c.peer_address().unwrap(), s.local_address().unwrap());
+        assert_eq!(
+            s.local_address().unwrap(),
+            listener.local_address().unwrap()
+        );
+    });
+}
+
+#[test]
+fn endpoint_traits_listen_and_connect() {
+    use strports_core::{ClientEndpoint, ServerEndpoint};
+    use strports_smol::{Client, Server};
+
+    smol::block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.sock");
+        let desc = format!("unix:{}", path.display());
+        let endpoint = Server::new(server(&desc));
+        let listener = endpoint.listen().await.unwrap();
+        assert_eq!(
+            strports_core::Listener::local_address(&listener).unwrap(),
+            Address::Unix(Some(strports_core::UnixAddress::Path(path.clone())))
+        );
+        let client_endpoint = Client::with_connector(client(&desc), Connector::default());
+        let mut c = client_endpoint.connect().await.unwrap();
+        let (mut s, peer) = strports_core::Listener::accept(&listener).await.unwrap();
+        assert_eq!(peer, Address::Unix(None));
+        c.write_all(b"trait").await.unwrap();
+        c.close().await.unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"trait");
+    });
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn abstract_listener_reports_its_name() {
+    smol::block_on(async {
+        let name = format!("strports-smol-test-{}", std::process::id());
+        let listener = listen(&server(&format!("unix:@{name}"))).await.unwrap();
+        assert_eq!(
+            listener.local_address().unwrap(),
+            Address::Unix(Some(strports_core::UnixAddress::Abstract(name.clone())))
+        );
+        let c = connect(&client(&format!("unix:@{name}"))).await.unwrap();
+        assert_eq!(
+            c.peer_address().unwrap(),
+            Address::Unix(Some(strports_core::UnixAddress::Abstract(name)))
+        );
+    });
+}

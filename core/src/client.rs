@@ -390,7 +390,8 @@ fn process(args: Arguments<'_, '_>) -> Result<ClientDescription, ParseError> {
     match argv.first() {
         None => {
             let t = args.type_text();
-            let end = t.offset() + t.as_str().len();
+            // The end of the type as written (it may contain escapes).
+            let end = raw_offset(args.raw().input(), t.offset(), t.as_str().len());
             return Err(ParseError::new(
                 ParseErrorKind::MissingParameter,
                 end,

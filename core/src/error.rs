@@ -46,6 +46,8 @@ pub enum ParseErrorKind {
     Conflict,
     /// A parameter value that is not one of the allowed words.
     InvalidValue,
+    /// More than 32 wrappers (`haproxy:haproxy:...`) around one description.
+    NestingTooDeep,
 }
 
 /// A description that could not be parsed: what, where (a byte offset into the

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use crate::args::{Arguments, Param, Positionals};
 use crate::common::{Domain, Printer, SslMethod, UnixAddress, display_path, path_text};
 use crate::error::{ParseError, ParseErrorKind};
-use crate::grammar::parse_raw;
+use crate::grammar::{parse_raw, raw_offset};
 use crate::registry::{Extension, Registry};
 
 /// The default `backlog` of every listening type: 50, as in Twisted.
@@ -16,6 +16,10 @@ pub const DEFAULT_BACKLOG: u32 = 50;
 pub const MAX_BACKLOG: u64 = i32::MAX as u64;
 /// The default `mode` of a `unix:` server socket: `0o666`.
 pub const DEFAULT_UNIX_MODE: u32 = 0o666;
+/// The most `haproxy:` wrappers one server description may have. Each level is a
+/// recursive parse, print, compare and drop, so unbounded nesting would let a long
+/// description (`haproxy:` repeated) overflow the stack.
+const MAX_NESTING: usize = 32;
 
 /// A parsed server description: where and how to listen.
 ///
@@ -415,9 +419,20 @@ fn haproxy(
     type_index: usize,
     registry: Option<&Registry>,
 ) -> Result<ServerDescription, ParseError> {
+    let t = &raw.positionals[type_index];
+    if type_index >= MAX_NESTING {
+        let at = t.offset();
+        return Err(ParseError::new(
+            ParseErrorKind::NestingTooDeep,
+            at,
+            format!(
+                "nesting too deep at offset {at}: at most {MAX_NESTING} haproxy wrappers are allowed"
+            ),
+        ));
+    }
     if raw.positionals.len() <= type_index + 1 {
-        let t = &raw.positionals[type_index];
-        let end = t.offset() + t.as_str().len();
+        // The end of the type as written (it may contain escapes).
+        let end = raw_offset(raw.input(), t.offset(), t.as_str().len());
         return Err(ParseError::new(
             ParseErrorKind::MissingType,
             end,

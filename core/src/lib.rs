@@ -27,6 +27,7 @@ pub mod endpoint;
 mod error;
 mod fields;
 pub mod grammar;
+pub mod happy_eyeballs;
 mod registry;
 #[cfg(feature = "serde")]
 mod serde_impl;

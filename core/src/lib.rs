@@ -33,6 +33,8 @@ mod registry;
 mod serde_impl;
 mod server;
 pub mod systemd;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use args::Arguments;
 pub use client::{

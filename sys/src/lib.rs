@@ -14,6 +14,8 @@ pub mod adopt;
 pub mod lock;
 pub mod resolve;
 pub mod tcp;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod unix;
 
 use std::io;

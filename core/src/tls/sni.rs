@@ -1,0 +1,273 @@
+//! `tls:` servers: certificates from a directory of PEM files, chosen by SNI.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use rustls::ServerConfig;
+use rustls::crypto::CryptoProvider;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+
+use super::PemFile;
+use super::error::TlsMaterialError;
+use super::pem::{CertInfo, LoadedKey, cert_info, load_key, sections};
+use super::server::server_config;
+
+/// Where a [`SniResolver`] gets its PEM files, and the time: the I/O and the clock it
+/// needs, supplied by the caller (`strports-sys` reads the directory; tests use memory).
+pub trait CertDirectory: fmt::Debug + Send + Sync {
+    /// Every `*.pem` file now in the directory, recursively, with its contents. A
+    /// missing directory is no files (as in Twisted), not an error.
+    fn scan(&self) -> io::Result<Vec<PemFile>>;
+
+    /// The current time, for rate-limiting rescans. Only differences matter.
+    fn now(&self) -> Instant;
+}
+
+/// The shortest time between two rescans triggered by unknown names: one second.
+pub const DEFAULT_RESCAN_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The certificates of one scan, indexed by name.
+#[derive(Debug, Default)]
+struct CertSet {
+    /// Lowercase DNS name or `*.suffix` wildcard → certificate chain and key.
+    names: HashMap<String, Arc<CertifiedKey>>,
+    /// The first certificate loaded that has a key: used without SNI, and when the
+    /// name is unknown (the client then reports a host-name mismatch).
+    default: Option<Arc<CertifiedKey>>,
+}
+
+impl CertSet {
+    fn build(
+        mut files: Vec<PemFile>,
+        provider: &CryptoProvider,
+    ) -> Result<CertSet, TlsMaterialError> {
+        // A stable order makes "the first certificate" (the default) well defined.
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        let mut certs: Vec<CertInfo> = Vec::new();
+        let mut keys: Vec<LoadedKey> = Vec::new();
+        for file in &files {
+            let s = sections(file)?;
+            for der in s.certs {
+                certs.push(cert_info(&file.path, der)?);
+            }
+            for der in &s.keys {
+                keys.push(load_key(&file.path, der, provider)?);
+            }
+        }
+        let key_for = |c: &CertInfo| {
+            keys.iter()
+                .find(|k| k.spki.as_deref() == Some(c.spki.as_slice()))
+                .map(|k| k.key.clone())
+        };
+        let paired: Vec<bool> = certs.iter().map(|c| key_for(c).is_some()).collect();
+        let mut set = CertSet::default();
+        for cert in &certs {
+            let Some(key) = key_for(cert) else { continue };
+            let chain = chain_for(cert, &certs, &paired);
+            let certified = Arc::new(CertifiedKey::new(chain, key));
+            if set.default.is_none() {
+                set.default = Some(certified.clone());
+            }
+            for name in &cert.dns_names {
+                set.names
+                    .entry(name.clone())
+                    .or_insert_with(|| certified.clone());
+            }
+        }
+        Ok(set)
+    }
+
+    /// The certificate for `name`: an exact match, else the name with its first label
+    /// replaced by `*`.
+    fn lookup(&self, name: &str) -> Option<Arc<CertifiedKey>> {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        if let Some(k) = self.names.get(&name) {
+            return Some(k.clone());
+        }
+        let (_, parent) = name.split_once('.')?;
+        self.names.get(&format!("*.{parent}")).cloned()
+    }
+}
+
+/// `leaf` followed by the unpaired certificates that issued it, by issuer name, up to
+/// (not including) a self-signed root.
+fn chain_for(
+    leaf: &CertInfo,
+    certs: &[CertInfo],
+    paired: &[bool],
+) -> Vec<rustls_pki_types::CertificateDer<'static>> {
+    let mut chain = vec![leaf.der.clone()];
+    let mut current = leaf;
+    // Bounded: a chain longer than this is a loop or nonsense.
+    for _ in 0..8 {
+        if current.issuer == current.subject {
+            break;
+        }
+        let next = certs.iter().zip(paired).find(|(c, paired)| {
+            !**paired
+                && c.subject == current.issuer
+                && c.issuer != c.subject
+                && !chain.iter().any(|d| d.as_ref() == c.der.as_ref())
+        });
+        let Some((next, _)) = next else { break };
+        chain.push(next.der.clone());
+        current = next;
+    }
+    chain
+}
+
+/// Chooses a `tls:` server's certificate by SNI from a directory of PEM files, as
+/// Twisted's `tls:` server endpoint does.
+///
+/// * Every `*.pem` file is split into certificates and private keys; keys are paired
+///   with certificates by public key; each pair is served for the DNS names (exact
+///   and `*.` wildcards) of its certificate's subjectAltName extension.
+/// * Certificates without a key are chain intermediates: each pair's chain is built
+///   by following issuer names through them (self-signed roots are not sent).
+/// * Without SNI, or for a name no certificate has, the first certificate loaded is
+///   served (files in path order, sections in file order); the client then reports a
+///   host-name mismatch if it is not valid for its name.
+/// * An unknown name triggers a rescan of the directory, so certificates added while
+///   the server runs are picked up by the first handshake that asks for them.
+///
+/// **Rescan policy.** Twisted rescans on every miss, so a client sending random names
+/// makes the server read the directory on every handshake. Here a miss rescans only if
+/// the last miss-triggered rescan is at least the rescan interval
+/// ([`DEFAULT_RESCAN_INTERVAL`], one second) old, and only one rescan runs at a time
+/// (other handshakes meanwhile use the current certificates without waiting). A flood
+/// of unknown names costs at most one directory scan per interval; a newly added
+/// certificate is found by the first handshake for it once the interval has passed
+/// since the previous miss-triggered rescan. The scan runs inside the handshake (rustls
+/// resolves certificates synchronously), so it briefly blocks the thread doing it. If
+/// a rescan fails (unreadable file, bad PEM), the previous certificates stay in use
+/// and the error is kept for [`SniResolver::last_rescan_error`].
+pub struct SniResolver {
+    source: Box<dyn CertDirectory>,
+    provider: Arc<CryptoProvider>,
+    set: RwLock<Arc<CertSet>>,
+    /// When the last miss-triggered rescan started; locked while one runs.
+    last_rescan: Mutex<Option<Instant>>,
+    interval: Duration,
+    last_error: Mutex<Option<String>>,
+}
+
+impl fmt::Debug for SniResolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let set = self.current();
+        let mut names: Vec<&String> = set.names.keys().collect();
+        names.sort();
+        f.debug_struct("SniResolver")
+            .field("source", &self.source)
+            .field("names", &names)
+            .field("interval", &self.interval)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SniResolver {
+    /// Scans `source` once and indexes its certificates. Fails if the scan fails or a
+    /// file holds bad material (the [`TlsMaterialError`] is the inner error).
+    pub fn new(source: Box<dyn CertDirectory>, provider: Arc<CryptoProvider>) -> io::Result<Self> {
+        let set = CertSet::build(source.scan()?, &provider)?;
+        Ok(SniResolver {
+            source,
+            provider,
+            set: RwLock::new(Arc::new(set)),
+            last_rescan: Mutex::new(None),
+            interval: DEFAULT_RESCAN_INTERVAL,
+            last_error: Mutex::new(None),
+        })
+    }
+
+    /// The same, with another shortest interval between miss-triggered rescans
+    /// (`Duration::ZERO` rescans on every miss, as Twisted does).
+    pub fn with_rescan_interval(mut self, interval: Duration) -> Self {
+        self.interval = interval;
+        self
+    }
+
+    fn current(&self) -> Arc<CertSet> {
+        match self.set.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Rescans the directory now (for example on SIGHUP) and replaces the certificates
+    /// on success; on failure the old ones stay.
+    pub fn rescan(&self) -> io::Result<()> {
+        let set = CertSet::build(self.source.scan()?, &self.provider)?;
+        match self.set.write() {
+            Ok(mut g) => *g = Arc::new(set),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(set),
+        }
+        Ok(())
+    }
+
+    /// The error of the last failed rescan, if the last rescan failed.
+    pub fn last_rescan_error(&self) -> Option<String> {
+        self.last_error.lock().ok().and_then(|g| g.clone())
+    }
+
+    /// The DNS names (and wildcards) currently served, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.current().names.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    /// Rescans if the policy allows it now; true if the certificates were replaced.
+    fn rescan_on_miss(&self) -> bool {
+        let Ok(mut last) = self.last_rescan.try_lock() else {
+            return false; // another handshake is rescanning
+        };
+        let now = self.source.now();
+        if last.is_some_and(|t| now.saturating_duration_since(t) < self.interval) {
+            return false;
+        }
+        *last = Some(now);
+        let result = self.rescan();
+        if let Ok(mut e) = self.last_error.lock() {
+            *e = result.as_ref().err().map(ToString::to_string);
+        }
+        result.is_ok()
+    }
+
+    /// The certificate chain and key served for `server_name` (the client's SNI, or
+    /// `None` without one), following the lookup and rescan rules above. `None` only
+    /// when the directory has no certificate with a key.
+    pub fn certified_key_for(&self, server_name: Option<&str>) -> Option<Arc<CertifiedKey>> {
+        let set = self.current();
+        let Some(name) = server_name else {
+            return set.default.clone();
+        };
+        if let Some(k) = set.lookup(name) {
+            return Some(k);
+        }
+        if self.rescan_on_miss() {
+            let set = self.current();
+            return set.lookup(name).or_else(|| set.default.clone());
+        }
+        set.default.clone()
+    }
+}
+
+impl ResolvesServerCert for SniResolver {
+    fn resolve(&self, client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.certified_key_for(client_hello.server_name())
+    }
+}
+
+/// The config of a `tls:` server: certificates by SNI from `resolver` (see
+/// [`SniResolver`]), TLS 1.2 and 1.3, and `alpn`.
+pub fn tls_server_config(
+    resolver: Arc<SniResolver>,
+    alpn: Vec<Vec<u8>>,
+    provider: Arc<CryptoProvider>,
+) -> Result<Arc<ServerConfig>, TlsMaterialError> {
+    server_config(resolver, None, alpn, None, provider)
+}

@@ -28,6 +28,7 @@ mod error;
 mod fields;
 pub mod grammar;
 pub mod happy_eyeballs;
+pub mod proxy_protocol;
 mod registry;
 #[cfg(feature = "serde")]
 mod serde_impl;

@@ -9,7 +9,7 @@ use crate::common::{Printer, UnixAddress, check_hostname, display_path};
 use crate::error::{ParseError, ParseErrorKind};
 use crate::grammar::{RawDescription, parse_raw, raw_offset};
 use crate::registry::{Extension, Registry};
-use crate::server::{missing_type, unknown_type};
+use crate::server::{alpn, missing_type, unknown_type};
 
 /// The default client `timeout`: 30 seconds.
 pub const DEFAULT_TIMEOUT: u32 = 30;
@@ -76,6 +76,9 @@ pub struct SslClient {
     /// `caCertsDir`: directory whose `*.pem` files are the trusted CAs. Default: the
     /// platform's trust store.
     pub ca_certs_dir: Option<PathBuf>,
+    /// `alpn`: application protocols offered, in preference order (`alpn=h2,http/1.1`;
+    /// a strports extension). Default: none.
+    pub alpn: Vec<String>,
 }
 
 impl SslClient {
@@ -121,6 +124,9 @@ pub struct TlsClient {
     /// `endpoint`: another client description to run TLS over, e.g.
     /// `endpoint=unix\:/run/x.sock`.
     pub endpoint: Option<Box<ClientDescription>>,
+    /// `alpn`: application protocols offered, in preference order (`alpn=h2,http/1.1`;
+    /// a strports extension). Default: none.
+    pub alpn: Vec<String>,
 }
 
 /// Parameters of a `process:` client.
@@ -180,6 +186,7 @@ const SSL: &[Param] = &[
     Param::keyword("certKey"),
     Param::keyword("privateKey"),
     Param::keyword("caCertsDir"),
+    Param::keyword("alpn"),
 ];
 const UNIX: &[Param] = &[
     Param::positional("path"),
@@ -196,6 +203,7 @@ const TLS: &[Param] = &[
     Param::positional("privateKey"),
     Param::positional("trustRoots"),
     Param::positional("endpoint"),
+    Param::keyword("alpn"),
 ];
 const PROCESS: &[Param] = &[
     Param::keyword("path"),
@@ -306,6 +314,7 @@ fn ssl(args: Arguments<'_, '_>) -> Result<ClientDescription, ParseError> {
         cert_key: b.path("certKey")?,
         private_key: b.path("privateKey")?,
         ca_certs_dir: b.path("caCertsDir")?,
+        alpn: alpn(&b)?,
     }))
 }
 
@@ -358,6 +367,7 @@ fn tls(
     needs(&b, "privateKey", "certificate")?;
     let certificate = b.path("certificate")?;
     let private_key = b.path("privateKey")?;
+    let alpn = alpn(&b)?;
     check_hostname(&b, "host")?;
     let endpoint = match b.text("endpoint") {
         None => None,
@@ -381,6 +391,7 @@ fn tls(
         private_key,
         trust_roots,
         endpoint,
+        alpn,
     }))
 }
 
@@ -466,6 +477,7 @@ impl fmt::Display for ClientDescription {
                 .kw_opt("certKey", display_path(&s.cert_key))
                 .kw_opt("privateKey", display_path(&s.private_key))
                 .kw_opt("caCertsDir", display_path(&s.ca_certs_dir))
+                .kw_if(!s.alpn.is_empty(), "alpn", s.alpn.join(","))
                 .finish(),
             ClientDescription::Unix(u) => Printer::new(f, "unix")
                 .pos(&u.path.to_description_text())
@@ -481,6 +493,7 @@ impl fmt::Display for ClientDescription {
                 .kw_opt("privateKey", display_path(&t.private_key))
                 .kw_opt("trustRoots", display_path(&t.trust_roots))
                 .kw_opt("endpoint", t.endpoint.as_deref())
+                .kw_if(!t.alpn.is_empty(), "alpn", t.alpn.join(","))
                 .finish(),
             ClientDescription::Process(p) => {
                 let mut pr = Printer::new(f, "process");

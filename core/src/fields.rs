@@ -20,7 +20,7 @@ pub enum FieldValue {
     Str(String),
     /// A boolean.
     Bool(bool),
-    /// A list of strings (a process's argv).
+    /// A list of strings (a process's argv, ALPN protocol names).
     List(Vec<String>),
     /// A nested server description (`haproxy`).
     Server(Box<ServerDescription>),
@@ -52,6 +52,18 @@ fn int(v: impl Into<i64>) -> FieldValue {
     FieldValue::Int(v.into())
 }
 
+/// Appends `alpn` (a strports extension) only when given, so that descriptions using
+/// only Twisted's parameters show exactly Twisted's parameter list.
+fn with_alpn(
+    mut fields: Vec<(&'static str, FieldValue)>,
+    alpn: &[String],
+) -> Vec<(&'static str, FieldValue)> {
+    if !alpn.is_empty() {
+        fields.push(("alpn", FieldValue::List(alpn.to_vec())));
+    }
+    fields
+}
+
 impl ServerDescription {
     /// Every parameter by Twisted's name, with defaults filled in.
     ///
@@ -73,22 +85,28 @@ impl ServerDescription {
                 ("backlog", int(u.backlog)),
                 ("lockfile", FieldValue::Bool(u.lockfile)),
             ],
-            ServerDescription::Ssl(t) => vec![
-                ("port", int(t.port)),
-                ("interface", s(&t.interface)),
-                ("backlog", int(t.backlog)),
-                ("privateKey", p(&t.private_key)),
-                ("certKey", p(t.cert_key_path())),
-                ("sslmethod", opt_s(t.sslmethod.map(|m| m.name()))),
-                ("extraCertChain", opt_p(t.extra_cert_chain.as_deref())),
-                ("dhParameters", opt_p(t.dh_parameters.as_deref())),
-            ],
-            ServerDescription::Tls(t) => vec![
-                ("path", p(&t.path)),
-                ("port", int(t.port)),
-                ("backlog", int(t.backlog)),
-                ("interface", s(&t.interface)),
-            ],
+            ServerDescription::Ssl(t) => with_alpn(
+                vec![
+                    ("port", int(t.port)),
+                    ("interface", s(&t.interface)),
+                    ("backlog", int(t.backlog)),
+                    ("privateKey", p(&t.private_key)),
+                    ("certKey", p(t.cert_key_path())),
+                    ("sslmethod", opt_s(t.sslmethod.map(|m| m.name()))),
+                    ("extraCertChain", opt_p(t.extra_cert_chain.as_deref())),
+                    ("dhParameters", opt_p(t.dh_parameters.as_deref())),
+                ],
+                &t.alpn,
+            ),
+            ServerDescription::Tls(t) => with_alpn(
+                vec![
+                    ("path", p(&t.path)),
+                    ("port", int(t.port)),
+                    ("backlog", int(t.backlog)),
+                    ("interface", s(&t.interface)),
+                ],
+                &t.alpn,
+            ),
             ServerDescription::Systemd(t) => {
                 let selector = match &t.selector {
                     SystemdSelector::Index(i) => ("index", int(*i)),
@@ -135,23 +153,26 @@ impl ClientDescription {
                     ("privateKey", opt_p(c.private_key.as_deref())),
                     ("caCertsDir", opt_p(c.ca_certs_dir.as_deref())),
                 ]);
-                v
+                with_alpn(v, &c.alpn)
             }
             ClientDescription::Unix(u) => vec![
                 ("path", unix(&u.path)),
                 ("timeout", int(u.timeout)),
                 ("lockfile", FieldValue::Bool(u.lockfile)),
             ],
-            ClientDescription::Tls(t) => vec![
-                ("host", s(&t.host)),
-                ("port", int(t.port)),
-                ("timeout", int(t.timeout)),
-                ("bindAddress", opt_s(t.bind_address.as_deref())),
-                ("certificate", opt_p(t.certificate.as_deref())),
-                ("privateKey", opt_p(t.private_key.as_deref())),
-                ("trustRoots", opt_p(t.trust_roots.as_deref())),
-                ("endpoint", FieldValue::Client(t.endpoint.clone())),
-            ],
+            ClientDescription::Tls(t) => with_alpn(
+                vec![
+                    ("host", s(&t.host)),
+                    ("port", int(t.port)),
+                    ("timeout", int(t.timeout)),
+                    ("bindAddress", opt_s(t.bind_address.as_deref())),
+                    ("certificate", opt_p(t.certificate.as_deref())),
+                    ("privateKey", opt_p(t.private_key.as_deref())),
+                    ("trustRoots", opt_p(t.trust_roots.as_deref())),
+                    ("endpoint", FieldValue::Client(t.endpoint.clone())),
+                ],
+                &t.alpn,
+            ),
             ClientDescription::Process(c) => vec![
                 ("argv", FieldValue::List(c.argv.clone())),
                 ("path", opt_p(c.path.as_deref())),

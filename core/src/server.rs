@@ -4,7 +4,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use crate::args::{Arguments, Param, Positionals};
+use crate::args::{Arguments, Bound, Param, Positionals};
 use crate::common::{Domain, Printer, SslMethod, UnixAddress, display_path, path_text};
 use crate::error::{ParseError, ParseErrorKind};
 use crate::grammar::{parse_raw, raw_offset};
@@ -119,6 +119,9 @@ pub struct SslServer {
     /// `dhParameters`: accepted for compatibility and not read: rustls uses ECDHE,
     /// which gives forward secrecy without DH parameters.
     pub dh_parameters: Option<PathBuf>,
+    /// `alpn`: application protocols offered, in preference order (strports
+    /// extension; see [`TlsServer::alpn`]). Default: none.
+    pub alpn: Vec<String>,
 }
 
 impl SslServer {
@@ -140,6 +143,9 @@ pub struct TlsServer {
     pub backlog: u32,
     /// `interface`: default `::` (all IPv6 addresses, and IPv4 where the system maps it).
     pub interface: String,
+    /// `alpn`: application protocols offered, in preference order, as a comma-separated
+    /// keyword (`alpn=h2,http/1.1`; a strports extension). Default: none (no ALPN).
+    pub alpn: Vec<String>,
 }
 
 /// Parameters of a `systemd:` server.
@@ -195,12 +201,14 @@ const SSL: &[Param] = &[
     Param::positional("backlog"),
     Param::positional("extraCertChain"),
     Param::positional("dhParameters"),
+    Param::keyword("alpn"),
 ];
 const TLS: &[Param] = &[
     Param::positional("path"),
     Param::positional("port"),
     Param::positional("backlog"),
     Param::positional("interface"),
+    Param::keyword("alpn"),
 ];
 const SYSTEMD: &[Param] = &[
     Param::positional("domain"),
@@ -300,6 +308,36 @@ pub(crate) fn unknown_type(
     )
 }
 
+/// The longest ALPN protocol name TLS allows, in bytes.
+const MAX_ALPN_NAME: usize = 255;
+
+/// The `alpn=` keyword of the TLS types (a strports extension): comma-separated
+/// protocol names in preference order, each 1-255 bytes.
+pub(crate) fn alpn(b: &Bound<'_, '_>) -> Result<Vec<String>, ParseError> {
+    let Some(t) = b.text("alpn") else {
+        return Ok(Vec::new());
+    };
+    let mut names = Vec::new();
+    for name in t.as_str().split(',') {
+        let why = if name.is_empty() {
+            "protocol names must not be empty, e.g. alpn=h2,http/1.1"
+        } else if name.len() > MAX_ALPN_NAME {
+            "a protocol name is at most 255 bytes"
+        } else {
+            names.push(name.to_owned());
+            continue;
+        };
+        return Err(ParseError::quoting(
+            ParseErrorKind::InvalidValue,
+            t.offset(),
+            "invalid alpn",
+            t.as_str(),
+            why,
+        ));
+    }
+    Ok(names)
+}
+
 fn backlog(b: &crate::args::Bound<'_, '_>) -> Result<u32, ParseError> {
     Ok(b.number("backlog", MAX_BACKLOG)?.unwrap_or(DEFAULT_BACKLOG))
 }
@@ -368,6 +406,7 @@ fn ssl(args: Arguments<'_, '_>) -> Result<ServerDescription, ParseError> {
         backlog: backlog(&b)?,
         extra_cert_chain: b.path("extraCertChain")?,
         dh_parameters: b.path("dhParameters")?,
+        alpn: alpn(&b)?,
     }))
 }
 
@@ -378,6 +417,7 @@ fn tls(args: Arguments<'_, '_>) -> Result<ServerDescription, ParseError> {
         port: b.port("port")?.unwrap_or(443),
         backlog: backlog(&b)?,
         interface: b.string("interface").unwrap_or_else(|| "::".to_owned()),
+        alpn: alpn(&b)?,
     }))
 }
 
@@ -478,6 +518,7 @@ impl fmt::Display for ServerDescription {
                     .kw_if(s.backlog != DEFAULT_BACKLOG, "backlog", s.backlog)
                     .kw_opt("extraCertChain", display_path(&s.extra_cert_chain))
                     .kw_opt("dhParameters", display_path(&s.dh_parameters))
+                    .kw_if(!s.alpn.is_empty(), "alpn", s.alpn.join(","))
                     .finish()
             }
             ServerDescription::Tls(s) => Printer::new(f, "tls")
@@ -485,6 +526,7 @@ impl fmt::Display for ServerDescription {
                 .kw_if(s.port != 443, "port", s.port)
                 .kw_if(s.backlog != DEFAULT_BACKLOG, "backlog", s.backlog)
                 .kw_if(s.interface != "::", "interface", &s.interface)
+                .kw_if(!s.alpn.is_empty(), "alpn", s.alpn.join(","))
                 .finish(),
             ServerDescription::Systemd(s) => {
                 let mut p = Printer::new(f, "systemd");

@@ -392,13 +392,13 @@ fn c_unknown_keywords_are_errors() {
     check(&e, ParseErrorKind::UnknownKeyword, 10);
     assert_eq!(
         e.to_string(),
-        "unknown keyword \"sslmethod\" at offset 10: ssl client takes host, port, timeout, bindAddress, hostname, certKey, privateKey, caCertsDir"
+        "unknown keyword \"sslmethod\" at offset 10: ssl client takes host, port, timeout, bindAddress, hostname, certKey, privateKey, caCertsDir, alpn"
     );
     let e = client_err("tls:h:1:self=1");
     check(&e, ParseErrorKind::UnknownKeyword, 8);
     assert_eq!(
         e.to_string(),
-        "unknown keyword \"self\" at offset 8: tls client takes host, port, timeout, bindAddress, certificate, privateKey, trustRoots, endpoint"
+        "unknown keyword \"self\" at offset 8: tls client takes host, port, timeout, bindAddress, certificate, privateKey, trustRoots, endpoint, alpn"
     );
     check(
         &client_err("unix:/x:mode=1"),
@@ -1133,4 +1133,17 @@ fn n_empty_required_values_are_rejected() {
         panic!()
     };
     assert_eq!(t.interface, "");
+}
+
+#[test]
+fn k_alpn_is_a_strports_extension() {
+    // Twisted has no string form for ALPN; strports takes `alpn=` on every TLS type.
+    let ServerDescription::Tls(t) = server("tls:/etc/certs:alpn=h2,http/1.1") else {
+        panic!()
+    };
+    assert_eq!(t.alpn, ["h2", "http/1.1"]);
+    let ClientDescription::Ssl(c) = client("ssl:example.com:443:alpn=h2") else {
+        panic!()
+    };
+    assert_eq!(c.alpn, ["h2"]);
 }

@@ -156,6 +156,12 @@ fn unix_server() -> BoxedStrategy<UnixServer> {
         .boxed()
 }
 
+/// ALPN protocol lists: names are 1-255 bytes without commas; quoting-sensitive
+/// characters included.
+fn alpn() -> BoxedStrategy<Vec<String>> {
+    prop::collection::vec("[a-z0-9/.:=\\\\ -]{1,12}", 0..3).boxed()
+}
+
 fn ssl_server() -> BoxedStrategy<SslServer> {
     (
         port(),
@@ -166,17 +172,21 @@ fn ssl_server() -> BoxedStrategy<SslServer> {
         backlog(),
         prop::option::of(path()),
         prop::option::of(path()),
+        alpn(),
     )
         .prop_map(
-            |(port, private_key, cert_key, sslmethod, interface, backlog, extra, dh)| SslServer {
-                port,
-                private_key,
-                cert_key,
-                sslmethod,
-                interface,
-                backlog,
-                extra_cert_chain: extra,
-                dh_parameters: dh,
+            |(port, private_key, cert_key, sslmethod, interface, backlog, extra, dh, alpn)| {
+                SslServer {
+                    port,
+                    private_key,
+                    cert_key,
+                    sslmethod,
+                    interface,
+                    backlog,
+                    extra_cert_chain: extra,
+                    dh_parameters: dh,
+                    alpn,
+                }
             },
         )
         .boxed()
@@ -188,12 +198,14 @@ fn tls_server() -> BoxedStrategy<TlsServer> {
         port(),
         backlog(),
         prop_oneof![Just("::".to_owned()), text()],
+        alpn(),
     )
-        .prop_map(|(path, port, backlog, interface)| TlsServer {
+        .prop_map(|(path, port, backlog, interface, alpn)| TlsServer {
             path,
             port,
             backlog,
             interface,
+            alpn,
         })
         .boxed()
 }
@@ -254,8 +266,9 @@ fn ssl_client() -> BoxedStrategy<SslClient> {
         prop_oneof![with_hostname, without],
         prop::option::of((path(), prop::option::of(path()))),
         prop::option::of(path()),
+        alpn(),
     )
-        .prop_map(|((tcp, hostname), creds, ca_certs_dir)| {
+        .prop_map(|((tcp, hostname), creds, ca_certs_dir, alpn)| {
             let (cert_key, private_key) = match creds {
                 Some((cert, key)) => (Some(cert), key),
                 None => (None, None),
@@ -266,6 +279,7 @@ fn ssl_client() -> BoxedStrategy<SslClient> {
                 cert_key,
                 private_key,
                 ca_certs_dir,
+                alpn,
             }
         })
         .boxed()
@@ -328,9 +342,10 @@ fn tls_client(endpoint: BoxedStrategy<ClientDescription>) -> BoxedStrategy<TlsCl
         prop::option::of((path(), prop::option::of(path()))),
         prop::option::of(path()),
         prop::option::of(endpoint),
+        alpn(),
     )
         .prop_map(
-            |(host, port, timeout, bind_address, creds, trust_roots, endpoint)| {
+            |(host, port, timeout, bind_address, creds, trust_roots, endpoint, alpn)| {
                 let (certificate, private_key) = match creds {
                     Some((cert, key)) => (Some(cert), key),
                     None => (None, None),
@@ -344,6 +359,7 @@ fn tls_client(endpoint: BoxedStrategy<ClientDescription>) -> BoxedStrategy<TlsCl
                     private_key,
                     trust_roots,
                     endpoint: endpoint.map(Box::new),
+                    alpn,
                 }
             },
         )
@@ -438,6 +454,7 @@ fn structured() -> BoxedStrategy<String> {
         "endpoint",
         "env",
         "errFlag",
+        "alpn",
         "bogus",
     ]);
     let value = prop_oneof![
@@ -448,6 +465,7 @@ fn structured() -> BoxedStrategy<String> {
             "127.0.0.1", "/run/app.sock", "@abstract", "./@x", "key.pem", "C\\:\\\\k.pem",
             "tcp\\:h\\:80", "unix\\:/x", "tls\\:h\\:1\\:endpoint=tcp\\\\\\:h\\\\\\:2",
             "process\\:cat", "clear", "drop", "inherit", "log", "", "é", "a b",
+            "h2,http/1.1", "h2,", ",",
         ])
         .prop_map(str::to_owned),
         1 => "[:=\\\\ab0é @]{0,6}".prop_filter("trailing backslash", |s| !s.ends_with('\\')),

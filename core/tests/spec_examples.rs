@@ -128,6 +128,7 @@ fn ssl_server(port: u16) -> SslServer {
         backlog: DEFAULT_BACKLOG,
         extra_cert_chain: None,
         dh_parameters: None,
+        alpn: Vec::new(),
     }
 }
 
@@ -141,6 +142,7 @@ fn tls_client(host: &str, port: u16) -> TlsClient {
         private_key: None,
         trust_roots: None,
         endpoint: None,
+        alpn: Vec::new(),
     }
 }
 
@@ -151,6 +153,7 @@ fn ssl_client(host: &str, port: u16) -> SslClient {
         cert_key: None,
         private_key: None,
         ca_certs_dir: None,
+        alpn: Vec::new(),
     }
 }
 
@@ -623,6 +626,7 @@ fn s7_4_ssl() {
             backlog: 5,
             extra_cert_chain: Some("chain.pem".into()),
             dh_parameters: Some("dh.pem".into()),
+            alpn: Vec::new(),
         }
     );
     // Method names are case-sensitive.
@@ -732,6 +736,7 @@ fn s7_7_tls_server() {
             port: 443,
             backlog: 50,
             interface: "::".into(),
+            alpn: Vec::new(),
         }
     );
     let ServerDescription::Tls(t) = server(r"tls:/etc/certs:8443:10:\:\:1") else {
@@ -864,6 +869,7 @@ fn s8_3_ssl_client() {
             cert_key: Some("c.pem".into()),
             private_key: Some("k.pem".into()),
             ca_certs_dir: Some("/etc/ca".into()),
+            alpn: Vec::new(),
         }
     );
     // `sslmethod` is not a client keyword (both).
@@ -904,6 +910,7 @@ fn s8_4_tls_client() {
             private_key: Some("k.pem".into()),
             trust_roots: Some("/etc/ca".into()),
             endpoint: Some(Box::new(tcp_client("10.0.0.1", 443, DEFAULT_TIMEOUT, None))),
+            alpn: Vec::new(),
         }
     );
     // More than 8 positionals.

@@ -182,7 +182,7 @@ pub fn ssl_client_config(desc: &SslClient, provider: Arc<CryptoProvider>) -> io:
         desc.ca_certs_dir.as_deref(),
         desc.cert_key.as_deref(),
         desc.private_key.as_deref(),
-        no_alpn(),
+        alpn_of(&desc.alpn),
         provider,
     )
 }
@@ -196,7 +196,7 @@ pub fn tls_client_config(desc: &TlsClient, provider: Arc<CryptoProvider>) -> io:
         desc.trust_roots.as_deref(),
         desc.certificate.as_deref(),
         desc.private_key.as_deref(),
-        no_alpn(),
+        alpn_of(&desc.alpn),
         provider,
     )
 }
@@ -227,7 +227,7 @@ pub fn ssl_server_config(
     Ok(tls::ssl_server_config(
         files,
         desc.sslmethod,
-        no_alpn(),
+        alpn_of(&desc.alpn),
         provider,
     )?)
 }
@@ -295,13 +295,12 @@ pub fn tls_server_config(
     let resolver = SniResolver::new(Box::new(FsCertDirectory::new(&desc.path)), provider.clone())?;
     Ok(tls::tls_server_config(
         Arc::new(resolver),
-        no_alpn(),
+        alpn_of(&desc.alpn),
         provider,
     )?)
 }
 
-/// The ALPN protocols of a description. Descriptions have no `alpn=` parameter yet
-/// (issue 4); once they do, this reads it and the public signatures stay the same.
-fn no_alpn() -> Vec<Vec<u8>> {
-    Vec::new()
+/// The `alpn=` protocols of a description, as rustls wants them.
+fn alpn_of(alpn: &[String]) -> Vec<Vec<u8>> {
+    alpn.iter().map(|p| p.as_bytes().to_vec()).collect()
 }

@@ -86,6 +86,15 @@ fn handshake(
     server: Arc<ServerConfig>,
     name: ServerName<'static>,
 ) -> Result<CertificateDer<'static>, rustls::Error> {
+    handshake_alpn(client, server, name).map(|(cert, _)| cert)
+}
+
+/// The same, with the negotiated ALPN protocol.
+fn handshake_alpn(
+    client: Arc<ClientConfig>,
+    server: Arc<ServerConfig>,
+    name: ServerName<'static>,
+) -> Result<(CertificateDer<'static>, Option<Vec<u8>>), rustls::Error> {
     let mut c = Connection::Client(ClientConnection::new(client, name).unwrap());
     let mut s = Connection::Server(ServerConnection::new(server).unwrap());
     for _ in 0..20 {
@@ -102,7 +111,8 @@ fn handshake(
         }
     }
     assert!(!c.is_handshaking() && !s.is_handshaking());
-    Ok(c.peer_certificates().unwrap()[0].clone())
+    let alpn = c.alpn_protocol().map(<[u8]>::to_vec);
+    Ok((c.peer_certificates().unwrap()[0].clone(), alpn))
 }
 
 #[test]
@@ -149,7 +159,7 @@ fn ssl_server_and_client_from_files() {
     );
 
     let ServerDescription::Ssl(s) = server(&format!(
-        "ssl:0:certKey={}:privateKey={}:sslmethod=TLSv1_2_METHOD",
+        "ssl:0:certKey={}:privateKey={}:sslmethod=TLSv1_2_METHOD:alpn=h2,http/1.1",
         quote(&cert),
         quote(&key)
     )) else {
@@ -159,17 +169,16 @@ fn ssl_server_and_client_from_files() {
 
     let cas = dir.path().join("cas");
     let ClientDescription::Ssl(c) = client(&format!(
-        "ssl:127.0.0.1:443:hostname=localhost:caCertsDir={}",
+        "ssl:127.0.0.1:443:hostname=localhost:caCertsDir={}:alpn=http/1.1",
         quote(cas.to_str().unwrap())
     )) else {
         panic!()
     };
     let c = systls::ssl_client_config(&c, default_provider()).unwrap();
     assert_eq!(c.server_name, ServerName::try_from("localhost").unwrap());
-    assert_eq!(
-        handshake(c.config, server_config, c.server_name).unwrap(),
-        der
-    );
+    let (cert, alpn) = handshake_alpn(c.config, server_config, c.server_name).unwrap();
+    assert_eq!(cert, der);
+    assert_eq!(alpn.as_deref(), Some(&b"http/1.1"[..]));
 }
 
 #[test]

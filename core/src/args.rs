@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use crate::error::{ParseError, ParseErrorKind};
-use crate::grammar::{RawDescription, Text};
+use crate::grammar::{RawDescription, Text, eq_short};
 
 /// How a type binds positional arguments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,23 +141,26 @@ impl<'r, 'a> Arguments<'r, 'a> {
         mode: Positionals,
         keep_rest: bool,
     ) -> Result<Bound<'r, 'a>, ParseError> {
-        let mut slots: Vec<Option<&'r Text<'a>>> = vec![None; params.len()];
+        let mut bound = Slots::new(params);
+        let slots = bound.as_mut_slice();
         for (key, value) in self.keywords() {
-            let Some(i) = params.iter().position(|p| p.name == key.as_str()) else {
+            let Some(i) = params.iter().position(|p| eq_short(p.name, key.as_str())) else {
                 return Err(self.unknown_keyword(params, key));
             };
-            slots[i] = Some(value);
+            slots[i].1 = Some(value);
         }
         let positional_params = params.iter().take_while(|p| p.positional).count();
         // With `FillUnset`, a positional that finds no free slot because a positional
         // parameter was given by keyword (`tcp:h:80:port=81`) is a duplicate, not a
         // surplus: the description has no more positionals than the type takes.
-        let by_keyword = slots[..positional_params].iter().position(Option::is_some);
+        let by_keyword = slots[..positional_params]
+            .iter()
+            .position(|(_, t)| t.is_some());
         let mut next = 0;
         let mut rest_start = None;
         for (n, text) in self.positionals().iter().enumerate() {
             if mode == Positionals::FillUnset {
-                while next < positional_params && slots[next].is_some() {
+                while next < positional_params && slots[next].1.is_some() {
                     next += 1;
                 }
             }
@@ -176,10 +179,10 @@ impl<'r, 'a> Arguments<'r, 'a> {
                     _ => return Err(self.surplus(params, positional_params, text)),
                 }
             }
-            if slots[next].is_some() {
+            if slots[next].1.is_some() {
                 return Err(self.duplicate(params[next].name, text));
             }
-            slots[next] = Some(text);
+            slots[next].1 = Some(text);
             next += 1;
         }
         let rest = match rest_start {
@@ -188,8 +191,7 @@ impl<'r, 'a> Arguments<'r, 'a> {
         };
         Ok(Bound {
             args: *self,
-            names: params.iter().map(|p| p.name).collect(),
-            slots,
+            slots: bound,
             rest,
         })
     }
@@ -241,20 +243,69 @@ impl<'r, 'a> Arguments<'r, 'a> {
     }
 }
 
+/// Parameters bound inline (no allocation) by types with at most this many.
+const INLINE_PARAMS: usize = 12;
+
+type Slot<'r, 'a> = (&'static str, Option<&'r Text<'a>>);
+
+/// Each parameter's name and the text bound to it, if any.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // inline on purpose: binding should not allocate
+enum Slots<'r, 'a> {
+    Inline {
+        len: usize,
+        items: [Slot<'r, 'a>; INLINE_PARAMS],
+    },
+    Heap(Vec<Slot<'r, 'a>>),
+}
+
+impl<'r, 'a> Slots<'r, 'a> {
+    fn new(params: &[Param]) -> Self {
+        if params.len() <= INLINE_PARAMS {
+            let mut items = [("", None); INLINE_PARAMS];
+            for (item, p) in items.iter_mut().zip(params) {
+                item.0 = p.name;
+            }
+            Slots::Inline {
+                len: params.len(),
+                items,
+            }
+        } else {
+            Slots::Heap(params.iter().map(|p| (p.name, None)).collect())
+        }
+    }
+
+    fn as_slice(&self) -> &[Slot<'r, 'a>] {
+        match self {
+            Slots::Inline { len, items } => &items[..*len],
+            Slots::Heap(v) => v,
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [Slot<'r, 'a>] {
+        match self {
+            Slots::Inline { len, items } => &mut items[..*len],
+            Slots::Heap(v) => v,
+        }
+    }
+}
+
 /// Arguments bound to parameters; typed accessors convert and range-check values.
 #[derive(Debug)]
 pub struct Bound<'r, 'a> {
     args: Arguments<'r, 'a>,
-    names: Vec<&'static str>,
-    slots: Vec<Option<&'r Text<'a>>>,
+    slots: Slots<'r, 'a>,
     rest: &'r [Text<'a>],
 }
 
 impl<'r, 'a> Bound<'r, 'a> {
     /// The text bound to `name`, if given.
     pub fn text(&self, name: &str) -> Option<&'r Text<'a>> {
-        let i = self.names.iter().position(|n| *n == name)?;
-        self.slots[i]
+        self.slots
+            .as_slice()
+            .iter()
+            .find(|(n, _)| eq_short(n, name))
+            .and_then(|(_, t)| *t)
     }
 
     /// Whether `name` was given (an empty value counts as given).

@@ -198,7 +198,7 @@ pub(crate) fn check_hostname(b: &Bound<'_, '_>, name: &str) -> Result<(), ParseE
     let Some(t) = b.text(name) else {
         return Ok(());
     };
-    if dns_name(t.as_str()).is_some() {
+    if is_dns_name(t.as_str()) {
         Ok(())
     } else {
         Err(ParseError::quoting(
@@ -220,6 +220,45 @@ pub(crate) fn check_hostname(b: &Bound<'_, '_>, name: &str) -> Result<(), ParseE
 /// assert_eq!(strports_core::dns_name("bad_name.example"), None);
 /// ```
 pub fn dns_name(host: &str) -> Option<String> {
+    if is_plain_dns_name(host) {
+        return Some(host.to_owned());
+    }
+    dns_name_slow(host)
+}
+
+/// Whether [`dns_name`] is `Some`, without building the name.
+pub(crate) fn is_dns_name(host: &str) -> bool {
+    is_plain_dns_name(host) || dns_name_slow(host).is_some()
+}
+
+/// A fast path for the common case: lowercase ASCII letters, digits, `.` and single
+/// `-` inside labels, no `xn--` labels and no trailing dot. Such names are their own
+/// IDNA form and valid, so `true` means [`dns_name_slow`] gives `Some(host)`; `false`
+/// means "ask it".
+fn is_plain_dns_name(host: &str) -> bool {
+    let bytes = host.as_bytes();
+    if bytes.is_empty() || bytes.len() > 253 {
+        return false;
+    }
+    let mut label_len = 0;
+    let mut prev = b'.';
+    for &b in bytes {
+        match b {
+            b'a'..=b'z' | b'0'..=b'9' => label_len += 1,
+            // No leading, doubled (`xn--`, `ab--`) or trailing hyphens.
+            b'-' if prev != b'.' && prev != b'-' => label_len += 1,
+            b'.' if prev != b'.' && prev != b'-' => label_len = 0,
+            _ => return false,
+        }
+        if label_len > 63 {
+            return false;
+        }
+        prev = b;
+    }
+    prev != b'.' && prev != b'-'
+}
+
+fn dns_name_slow(host: &str) -> Option<String> {
     if host.parse::<std::net::IpAddr>().is_ok() {
         return Some(host.to_owned());
     }
@@ -290,4 +329,53 @@ pub(crate) fn path_text(p: &Path) -> String {
 
 pub(crate) fn display_path(p: &Option<PathBuf>) -> Option<String> {
     p.as_deref().map(path_text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fast path never accepts what the IDNA path would reject or change.
+    #[test]
+    fn plain_dns_names_agree_with_idna() {
+        let alphabet = [b'a', b'z', b'0', b'9', b'-', b'.', b'x', b'n', b'A', b'_'];
+        let mut accepted = 0;
+        let mut stack: Vec<Vec<u8>> = vec![Vec::new()];
+        while let Some(s) = stack.pop() {
+            let host = std::str::from_utf8(&s).expect("ascii");
+            if is_plain_dns_name(host) {
+                accepted += 1;
+                assert_eq!(dns_name_slow(host).as_deref(), Some(host), "{host:?}");
+            }
+            if s.len() < 5 {
+                for &b in &alphabet {
+                    let mut t = s.clone();
+                    t.push(b);
+                    stack.push(t);
+                }
+            }
+        }
+        assert!(accepted > 1000);
+        let label63 = "a".repeat(63);
+        let label64 = "a".repeat(64);
+        let long = [label63.as_str(); 4].join(".")[..253].to_owned();
+        let too_long = format!("{long}a");
+        for host in [
+            label63.as_str(),
+            label64.as_str(),
+            &long,
+            &too_long,
+            "xn--bcher-kva.example",
+            "a--b.example",
+            "example.com.",
+            "1.2.3",
+            "1.2.3.4",
+            "999.1.1.1",
+        ] {
+            if is_plain_dns_name(host) {
+                assert_eq!(dns_name_slow(host).as_deref(), Some(host), "{host:?}");
+            }
+            assert_eq!(dns_name(host), dns_name_slow(host), "{host:?}");
+        }
+    }
 }

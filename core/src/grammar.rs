@@ -93,94 +93,69 @@ pub fn parse_raw(input: &str) -> Result<RawDescription<'_>, ParseError> {
         positionals: Vec::with_capacity(4),
         keywords: Vec::new(),
     };
+    let bytes = input.as_bytes();
     let mut pos = 0;
     loop {
-        let (first, stop) = scan(input, pos, true)?;
-        let (value, stop) = if stop < input.len() && input.as_bytes()[stop] == b'=' {
-            let (value, stop) = scan(input, stop + 1, false)?;
-            (Some(value), stop)
-        } else {
-            (None, stop)
-        };
-        match value {
-            None => raw.positionals.push(first),
-            Some(value) => {
-                if !first.as_str().is_ascii() {
-                    return Err(ParseError::quoting(
-                        ParseErrorKind::NonAsciiKeyword,
-                        first.offset,
-                        "non-ascii keyword",
-                        first.as_str(),
-                        "keyword names must be ascii",
-                    ));
-                }
-                match raw
-                    .keywords
-                    .iter_mut()
-                    .find(|(k, _)| k.as_str() == first.as_str())
-                {
-                    Some(slot) => slot.1 = value,
-                    None => raw.keywords.push((first, value)),
-                }
+        let (first, mut stop) = scan(input, pos, true)?;
+        if stop < bytes.len() && bytes[stop] == b'=' {
+            let (value, end) = scan(input, stop + 1, false)?;
+            stop = end;
+            if !first.as_str().is_ascii() {
+                return Err(ParseError::quoting(
+                    ParseErrorKind::NonAsciiKeyword,
+                    first.offset,
+                    "non-ascii keyword",
+                    first.as_str(),
+                    "keyword names must be ascii",
+                ));
             }
+            match raw
+                .keywords
+                .iter_mut()
+                .find(|(k, _)| eq_short(k.as_str(), first.as_str()))
+            {
+                Some(slot) => slot.1 = value,
+                None => raw.keywords.push((first, value)),
+            }
+        } else {
+            raw.positionals.push(first);
         }
-        if stop >= input.len() {
+        if stop >= bytes.len() {
             return Ok(raw);
         }
         pos = stop + 1; // skip the ':'
     }
 }
 
+/// String equality for the short names of descriptions, inlined (a `memcmp` call
+/// costs more than comparing a few bytes).
+#[inline]
+pub(crate) fn eq_short(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+}
+
 /// Scans one string token from `start`; returns it and the index of the operator that
 /// ended it (or `input.len()`).
 fn scan(input: &str, start: usize, eq_is_op: bool) -> Result<(Text<'_>, usize), ParseError> {
     let bytes = input.as_bytes();
-    let mut i = start;
+    let mut i = find_op(bytes, start, eq_is_op);
     // Fast path: no escapes, borrow.
-    while i < bytes.len() {
-        match bytes[i] {
-            b':' => return Ok((borrowed(input, start, i), i)),
-            b'=' if eq_is_op => return Ok((borrowed(input, start, i), i)),
-            b'\\' => break,
-            _ => i += 1,
-        }
-    }
-    if i >= bytes.len() {
+    if i >= bytes.len() || bytes[i] != b'\\' {
         return Ok((borrowed(input, start, i), i));
     }
     let mut owned = String::with_capacity(i - start + 8);
     owned.push_str(&input[start..i]);
-    while i < bytes.len() {
-        match bytes[i] {
-            b':' => break,
-            b'=' if eq_is_op => break,
-            b'\\' => {
-                let Some(c) = input[i + 1..].chars().next() else {
-                    return Err(ParseError::new(
-                        ParseErrorKind::TrailingBackslash,
-                        i,
-                        format!(
-                            "trailing backslash at offset {i}: a backslash must be followed by the character it escapes"
-                        ),
-                    ));
-                };
-                owned.push(c);
-                i += 1 + c.len_utf8();
-            }
-            _ => {
-                // Copy a run of ordinary bytes at once (all operators are ASCII, so
-                // stopping at them never splits a UTF-8 sequence).
-                let run_start = i;
-                while i < bytes.len() && !matches!(bytes[i], b':' | b'=' | b'\\') {
-                    i += 1;
-                }
-                owned.push_str(&input[run_start..i]);
-                if i < bytes.len() && bytes[i] == b'=' && !eq_is_op {
-                    owned.push('=');
-                    i += 1;
-                }
-            }
-        }
+    while i < bytes.len() && bytes[i] == b'\\' {
+        let Some(c) = input[i + 1..].chars().next() else {
+            return Err(trailing_backslash(i));
+        };
+        owned.push(c);
+        i += 1 + c.len_utf8();
+        // Copy the run of ordinary bytes up to the next operator at once (all
+        // operators are ASCII, so stopping at them never splits a UTF-8 sequence).
+        let run_end = find_op(bytes, i, eq_is_op);
+        owned.push_str(&input[i..run_end]);
+        i = run_end;
     }
     Ok((
         Text {
@@ -189,6 +164,52 @@ fn scan(input: &str, start: usize, eq_is_op: bool) -> Result<(Text<'_>, usize), 
         },
         i,
     ))
+}
+
+#[cold]
+fn trailing_backslash(i: usize) -> ParseError {
+    ParseError::new(
+        ParseErrorKind::TrailingBackslash,
+        i,
+        format!(
+            "trailing backslash at offset {i}: a backslash must be followed by the character it escapes"
+        ),
+    )
+}
+
+/// The index of the first operator at or after `i`: `:` or `\`, and `=` if `eq_is_op`
+/// (after a keyword's `=`, later `=` are literal). `bytes.len()` if there is none.
+#[inline]
+fn find_op(bytes: &[u8], mut i: usize, eq_is_op: bool) -> usize {
+    // Eight bytes at a time: a byte equal to `b` is a zero byte of `x ^ splat(b)`,
+    // and the lowest flagged byte of the classic zero-byte test is exact.
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    fn matches(x: u64, b: u8) -> u64 {
+        let y = x ^ (LO * u64::from(b));
+        y.wrapping_sub(LO) & !y & HI
+    }
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        let mut m = matches(x, b':') | matches(x, b'\\');
+        if eq_is_op {
+            m |= matches(x, b'=');
+        }
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < bytes.len() {
+        match bytes[i] {
+            b':' | b'\\' => return i,
+            b'=' if eq_is_op => return i,
+            _ => i += 1,
+        }
+    }
+    bytes.len()
 }
 
 fn borrowed(input: &str, start: usize, end: usize) -> Text<'_> {

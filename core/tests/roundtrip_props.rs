@@ -8,10 +8,10 @@ use std::path::PathBuf;
 use proptest::prelude::*;
 use strports_core::grammar::{parse_raw, quote};
 use strports_core::{
-    AdoptedServer, ClientDescription, Domain, MAX_BACKLOG, ParseError, ProcessClient, ProcessEnv,
-    ServerDescription, SslClient, SslMethod, SslServer, StderrPolicy, SystemdSelector,
-    SystemdServer, TcpClient, TcpServer, TlsClient, TlsServer, UnixAddress, UnixClient, UnixServer,
-    dns_name,
+    AdoptedServer, ClientDescription, Domain, MAX_BACKLOG, ParseError, ParseErrorKind,
+    ProcessClient, ProcessEnv, ServerDescription, SslClient, SslMethod, SslServer, StderrPolicy,
+    SystemdSelector, SystemdServer, TcpClient, TcpServer, TlsClient, TlsServer, UnixAddress,
+    UnixClient, UnixServer, dns_name,
 };
 
 // ---------------------------------------------------------------------------------
@@ -616,6 +616,87 @@ fn check_raw_input(input: &str) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Twisted's `_tokenize` and `_parse`, transcribed character by character: the
+/// reference for `parse_raw` (positionals and keywords with offsets, or the error
+/// kind and offset).
+#[allow(clippy::type_complexity)]
+fn reference_parse_raw(
+    input: &str,
+) -> Result<(Vec<(String, usize)>, Vec<(String, String, usize)>), (ParseErrorKind, usize)> {
+    // Segments split on unescaped `:`; within one, the first unescaped `=` splits.
+    struct Segment {
+        parts: Vec<(String, usize)>,
+    }
+    let mut segments = vec![Segment {
+        parts: vec![(String::new(), 0)],
+    }];
+    let mut chars = input.char_indices();
+    let mut trailing = None;
+    while let Some((i, c)) = chars.next() {
+        let seg = segments.last_mut().expect("a segment");
+        match c {
+            ':' => segments.push(Segment {
+                parts: vec![(String::new(), i + 1)],
+            }),
+            '=' if seg.parts.len() == 1 => seg.parts.push((String::new(), i + 1)),
+            '\\' => match chars.next() {
+                Some((_, e)) => seg.parts.last_mut().expect("a part").0.push(e),
+                None => trailing = Some(i),
+            },
+            _ => seg.parts.last_mut().expect("a part").0.push(c),
+        }
+    }
+    let mut args = Vec::new();
+    let mut kwargs: Vec<(String, String, usize)> = Vec::new();
+    let last = segments.len() - 1;
+    for (n, seg) in segments.into_iter().enumerate() {
+        if n == last {
+            if let Some(i) = trailing {
+                return Err((ParseErrorKind::TrailingBackslash, i));
+            }
+        }
+        let mut parts = seg.parts.into_iter();
+        let (first, at) = parts.next().expect("a part");
+        match parts.next() {
+            None => args.push((first, at)),
+            Some((value, value_at)) => {
+                if !first.is_ascii() {
+                    return Err((ParseErrorKind::NonAsciiKeyword, at));
+                }
+                match kwargs.iter_mut().find(|(k, _, _)| *k == first) {
+                    Some(slot) => {
+                        slot.1 = value;
+                        slot.2 = value_at;
+                    }
+                    None => kwargs.push((first, value, value_at)),
+                }
+            }
+        }
+    }
+    Ok((args, kwargs))
+}
+
+fn check_raw_against_reference(input: &str) -> Result<(), TestCaseError> {
+    let expected = reference_parse_raw(input);
+    match parse_raw(input) {
+        Ok(raw) => {
+            let args: Vec<(String, usize)> = raw
+                .positional_texts()
+                .iter()
+                .map(|t| (t.as_str().to_owned(), t.offset()))
+                .collect();
+            let kwargs: Vec<(String, String, usize)> = raw
+                .keyword_texts()
+                .iter()
+                .map(|(k, v)| (k.as_str().to_owned(), v.as_str().to_owned(), v.offset()))
+                .collect();
+            prop_assert_eq!(Ok((args, kwargs)), expected, "{:?}", input);
+        }
+        Err(e) => prop_assert_eq!(Err((e.kind(), e.offset())), expected, "{:?}", input),
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------
 // Properties
 // ---------------------------------------------------------------------------------
@@ -658,6 +739,20 @@ proptest! {
     #[test]
     fn arbitrary_input_raw(input in any_input()) {
         check_raw_input(&input)?;
+        check_raw_against_reference(&input)?;
+    }
+
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    /// Long runs without operators exercise the eight-bytes-at-a-time search.
+    #[test]
+    fn raw_parse_matches_twisted_tokenizer(
+        input in "([a-zé]{0,20}[:=\\\\]?){0,6}",
+    ) {
+        check_raw_against_reference(&input)?;
     }
 
     /// Any value survives quoting as a positional and as a keyword value.
@@ -699,7 +794,6 @@ proptest! {
 /// (an abort, not a panic) for long descriptions.
 #[test]
 fn deep_haproxy_nesting_is_an_error_not_a_stack_overflow() {
-    use strports_core::ParseErrorKind;
     const MAX_NESTING: usize = 32;
 
     let deepest = format!("{}tcp:80", "haproxy:".repeat(MAX_NESTING));

@@ -243,8 +243,10 @@ impl<'r, 'a> Arguments<'r, 'a> {
     }
 }
 
-/// Parameters bound inline (no allocation) by types with at most this many.
-const INLINE_PARAMS: usize = 12;
+/// Parameters bound inline (no allocation) by types with at most this many. Most
+/// types have up to four; a larger inline array costs more to fill and move than the
+/// one allocation it saves for `ssl:` and `tls:`.
+const INLINE_PARAMS: usize = 4;
 
 type Slot<'r, 'a> = (&'static str, Option<&'r Text<'a>>);
 

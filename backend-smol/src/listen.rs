@@ -48,6 +48,13 @@ pub async fn listen(desc: &ServerDescription) -> io::Result<Listener> {
             Listener::adopted(strports_sys::adopt::systemd(systemd)?, desc)
         }
         ServerDescription::Adopted(fd) => Listener::adopted(strports_sys::adopt::fd(fd)?, desc),
+        ServerDescription::Haproxy(_) => {
+            crate::haproxy::listen_with(
+                desc,
+                strports_core::proxy_protocol::HaproxyOptions::default(),
+            )
+            .await
+        }
         other => Err(strports_sys::unsupported(other.type_name())),
     }
 }
@@ -67,6 +74,9 @@ pub enum Listener {
     /// when dropped (`None` for abstract names and adopted sockets, which strports
     /// did not create).
     Unix(Async<UnixListener>, Option<Cleanup>),
+    /// `haproxy:<description>`: the listener for `<description>`, behind the PROXY
+    /// protocol wrapper (see [`ProxyListener`](crate::ProxyListener)).
+    Haproxy(Box<crate::haproxy::ProxyListener>),
 }
 
 impl Listener {
@@ -96,6 +106,7 @@ impl Listener {
     /// connections get `TCP_NODELAY`.
     pub async fn accept(&self) -> io::Result<(Stream, Address)> {
         let accepted = match self {
+            Listener::Haproxy(l) => return l.accept().await,
             Listener::Tcp(l) => l.accept().await.map(|(s, peer)| {
                 // Best effort: a peer that already reset the connection makes this
                 // fail, and the first read or write reports that anyway.
@@ -113,6 +124,7 @@ impl Listener {
     /// The address listened on, with port 0 resolved to the real port.
     pub fn local_address(&self) -> io::Result<Address> {
         match self {
+            Listener::Haproxy(l) => l.inner().local_address(),
             Listener::Tcp(l) => l.get_ref().local_addr().map(Address::Tcp),
             Listener::Unix(l, _) => l
                 .get_ref()
@@ -137,6 +149,7 @@ impl strports_core::Listener for Listener {
 impl AsFd for Listener {
     fn as_fd(&self) -> BorrowedFd<'_> {
         match self {
+            Listener::Haproxy(l) => l.as_fd(),
             Listener::Tcp(l) => l.as_fd(),
             Listener::Unix(l, _) => l.as_fd(),
         }
@@ -165,12 +178,16 @@ impl AsRawFd for Listener {
 #[derive(Debug, Clone)]
 pub struct Server {
     desc: ServerDescription,
+    pub(crate) haproxy: strports_core::proxy_protocol::HaproxyOptions,
 }
 
 impl Server {
     /// A server endpoint for `desc`.
     pub fn new(desc: ServerDescription) -> Server {
-        Server { desc }
+        Server {
+            desc,
+            haproxy: Default::default(),
+        }
     }
 
     /// The description.
@@ -183,6 +200,6 @@ impl ServerEndpoint for Server {
     type Listener = Listener;
 
     fn listen(&self) -> impl Future<Output = io::Result<Listener>> + Send {
-        listen(&self.desc)
+        crate::haproxy::listen_with(&self.desc, self.haproxy)
     }
 }

@@ -28,12 +28,16 @@ pub enum Stream {
     Tcp(Async<TcpStream>),
     /// A UNIX socket connection.
     Unix(Async<UnixStream>),
+    /// A connection accepted by a `haproxy:` listener: the header's addresses
+    /// and the transport (see [`Proxied`](crate::Proxied)).
+    Proxied(Box<crate::haproxy::Proxied>),
 }
 
 impl Stream {
     /// The address of the other end.
     pub fn peer_address(&self) -> io::Result<Address> {
         match self {
+            Stream::Proxied(s) => Ok(s.source().clone()),
             Stream::Tcp(s) => s.get_ref().peer_addr().map(Address::Tcp),
             Stream::Unix(s) => s
                 .get_ref()
@@ -45,6 +49,7 @@ impl Stream {
     /// The address of this end.
     pub fn local_address(&self) -> io::Result<Address> {
         match self {
+            Stream::Proxied(s) => Ok(s.destination().clone()),
             Stream::Tcp(s) => s.get_ref().local_addr().map(Address::Tcp),
             Stream::Unix(s) => s
                 .get_ref()
@@ -53,10 +58,11 @@ impl Stream {
         }
     }
 
-    fn shutdown_write(&self) -> io::Result<()> {
+    pub(crate) fn shutdown_write(&self) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.get_ref().shutdown(Shutdown::Write),
             Stream::Unix(s) => s.get_ref().shutdown(Shutdown::Write),
+            Stream::Proxied(s) => s.transport().shutdown_write(),
         }
     }
 }
@@ -70,6 +76,7 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Proxied(s) => s.poll_read(cx, buf),
         }
     }
 
@@ -81,6 +88,7 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_read_vectored(cx, bufs),
             Stream::Unix(s) => Pin::new(s).poll_read_vectored(cx, bufs),
+            Stream::Proxied(s) => s.poll_read_vectored(cx, bufs),
         }
     }
 }
@@ -94,6 +102,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Proxied(s) => s.poll_write(cx, buf),
         }
     }
 
@@ -105,6 +114,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Stream::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Proxied(s) => s.poll_write_vectored(cx, bufs),
         }
     }
 
@@ -112,6 +122,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
             Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+            Stream::Proxied(s) => s.poll_flush(cx),
         }
     }
 
@@ -127,6 +138,7 @@ impl AsFd for Stream {
         match self {
             Stream::Tcp(s) => s.as_fd(),
             Stream::Unix(s) => s.as_fd(),
+            Stream::Proxied(s) => s.as_fd(),
         }
     }
 }

@@ -54,13 +54,16 @@
 //! still the one it bound) and then releases the lock file.
 
 mod connect;
+mod haproxy;
 mod listen;
 mod resolve;
 mod serve;
 mod stream;
 
 pub use connect::{Client, Connector, connect};
+pub use haproxy::{Proxied, ProxyListener};
 pub use listen::{Listener, Server, listen};
 pub use resolve::SystemResolver;
 pub use serve::{Serving, serve};
 pub use stream::Stream;
+pub use strports_core::proxy_protocol::HaproxyOptions;

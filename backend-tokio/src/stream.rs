@@ -26,12 +26,16 @@ pub enum Stream {
     Tcp(TcpStream),
     /// A UNIX socket connection.
     Unix(UnixStream),
+    /// A connection accepted by a `haproxy:` listener: the header's addresses
+    /// and the transport (see [`Proxied`](crate::Proxied)).
+    Proxied(Box<crate::haproxy::Proxied>),
 }
 
 impl Stream {
     /// The address of the other end.
     pub fn peer_address(&self) -> io::Result<Address> {
         match self {
+            Stream::Proxied(s) => Ok(s.source().clone()),
             Stream::Tcp(s) => s.peer_addr().map(Address::Tcp),
             Stream::Unix(s) => s
                 .peer_addr()
@@ -42,6 +46,7 @@ impl Stream {
     /// The address of this end.
     pub fn local_address(&self) -> io::Result<Address> {
         match self {
+            Stream::Proxied(s) => Ok(s.destination().clone()),
             Stream::Tcp(s) => s.local_addr().map(Address::Tcp),
             Stream::Unix(s) => s
                 .local_addr()
@@ -59,6 +64,7 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Proxied(s) => s.poll_read(cx, buf),
         }
     }
 }
@@ -72,6 +78,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Proxied(s) => s.poll_write(cx, buf),
         }
     }
 
@@ -83,6 +90,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Stream::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Proxied(s) => s.poll_write_vectored(cx, bufs),
         }
     }
 
@@ -90,6 +98,7 @@ impl AsyncWrite for Stream {
         match self {
             Stream::Tcp(s) => s.is_write_vectored(),
             Stream::Unix(s) => s.is_write_vectored(),
+            Stream::Proxied(s) => s.is_write_vectored(),
         }
     }
 
@@ -97,6 +106,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
             Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+            Stream::Proxied(s) => s.poll_flush(cx),
         }
     }
 
@@ -106,6 +116,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Proxied(s) => s.poll_shutdown(cx),
         }
     }
 }
@@ -115,6 +126,7 @@ impl AsFd for Stream {
         match self {
             Stream::Tcp(s) => s.as_fd(),
             Stream::Unix(s) => s.as_fd(),
+            Stream::Proxied(s) => s.as_fd(),
         }
     }
 }

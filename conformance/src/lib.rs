@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use strports_core::endpoint::{Address, Resolver};
+use strports_core::proxy_protocol::{HaproxyOptions, ProxyHeader};
 use strports_core::{ClientDescription, ServerDescription};
 
 pub mod cases;
@@ -65,6 +66,13 @@ pub trait Backend: Sized + 'static {
     ) -> impl Future<Output = io::Result<(Self::Stream, Address)>> + Send;
     /// `listener.local_address()`.
     fn local_address(listener: &Self::Listener) -> io::Result<Address>;
+    /// `Server::new(desc).with_haproxy_options(options).listen()`.
+    fn listen_with_haproxy(
+        desc: &ServerDescription,
+        options: HaproxyOptions,
+    ) -> impl Future<Output = io::Result<Self::Listener>> + Send;
+    /// `listener.proxy_rejections()`: connections its `haproxy:` wrappers closed.
+    fn proxy_rejections(listener: &Self::Listener) -> u64;
     /// `connect(desc)` with the system resolver.
     fn connect(desc: &ClientDescription) -> impl Future<Output = io::Result<Self::Stream>> + Send;
     /// `Connector::with_resolver(resolver).connect(desc)`.
@@ -94,6 +102,10 @@ pub trait Backend: Sized + 'static {
     fn shutdown_write(stream: &mut Self::Stream) -> impl Future<Output = io::Result<()>> + Send;
     /// The stream's peer address.
     fn peer_address(stream: &Self::Stream) -> io::Result<Address>;
+    /// The stream's local address.
+    fn stream_local_address(stream: &Self::Stream) -> io::Result<Address>;
+    /// The PROXY header a `haproxy:` listener's stream started with.
+    fn proxy_header(stream: &Self::Stream) -> Option<ProxyHeader>;
 }
 
 /// Runs one case on backend `B` under [`CASE_TIMEOUT`]; a timeout fails the test.
@@ -204,6 +216,21 @@ macro_rules! conformance_tests {
             fd_rejects_non_listening_socket,
             fd_rejects_non_socket,
             fd_rejects_wrong_family,
+            haproxy_datagram_header_rejected,
+            haproxy_garbage_header_rejected,
+            haproxy_header_split_across_small_writes,
+            haproxy_header_timeout_closes_connection,
+            haproxy_nested_haproxy_reads_two_headers,
+            haproxy_payload_in_same_write_as_header,
+            haproxy_serve_echo_round_trip,
+            haproxy_slow_client_does_not_block_others,
+            haproxy_unix_listener,
+            haproxy_v1_tcp4,
+            haproxy_v1_tcp6,
+            haproxy_v2_local_reports_real_addresses,
+            haproxy_v2_tcp4_with_tlvs,
+            haproxy_v2_tcp6_with_tlvs,
+            haproxy_v2_unix_with_tlvs,
             listen_port_zero_reports_real_port,
             serve_stop_refuses_new_connections,
             serve_stop_removes_unix_socket,

@@ -12,7 +12,9 @@ use std::time::Duration;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use smol::Executor;
 use strports_conformance::Backend;
+use strports_core::endpoint::ServerEndpoint;
 use strports_core::endpoint::{Address, Resolver};
+use strports_core::proxy_protocol::{HaproxyOptions, ProxyHeader};
 use strports_core::{ClientDescription, ServerDescription};
 use strports_smol::{Connector, Listener, Serving, Stream};
 
@@ -112,6 +114,18 @@ impl<F: Flavor> Backend for Smol<F> {
         listener.local_address()
     }
 
+    fn listen_with_haproxy(
+        desc: &ServerDescription,
+        options: HaproxyOptions,
+    ) -> impl Future<Output = io::Result<Listener>> + Send {
+        let server = strports_smol::Server::new(desc.clone()).with_haproxy_options(options);
+        async move { server.listen().await }
+    }
+
+    fn proxy_rejections(listener: &Listener) -> u64 {
+        listener.proxy_rejections()
+    }
+
     fn connect(desc: &ClientDescription) -> impl Future<Output = io::Result<Stream>> + Send {
         strports_smol::connect(desc)
     }
@@ -164,6 +178,17 @@ impl<F: Flavor> Backend for Smol<F> {
 
     fn peer_address(stream: &Stream) -> io::Result<Address> {
         stream.peer_address()
+    }
+
+    fn stream_local_address(stream: &Stream) -> io::Result<Address> {
+        stream.local_address()
+    }
+
+    fn proxy_header(stream: &Stream) -> Option<ProxyHeader> {
+        match stream {
+            Stream::Proxied(p) => Some(p.header().clone()),
+            _ => None,
+        }
     }
 }
 

@@ -56,11 +56,16 @@ use crate::common::UnixAddress;
 use crate::endpoint::Address;
 
 mod error;
+mod policy;
 mod tlv;
 mod v1;
 mod v2;
 
 pub use error::{EncodeError, ProxyError, ProxyErrorKind};
+pub use policy::{
+    DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_PENDING, HEADER_READ_SIZE, HaproxyOptions, Rejection,
+    endpoints,
+};
 pub use tlv::{SslTlv, SubTlvs, Tlv};
 
 /// The longest v1 header, CRLF included.

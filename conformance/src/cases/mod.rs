@@ -3,6 +3,7 @@
 
 mod adopt;
 mod connect;
+mod haproxy;
 mod misc;
 mod serve;
 mod shared;
@@ -11,6 +12,7 @@ mod unix;
 
 pub use adopt::*;
 pub use connect::*;
+pub use haproxy::*;
 pub use misc::*;
 pub use serve::*;
 pub use tcp::*;

@@ -1,0 +1,341 @@
+//! The `haproxy:` server wrapper (Twisted's `haproxy` plugin, spec §7.8): every
+//! accepted connection must start with a PROXY protocol v1 or v2 header, which is
+//! read and taken off before the application sees the connection.
+//!
+//! The policy (timeout, limits, which addresses a connection reports, what is a
+//! rejection) is `strports_core::proxy_protocol`'s; this module only drives it.
+//! The smol backend's `haproxy.rs` has the same shape.
+
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::io::{self, IoSlice};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use strports_core::ServerDescription;
+use strports_core::endpoint::Address;
+use strports_core::proxy_protocol::{
+    self, Decoded, Decoder, HEADER_READ_SIZE, HaproxyOptions, ProxyHeader, Rejection,
+};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Mutex;
+
+use crate::{Listener, Stream};
+
+/// A boxed `listen` or `accept` future (boxed because `haproxy:` nests).
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = io::Result<T>> + Send + 'a>>;
+
+/// One connection's header being read, under the header timeout.
+type Handshake = Pin<Box<dyn Future<Output = Result<Proxied, (Rejection, Address)>> + Send>>;
+
+/// Listens as `desc` says, with `options` for every `haproxy:` wrapper in it.
+///
+/// The wrapper applies to the raw accepted transport: for `haproxy:ssl:...` the
+/// PROXY header comes before the TLS handshake, so TLS must wrap the
+/// [`ProxyListener`]'s streams rather than the other way round.
+pub(crate) fn listen_with(
+    desc: &ServerDescription,
+    options: HaproxyOptions,
+) -> BoxFuture<'_, Listener> {
+    Box::pin(async move {
+        let ServerDescription::Haproxy(inner) = desc else {
+            return crate::listen(desc).await;
+        };
+        if let ServerDescription::Ssl(_) | ServerDescription::Tls(_) = &**inner {
+            // TLS hook: listen on the inner description's plain transport, wrap it
+            // in a `ProxyListener`, then run the TLS handshake on its streams.
+            return Err(strports_sys::unsupported(&format!(
+                "haproxy:{}",
+                inner.type_name()
+            )));
+        }
+        let inner = listen_with(inner, options).await?;
+        Ok(Listener::Haproxy(Box::new(ProxyListener::new(
+            inner, options,
+        ))))
+    })
+}
+
+/// A listener whose connections start with a PROXY header: the `haproxy:` wrapper
+/// around another [`Listener`]. Reach it as [`Listener::Haproxy`].
+///
+/// Headers are read concurrently, each under the header timeout, while
+/// [`Listener::accept`] is awaited (as [`serve`](crate::serve) always does): a slow
+/// client never holds up the others. A connection whose header is missing,
+/// malformed, too slow or for a datagram flow is closed, logged (`tracing`, target
+/// `strports::haproxy`) and counted in [`ProxyListener::rejections`]; `accept` only
+/// returns connections with a valid header, as [`Stream::Proxied`].
+pub struct ProxyListener {
+    inner: Listener,
+    options: HaproxyOptions,
+    pending: Mutex<FuturesUnordered<Handshake>>,
+    rejections: AtomicU64,
+}
+
+impl fmt::Debug for ProxyListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProxyListener")
+            .field("inner", &self.inner)
+            .field("options", &self.options)
+            .field("rejections", &self.rejections())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProxyListener {
+    fn new(inner: Listener, options: HaproxyOptions) -> ProxyListener {
+        ProxyListener {
+            inner,
+            options,
+            pending: Mutex::new(FuturesUnordered::new()),
+            rejections: AtomicU64::new(0),
+        }
+    }
+
+    /// The wrapped listener (the raw transport).
+    pub fn inner(&self) -> &Listener {
+        &self.inner
+    }
+
+    /// The options it runs with.
+    pub fn options(&self) -> HaproxyOptions {
+        self.options
+    }
+
+    /// How many connections it has closed for a bad or missing header.
+    pub fn rejections(&self) -> u64 {
+        self.rejections.load(Ordering::Relaxed)
+    }
+
+    /// Accepts connections and reads their headers until one is complete.
+    /// Cancel-safe: accepted connections wait in the listener, not in the future.
+    pub(crate) fn accept(&self) -> BoxFuture<'_, (Stream, Address)> {
+        Box::pin(async move {
+            // One caller at a time drives the pending headers; others queue here.
+            let mut pending = self.pending.lock().await;
+            loop {
+                let mut accepting = std::pin::pin!(self.inner.accept());
+                let max = self.options.max_pending();
+                let event = poll_fn(|cx| {
+                    if let Poll::Ready(Some(done)) = pending.poll_next_unpin(cx) {
+                        return Poll::Ready(Event::Done(done));
+                    }
+                    if pending.len() < max {
+                        if let Poll::Ready(accepted) = accepting.as_mut().poll(cx) {
+                            return Poll::Ready(Event::Accepted(accepted));
+                        }
+                    }
+                    Poll::Pending
+                })
+                .await;
+                match event {
+                    Event::Accepted(accepted) => {
+                        let (stream, peer) = accepted?;
+                        pending.push(Box::pin(handshake(
+                            stream,
+                            peer,
+                            self.options.header_timeout(),
+                        )));
+                    }
+                    Event::Done(Ok(proxied)) => {
+                        let source = proxied.source.clone();
+                        return Ok((Stream::Proxied(Box::new(proxied)), source));
+                    }
+                    Event::Done(Err((why, peer))) => {
+                        self.rejections.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(target: "strports::haproxy", %peer, "closed connection: {why}");
+                    }
+                }
+            }
+        })
+    }
+}
+
+impl Listener {
+    /// How many connections the `haproxy:` wrappers of this listener have closed
+    /// for a missing, malformed or too slow header (0 for other listeners).
+    pub fn proxy_rejections(&self) -> u64 {
+        match self {
+            Listener::Haproxy(l) => l.rejections() + l.inner.proxy_rejections(),
+            _ => 0,
+        }
+    }
+}
+
+impl crate::Server {
+    /// This server with `options` for its `haproxy:` wrappers (the header timeout,
+    /// [`DEFAULT_HEADER_TIMEOUT`](strports_core::proxy_protocol::DEFAULT_HEADER_TIMEOUT)
+    /// by default). Descriptions without `haproxy:` ignore them.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use strports_core::ServerEndpoint;
+    /// use strports_tokio::{HaproxyOptions, Server};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let options = HaproxyOptions::default().with_header_timeout(Duration::from_secs(1));
+    /// let server = Server::new("haproxy:tcp:0:interface=127.0.0.1".parse()?)
+    ///     .with_haproxy_options(options);
+    /// let listener = server.listen().await?;
+    /// assert_eq!(listener.proxy_rejections(), 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_haproxy_options(mut self, options: HaproxyOptions) -> Self {
+        self.haproxy = options;
+        self
+    }
+}
+
+impl AsFd for ProxyListener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.as_fd()
+    }
+}
+
+enum Event {
+    Accepted(io::Result<(Stream, Address)>),
+    Done(Result<Proxied, (Rejection, Address)>),
+}
+
+async fn handshake(
+    stream: Stream,
+    peer: Address,
+    timeout: std::time::Duration,
+) -> Result<Proxied, (Rejection, Address)> {
+    match tokio::time::timeout(timeout, read_header(stream, &peer)).await {
+        Ok(Ok(proxied)) => Ok(proxied),
+        Ok(Err(why)) => Err((why, peer)),
+        Err(_) => Err((Rejection::TimedOut(timeout), peer)),
+    }
+}
+
+/// Reads until the header is complete; keeps the bytes read after it.
+async fn read_header(mut stream: Stream, peer: &Address) -> Result<Proxied, Rejection> {
+    let mut decoder = Decoder::new();
+    let mut buf = vec![0u8; HEADER_READ_SIZE];
+    loop {
+        let n = {
+            let mut read = ReadBuf::new(&mut buf);
+            poll_fn(|cx| Pin::new(&mut stream).poll_read(cx, &mut read)).await?;
+            read.filled().len()
+        };
+        if n == 0 {
+            return Err(Rejection::Closed {
+                received: decoder.buffered(),
+            });
+        }
+        if let Decoded::Done { header, consumed } = decoder.feed(&buf[..n])? {
+            let (source, destination) =
+                proxy_protocol::endpoints(&header, peer.clone(), || stream.local_address())?;
+            buf.truncate(n);
+            buf.drain(..consumed);
+            if buf.is_empty() {
+                buf = Vec::new();
+            }
+            return Ok(Proxied {
+                inner: stream,
+                leftover: buf,
+                read: 0,
+                header,
+                source,
+                destination,
+            });
+        }
+    }
+}
+
+/// A connection accepted by a `haproxy:` listener: the transport, the header it
+/// started with, and the bytes that came after the header in the same read (given
+/// to the first reads, then dropped; reads after that go straight to the transport).
+/// Reach it as [`Stream::Proxied`]; its [`Stream::peer_address`] and
+/// [`Stream::local_address`] are the header's source and destination.
+#[derive(Debug)]
+pub struct Proxied {
+    inner: Stream,
+    leftover: Vec<u8>,
+    read: usize,
+    header: ProxyHeader,
+    source: Address,
+    destination: Address,
+}
+
+impl Proxied {
+    /// The PROXY header the connection started with (TLVs included).
+    pub fn header(&self) -> &ProxyHeader {
+        &self.header
+    }
+
+    /// The underlying connection (from the load balancer).
+    pub fn transport(&self) -> &Stream {
+        &self.inner
+    }
+
+    /// The original client's address: the header's source, or the transport's peer
+    /// for a LOCAL or `UNKNOWN` header.
+    pub fn source(&self) -> &Address {
+        &self.source
+    }
+
+    /// The address the original client connected to: the header's destination, or
+    /// the transport's local address for a LOCAL or `UNKNOWN` header.
+    pub fn destination(&self) -> &Address {
+        &self.destination
+    }
+
+    pub(crate) fn poll_read(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.leftover.is_empty() {
+            return Pin::new(&mut self.inner).poll_read(cx, buf);
+        }
+        let n = buf.remaining().min(self.leftover.len() - self.read);
+        buf.put_slice(&self.leftover[self.read..self.read + n]);
+        self.read += n;
+        if self.read == self.leftover.len() {
+            self.leftover = Vec::new();
+            self.read = 0;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    pub(crate) fn poll_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    pub(crate) fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    pub(crate) fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    pub(crate) fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+impl AsFd for Proxied {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.as_fd()
+    }
+}

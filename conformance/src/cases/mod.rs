@@ -3,25 +3,19 @@
 
 mod adopt;
 mod connect;
-mod happy_eyeballs;
 mod haproxy;
 mod haproxy_interop;
 mod misc;
-mod process;
 mod serve;
 mod shared;
 mod tcp;
-mod tls;
 mod unix;
 
 pub use adopt::*;
 pub use connect::*;
-pub use happy_eyeballs::*;
 pub use haproxy::*;
 pub use haproxy_interop::*;
 pub use misc::*;
-pub use process::*;
 pub use serve::*;
 pub use tcp::*;
-pub use tls::*;
 pub use unix::*;

@@ -294,7 +294,7 @@ fn fields_text(out: &mut String, fields: &[(&str, FieldValue)], depth: usize) {
 }
 
 /// The description, a caret under the offending byte, and `error: <message>`.
-fn error_text(err: &ParseError, desc: &str) -> String {
+pub(crate) fn error_text(err: &ParseError, desc: &str) -> String {
     let caret = err.caret(desc);
     match caret.strip_suffix(err.message()) {
         Some(head) => format!("{head}error: {}\n", err.message()),

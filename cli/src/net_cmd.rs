@@ -1,0 +1,290 @@
+//! `strports listen`, `strports connect` and `strports relay`: the command-line
+//! side (arguments, logging, description errors, runtime choice). The work is in
+//! `session.rs`, once for both runtimes.
+
+use std::io::IsTerminal as _;
+use std::num::NonZeroUsize;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use strports_core::{ClientDescription, ParseError, ServerDescription, quote};
+use tracing_subscriber::EnvFilter;
+
+use crate::parse_cmd::error_text;
+use crate::session::{self, EXIT_FAILURE, Handler, ServeOptions};
+use crate::{rt_smol, rt_tokio};
+
+/// Examples shown by `strports listen --help`.
+pub(crate) const LISTEN_EXAMPLES: &str = "\
+Examples:
+  strports listen tcp:8080                      # like nc -l: first connection <-> stdin/stdout
+  strports listen --echo unix:/tmp/echo.sock    # echo server
+  strports listen --echo --max-connections 100 --idle-timeout 60 tcp:7:interface=127.0.0.1
+  strports listen --exec 'tr a-z A-Z' tcp:8080  # each connection talks to its own `sh -c CMD`
+  systemd-socket-activate -l 127.0.0.1:8080 strports listen --echo systemd:domain=INET:index=0
+
+Without --echo or --exec, listen accepts one connection, stops listening, copies
+it to and from stdin/stdout, and exits once both directions are done. With --echo
+or --exec it serves until SIGINT/SIGTERM.";
+
+/// Examples shown by `strports connect --help`.
+pub(crate) const CONNECT_EXAMPLES: &str = "\
+Examples:
+  printf 'GET / HTTP/1.0\\r\\n\\r\\n' | strports connect tcp:example.com:80
+  echo hello | strports connect unix:/tmp/echo.sock
+  strports connect --runtime smol tcp:127.0.0.1:8080
+
+When stdin ends, the connection's write side is shut down (the peer reads EOF);
+when the peer closes, stdout is closed. connect exits once both are done.";
+
+/// Examples shown by `strports relay --help`.
+pub(crate) const RELAY_EXAMPLES: &str = "\
+Examples:
+  strports relay unix:/tmp/web.sock tcp:127.0.0.1:8080      # UNIX-to-TCP bridge
+  strports relay tcp:8443 'unix:/run/app.sock'              # TCP-to-UNIX bridge
+  strports relay ssl:443:privateKey=key.pem:certKey=cert.pem tcp:127.0.0.1:8080   # TLS terminator
+  strports relay haproxy:tcp:8080 tcp:127.0.0.1:80          # PROXY-protocol unwrapper
+  systemd-socket-activate -l 8080 strports relay systemd:domain=INET:index=0 tcp:10.0.0.2:80
+
+Each accepted connection gets its own client connection; bytes are copied both
+ways, and EOF in one direction is passed on as a half-close. relay serves until
+SIGINT/SIGTERM.";
+
+/// Exit statuses, shown by `strports --help` and in the README.
+pub(crate) const EXIT_STATUSES: &str = "\
+Exit status:
+  0    success (a server stopped by SIGINT/SIGTERM also exits 0)
+  1    failure: a bad description (the error points at it), cannot listen or
+       connect, or a connect/listen session that ended with an I/O error
+  2    usage error (bad options)
+  130  connect/listen session interrupted by SIGINT (143: SIGTERM)";
+
+/// Which async runtime runs a networking command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum RuntimeChoice {
+    /// tokio (current-thread runtime) with strports-tokio.
+    Tokio,
+    /// smol (one executor on the main thread) with strports-smol.
+    Smol,
+}
+
+/// Options of every networking command.
+#[derive(Debug, Args)]
+pub(crate) struct CommonArgs {
+    /// The async runtime (and strports backend) to run on; both behave the same.
+    #[arg(long, value_enum, default_value_t = RuntimeChoice::Tokio)]
+    runtime: RuntimeChoice,
+    /// Close a connection after SECS seconds without traffic in either direction.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    idle_timeout: Option<Duration>,
+    /// More log output on stderr: -v debug, -vv trace (default: info, which
+    /// includes one summary line per connection). RUST_LOG, when set, overrides
+    /// -v/-q (for example RUST_LOG=strports_tokio=trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Less log output: -q warnings and errors only, -qq errors only, -qqq nothing.
+    #[arg(short, long, action = clap::ArgAction::Count, conflicts_with = "verbose", global = true)]
+    quiet: u8,
+}
+
+/// Options of servers (`listen --echo`, `listen --exec`, `relay`).
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Handle at most N connections at once. Further connections are not refused:
+    /// they wait in the kernel's listen backlog (not accepted) until a connection
+    /// closes. Only refused by the kernel once the backlog is full.
+    #[arg(long, value_name = "N")]
+    max_connections: Option<NonZeroUsize>,
+    /// On SIGINT/SIGTERM: stop accepting at once, give open connections SECS
+    /// seconds to finish, then close them. A second signal closes them at once.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "10")]
+    grace: Duration,
+}
+
+/// Arguments of `strports listen`.
+#[derive(Debug, Args)]
+pub(crate) struct ListenArgs {
+    /// Where to listen: a server description such as tcp:8080,
+    /// unix:/tmp/s.sock, systemd:domain=INET:index=0, fd:3, ssl:443:...
+    #[arg(value_name = "SERVER_DESC")]
+    server: String,
+    /// Echo every connection back to itself, until SIGINT/SIGTERM.
+    #[arg(long, conflicts_with = "exec")]
+    echo: bool,
+    /// Connect each connection to a new `sh -c CMD` (its stdin and stdout; its
+    /// stderr is ours). Shell rules apply: quoting, pipes, $VARS.
+    #[arg(long, value_name = "CMD")]
+    exec: Option<String>,
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+/// Arguments of `strports connect`.
+#[derive(Debug, Args)]
+pub(crate) struct ConnectArgs {
+    /// Where to connect: a client description such as tcp:example.com:80,
+    /// unix:/tmp/s.sock, tls:example.com:443
+    #[arg(value_name = "CLIENT_DESC")]
+    client: String,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+/// Arguments of `strports relay`.
+#[derive(Debug, Args)]
+pub(crate) struct RelayArgs {
+    /// Where to listen (a server description).
+    #[arg(value_name = "SERVER_DESC")]
+    server: String,
+    /// Where to connect for each accepted connection (a client description).
+    #[arg(value_name = "CLIENT_DESC")]
+    client: String,
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+/// Seconds as a non-negative decimal number.
+fn parse_secs(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("{text:?} is not a valid duration"))
+}
+
+/// Parses a description, or prints the caret error and gives exit status 1.
+fn description<T: FromStr<Err = ParseError>>(text: &str) -> Result<T, u8> {
+    text.parse().map_err(|err: ParseError| {
+        eprint!("{}", error_text(&err, text));
+        EXIT_FAILURE
+    })
+}
+
+/// Sets up `tracing` output on stderr.
+fn init_logging(common: &CommonArgs) {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(spec) if !spec.trim().is_empty() => EnvFilter::new(spec),
+        _ => EnvFilter::new(match (common.verbose, common.quiet) {
+            (0, 0) => "info",
+            (1, _) => "debug",
+            (_, 0) => "trace",
+            (_, 1) => "warn",
+            (_, 2) => "error",
+            _ => "off",
+        }),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+}
+
+fn serve_options(common: &CommonArgs, serve: &ServeArgs) -> ServeOptions {
+    ServeOptions {
+        max_connections: serve.max_connections.map(NonZeroUsize::get),
+        idle_timeout: common.idle_timeout,
+        grace: serve.grace,
+    }
+}
+
+/// Runs `strports listen`.
+pub(crate) fn run_listen(args: ListenArgs) -> u8 {
+    let server: ServerDescription = match description(&args.server) {
+        Ok(d) => d,
+        Err(status) => return status,
+    };
+    init_logging(&args.common);
+    let handler = if args.echo {
+        Some(Handler::Echo)
+    } else if let Some(cmd) = &args.exec {
+        match exec_description(cmd) {
+            Ok(desc) => Some(Handler::Connect {
+                desc,
+                name: "child",
+            }),
+            Err(status) => return status,
+        }
+    } else {
+        None
+    };
+    let options = serve_options(&args.common, &args.serve);
+    let idle = args.common.idle_timeout;
+    match (args.common.runtime, handler) {
+        (RuntimeChoice::Tokio, Some(h)) => {
+            rt_tokio::run(|rt| session::serve(rt, server, h, options))
+        }
+        (RuntimeChoice::Smol, Some(h)) => rt_smol::run(|rt| session::serve(rt, server, h, options)),
+        (RuntimeChoice::Tokio, None) => rt_tokio::run(|rt| session::listen_stdio(rt, server, idle)),
+        (RuntimeChoice::Smol, None) => rt_smol::run(|rt| session::listen_stdio(rt, server, idle)),
+    }
+}
+
+/// `--exec CMD` as a `process:` client description running `sh -c CMD`, with the
+/// child's stderr passed through to ours.
+fn exec_description(cmd: &str) -> Result<ClientDescription, u8> {
+    description(&format!("process:sh:-c:{}:errFlag=inherit", quote(cmd)))
+}
+
+/// Runs `strports connect`.
+pub(crate) fn run_connect(args: ConnectArgs) -> u8 {
+    let client: ClientDescription = match description(&args.client) {
+        Ok(d) => d,
+        Err(status) => return status,
+    };
+    init_logging(&args.common);
+    let idle = args.common.idle_timeout;
+    match args.common.runtime {
+        RuntimeChoice::Tokio => rt_tokio::run(|rt| session::connect(rt, client, idle)),
+        RuntimeChoice::Smol => rt_smol::run(|rt| session::connect(rt, client, idle)),
+    }
+}
+
+/// Runs `strports relay`.
+pub(crate) fn run_relay(args: RelayArgs) -> u8 {
+    let server: ServerDescription = match description(&args.server) {
+        Ok(d) => d,
+        Err(status) => return status,
+    };
+    let client: ClientDescription = match description(&args.client) {
+        Ok(d) => d,
+        Err(status) => return status,
+    };
+    init_logging(&args.common);
+    let handler = Handler::Connect {
+        desc: client,
+        name: "upstream",
+    };
+    let options = serve_options(&args.common, &args.serve);
+    match args.common.runtime {
+        RuntimeChoice::Tokio => rt_tokio::run(|rt| session::serve(rt, server, handler, options)),
+        RuntimeChoice::Smol => rt_smol::run(|rt| session::serve(rt, server, handler, options)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds() {
+        assert_eq!(parse_secs("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_secs("0"), Ok(Duration::ZERO));
+        assert!(parse_secs("-1").is_err());
+        assert!(parse_secs("soon").is_err());
+    }
+
+    #[test]
+    fn exec_runs_the_command_through_sh() {
+        let desc = exec_description("tr a-z A-Z | cat -n: x=1").expect("valid");
+        let ClientDescription::Process(p) = desc else {
+            panic!("not a process description");
+        };
+        assert_eq!(p.argv, ["sh", "-c", "tr a-z A-Z | cat -n: x=1"]);
+    }
+}

@@ -1,0 +1,375 @@
+//! Copying both ways between two streams (or echoing one), with half-close, byte
+//! counts and an idle timeout: one hand-written future, generic over the runtime.
+//!
+//! Each direction owns one 64 KiB buffer, allocated when the pipe is made and
+//! reused for every chunk; nothing is allocated per read or write. A direction that
+//! reads EOF flushes and half-closes (`shutdown(SHUT_WR)`) its destination; the pipe
+//! ends when both directions have, on the first error, or when idle too long.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
+
+use crate::runtime::{Io, Runtime};
+
+/// Bytes per direction buffer.
+pub(crate) const BUFFER_SIZE: usize = 64 * 1024;
+
+/// Chunks one direction copies in one poll before yielding, so that a direction
+/// that never blocks cannot starve the other one or other connections.
+const CHUNKS_PER_POLL: usize = 16;
+
+/// How a pipe ended.
+#[derive(Debug)]
+pub(crate) enum End {
+    /// Both directions reached EOF and were passed on.
+    Closed,
+    /// No bytes moved either way for the idle timeout.
+    Idle(Duration),
+    /// A read or write failed.
+    Error {
+        /// Which stream: the name given to [`Pipe::new`].
+        side: &'static str,
+        /// What failed.
+        error: io::Error,
+    },
+}
+
+impl fmt::Display for End {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            End::Closed => f.write_str("closed"),
+            End::Idle(t) => write!(f, "idle for {}s", t.as_secs_f64()),
+            End::Error { side, error } => write!(f, "error on {side}: {error}"),
+        }
+    }
+}
+
+/// One direction's state.
+struct Half {
+    buf: Box<[u8]>,
+    /// `buf[pos..cap]` is read but not yet written.
+    pos: usize,
+    cap: usize,
+    /// Bytes written to the destination.
+    bytes: u64,
+    /// Written since the last flush.
+    unflushed: bool,
+    /// The source reached EOF.
+    eof: bool,
+    /// EOF passed on (destination flushed and shut down).
+    done: bool,
+}
+
+impl Half {
+    fn new() -> Half {
+        Half {
+            buf: vec![0; BUFFER_SIZE].into_boxed_slice(),
+            pos: 0,
+            cap: 0,
+            bytes: 0,
+            unflushed: false,
+            eof: false,
+            done: false,
+        }
+    }
+
+    /// A direction with nothing to do (the missing way back of an echo).
+    fn finished() -> Half {
+        Half {
+            buf: Box::new([]),
+            pos: 0,
+            cap: 0,
+            bytes: 0,
+            unflushed: false,
+            eof: true,
+            done: true,
+        }
+    }
+}
+
+/// Where one direction reads from and writes to.
+trait Route {
+    fn read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>>;
+    fn write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>>;
+    fn flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+    fn shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+}
+
+/// Read from one stream, write to another.
+struct Across<'a, X, Y>(&'a mut X, &'a mut Y);
+
+impl<X: Io, Y: Io> Route for Across<'_, X, Y> {
+    fn read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        self.0.poll_read(cx, buf)
+    }
+    fn write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.1.poll_write(cx, buf)
+    }
+    fn flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.1.poll_flush(cx)
+    }
+    fn shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.1.poll_shutdown(cx)
+    }
+}
+
+/// Read from a stream and write back to it (echo).
+struct Back<'a, X>(&'a mut X);
+
+impl<X: Io> Route for Back<'_, X> {
+    fn read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        self.0.poll_read(cx, buf)
+    }
+    fn write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.0.poll_write(cx, buf)
+    }
+    fn flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.0.poll_flush(cx)
+    }
+    fn shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.0.poll_shutdown(cx)
+    }
+}
+
+/// Which end of a route failed.
+enum Failed {
+    Read(io::Error),
+    Write(io::Error),
+}
+
+/// Moves bytes along `route` until it would block, yields, or is done. Sets
+/// `active` when any byte moved.
+fn poll_half(
+    half: &mut Half,
+    route: &mut impl Route,
+    cx: &mut Context<'_>,
+    active: &mut bool,
+) -> Poll<Result<(), Failed>> {
+    let mut chunks = 0;
+    loop {
+        if half.pos < half.cap {
+            match route.write(cx, &half.buf[half.pos..half.cap]) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(Failed::Write(io::ErrorKind::WriteZero.into())));
+                }
+                Poll::Ready(Ok(n)) => {
+                    half.pos += n;
+                    half.bytes += n as u64;
+                    half.unflushed = true;
+                    *active = true;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(Failed::Write(e))),
+                Poll::Pending => return Poll::Pending,
+            }
+            continue;
+        }
+        if !half.eof {
+            if chunks == CHUNKS_PER_POLL {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            match route.read(cx, &mut half.buf) {
+                Poll::Ready(Ok(0)) => half.eof = true,
+                Poll::Ready(Ok(n)) => {
+                    half.pos = 0;
+                    half.cap = n;
+                    chunks += 1;
+                    *active = true;
+                    continue;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(Failed::Read(e))),
+                Poll::Pending => {
+                    // Nothing more to read for now: push out what a buffering writer
+                    // (TLS) holds, then wait.
+                    if half.unflushed {
+                        ready!(route.flush(cx)).map_err(Failed::Write)?;
+                        half.unflushed = false;
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+        if half.unflushed {
+            ready!(route.flush(cx)).map_err(Failed::Write)?;
+            half.unflushed = false;
+        }
+        ready!(route.shutdown(cx)).map_err(Failed::Write)?;
+        half.done = true;
+        return Poll::Ready(Ok(()));
+    }
+}
+
+/// The idle timeout: one timer, moved only when it fires (not per chunk).
+struct Idle<R: Runtime> {
+    timeout: Duration,
+    timer: R::Timer,
+    last: Instant,
+}
+
+/// Copies `a` to `b` and `b` to `a` (or echoes `a` when there is no `b`).
+///
+/// Poll it through `&mut` so that the counts are still there after it was raced
+/// against a shutdown.
+pub(crate) struct Pipe<R: Runtime, A: Io, B: Io> {
+    a: A,
+    b: Option<B>,
+    names: (&'static str, &'static str),
+    /// a to b (or a to a when echoing).
+    forward: Half,
+    /// b to a.
+    backward: Half,
+    idle: Option<Idle<R>>,
+    /// Called once `b`'s write side is shut down.
+    after_b_shutdown: Option<fn()>,
+}
+
+impl<R: Runtime, A: Io, B: Io> Pipe<R, A, B> {
+    /// Copies both ways between `a` and `b`; the names say which failed in [`End`].
+    pub(crate) fn new(
+        rt: &R,
+        a: (A, &'static str),
+        b: (B, &'static str),
+        idle: Option<Duration>,
+    ) -> Self {
+        Pipe {
+            a: a.0,
+            b: Some(b.0),
+            names: (a.1, b.1),
+            forward: Half::new(),
+            backward: Half::new(),
+            idle: idle_state(rt, idle),
+            after_b_shutdown: None,
+        }
+    }
+
+    /// Runs `hook` once `b` has been half-closed (after EOF from `a`).
+    pub(crate) fn after_b_shutdown(mut self, hook: fn()) -> Self {
+        self.after_b_shutdown = Some(hook);
+        self
+    }
+
+    /// Bytes read from `a` (and written on), bytes written to `a`.
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        if self.b.is_none() {
+            (self.forward.bytes, self.forward.bytes)
+        } else {
+            (self.forward.bytes, self.backward.bytes)
+        }
+    }
+}
+
+impl<R: Runtime, A: Io> Pipe<R, A, A> {
+    /// Writes back whatever `a` sends; half-closes `a` after its EOF.
+    pub(crate) fn echo(rt: &R, a: (A, &'static str), idle: Option<Duration>) -> Self {
+        Pipe {
+            a: a.0,
+            b: None,
+            names: (a.1, a.1),
+            forward: Half::new(),
+            backward: Half::finished(),
+            idle: idle_state(rt, idle),
+            after_b_shutdown: None,
+        }
+    }
+}
+
+fn idle_state<R: Runtime>(rt: &R, idle: Option<Duration>) -> Option<Idle<R>> {
+    idle.map(|timeout| {
+        let last = Instant::now();
+        Idle {
+            timeout,
+            timer: rt.timer(last + timeout),
+            last,
+        }
+    })
+}
+
+impl<R: Runtime, A: Io, B: Io> Future for Pipe<R, A, B> {
+    type Output = End;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<End> {
+        let this = self.get_mut();
+        let mut active = false;
+        let (a_name, b_name) = this.names;
+        if !this.forward.done {
+            let polled = match &mut this.b {
+                Some(b) => poll_half(
+                    &mut this.forward,
+                    &mut Across(&mut this.a, b),
+                    cx,
+                    &mut active,
+                ),
+                None => poll_half(&mut this.forward, &mut Back(&mut this.a), cx, &mut active),
+            };
+            match polled {
+                Poll::Ready(Ok(())) => {
+                    if this.b.is_some() {
+                        if let Some(hook) = this.after_b_shutdown.take() {
+                            hook();
+                        }
+                    }
+                }
+                Poll::Ready(Err(Failed::Read(error))) => {
+                    return Poll::Ready(End::Error {
+                        side: a_name,
+                        error,
+                    });
+                }
+                Poll::Ready(Err(Failed::Write(error))) => {
+                    return Poll::Ready(End::Error {
+                        side: b_name,
+                        error,
+                    });
+                }
+                Poll::Pending => {}
+            }
+        }
+        if !this.backward.done {
+            if let Some(b) = &mut this.b {
+                match poll_half(
+                    &mut this.backward,
+                    &mut Across(b, &mut this.a),
+                    cx,
+                    &mut active,
+                ) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(Failed::Read(error))) => {
+                        return Poll::Ready(End::Error {
+                            side: b_name,
+                            error,
+                        });
+                    }
+                    Poll::Ready(Err(Failed::Write(error))) => {
+                        return Poll::Ready(End::Error {
+                            side: a_name,
+                            error,
+                        });
+                    }
+                    Poll::Pending => {}
+                }
+            }
+        }
+        if this.forward.done && this.backward.done {
+            return Poll::Ready(End::Closed);
+        }
+        if let Some(idle) = &mut this.idle {
+            if active {
+                idle.last = Instant::now();
+            }
+            // The timer is only moved when it fires: then either the connection was
+            // quiet for the whole timeout, or it is re-armed from the last activity.
+            while R::poll_timer(&mut idle.timer, cx).is_ready() {
+                let deadline = idle.last + idle.timeout;
+                if Instant::now() >= deadline {
+                    return Poll::Ready(End::Idle(idle.timeout));
+                }
+                R::reset_timer(&mut idle.timer, deadline);
+            }
+        }
+        Poll::Pending
+    }
+}

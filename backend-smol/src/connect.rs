@@ -3,12 +3,12 @@
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_io::{Async, Timer};
-use strports_core::endpoint::{ClientEndpoint, Lookup, Resolver};
+use strports_core::endpoint::{ClientEndpoint, Resolver};
 use strports_core::{ClientDescription, TcpClient, UnixAddress, UnixClient};
 
 use crate::{Stream, SystemResolver};
@@ -66,9 +66,14 @@ impl Connector {
     }
 
     /// Connects as `desc` says (see [`connect`]). A `tcp` host that is an IP literal
-    /// is connected to without asking the resolver; for a name, the resolver's
-    /// addresses are tried in order until one connects. The whole connect, lookup
-    /// included, is bounded by the description's `timeout`.
+    /// is connected to without asking the resolver, within the description's
+    /// `timeout`. A name is looked up twice, AAAA and A separately
+    /// ([`Lookup::Ipv6`](strports_core::endpoint::Lookup::Ipv6) and
+    /// [`Lookup::Ipv4`](strports_core::endpoint::Lookup::Ipv4)), and its addresses are
+    /// raced as RFC 8305 ("Happy Eyeballs") says: IPv6 first, families alternating,
+    /// a new attempt every 250 ms or as soon as one fails, the first connection
+    /// wins. `timeout` bounds each attempt. If every attempt fails, the error lists
+    /// each address with its own error. Dropping the future closes every attempt.
     pub async fn connect(&self, desc: &ClientDescription) -> io::Result<Stream> {
         connect_with(desc, &*self.resolver).await
     }
@@ -141,39 +146,37 @@ async fn within<T>(
 }
 
 async fn connect_tcp(client: &TcpClient, resolver: &dyn Resolver) -> io::Result<Stream> {
-    let bind = strports_sys::tcp::bind_ip(client.bind_address.as_deref())?;
-    if let Some(ip) = strports_sys::tcp::host_ip(&client.host) {
-        let addr = SocketAddr::new(ip, client.port);
-        return within(client.timeout, &addr, connect_addr(addr, bind)).await;
-    }
-    let attempt = async {
-        let addrs = resolver
-            .resolve(&client.host, client.port, Lookup::Any)
-            .await
-            .map_err(|e| {
-                strports_sys::context(
-                    e,
-                    format_args!("cannot connect to {}:{}", client.host, client.port),
-                )
-            })?;
-        let mut errors = Vec::new();
-        for addr in addrs {
-            match connect_addr(addr, bind).await {
-                Ok(stream) => return Ok(stream),
-                Err(e) => errors.push(e),
-            }
-        }
-        Err(strports_sys::tcp::all_failed(
-            &client.host,
-            client.port,
-            errors,
-        ))
-    };
-    let target = HostPort(&client.host, client.port);
-    within(client.timeout, &target, attempt).await
+    let bind = client.bind_address.as_deref();
+    let stream = tcp_stream(&client.host, client.port, bind, client.timeout, resolver).await?;
+    Ok(Stream::Tcp(stream))
 }
 
-async fn connect_addr(addr: SocketAddr, bind: Option<IpAddr>) -> io::Result<Stream> {
+/// A TCP connection to `host:port` (`TCP_NODELAY` set), for every client type that
+/// connects to a host over TCP. An IP literal is connected to at once, never
+/// through the resolver; a name goes through Happy Eyeballs
+/// ([`happy_eyeballs::connect`](crate::happy_eyeballs::connect)), with `timeout`
+/// (seconds) bounding each attempt.
+pub(crate) async fn tcp_stream(
+    host: &str,
+    port: u16,
+    bind_address: Option<&str>,
+    timeout: u32,
+    resolver: &dyn Resolver,
+) -> io::Result<Async<TcpStream>> {
+    let bind = strports_sys::tcp::bind_ip(bind_address)?;
+    match strports_sys::tcp::host_ip(host) {
+        Some(ip) => {
+            let addr = SocketAddr::new(ip, port);
+            within(timeout, &addr, connect_addr(addr, bind)).await
+        }
+        None => {
+            let config = strports_sys::tcp::race_config(timeout);
+            crate::happy_eyeballs::connect(host, port, bind, config, resolver).await
+        }
+    }
+}
+
+async fn connect_addr(addr: SocketAddr, bind: Option<IpAddr>) -> io::Result<Async<TcpStream>> {
     let stream = strports_sys::tcp::start_connect(addr, bind)?;
     let context = |e| strports_sys::context(e, format_args!("cannot connect to {addr}"));
     let stream = Async::new_nonblocking(stream).map_err(context)?;
@@ -181,7 +184,7 @@ async fn connect_addr(addr: SocketAddr, bind: Option<IpAddr>) -> io::Result<Stre
     strports_sys::tcp::finish_connect(stream.get_ref(), addr)?;
     // Best effort, as on accepted connections.
     let _ = stream.get_ref().set_nodelay(true);
-    Ok(Stream::Tcp(stream))
+    Ok(stream)
 }
 
 async fn connect_unix(client: &UnixClient) -> io::Result<Stream> {
@@ -203,14 +206,5 @@ struct UnixTarget<'a>(&'a UnixAddress);
 impl fmt::Display for UnixTarget<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "unix:{}", self.0)
-    }
-}
-
-/// `host:port`, shown only when an error needs it.
-struct HostPort<'a>(&'a str, u16);
-
-impl fmt::Display for HostPort<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.0, self.1)
     }
 }

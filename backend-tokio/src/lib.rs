@@ -54,6 +54,7 @@
 //! still the one it bound) and then releases the lock file.
 
 mod connect;
+mod happy_eyeballs;
 mod haproxy;
 mod listen;
 mod resolve;

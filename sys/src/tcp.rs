@@ -3,10 +3,12 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
+use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 use strports_core::TcpServer;
 use strports_core::endpoint::Lookup;
+use strports_core::happy_eyeballs::HappyEyeballsConfig;
 
 /// The addresses a TCP server binds for `interface`: an IP literal as is, `""` as the
 /// family's wildcard, a name resolved (blocking) to the family's addresses.
@@ -60,21 +62,27 @@ pub fn listener(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
 
 /// Starts a non-blocking connect to `addr`, optionally from `bind` (port 0). The
 /// caller waits until the socket is writable, then calls [`finish_connect`].
+/// Errors name the address.
 pub fn start_connect(addr: SocketAddr, bind: Option<IpAddr>) -> io::Result<TcpStream> {
-    let build = || -> io::Result<TcpStream> {
-        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-        socket.set_nonblocking(true)?;
-        if let Some(ip) = bind {
-            socket.bind(&SocketAddr::new(ip, 0).into())?;
-        }
-        match socket.connect(&SockAddr::from(addr)) {
-            Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-            Err(e) => return Err(e),
-        }
-        Ok(socket.into())
-    };
-    build().map_err(|e| crate::context(e, format_args!("cannot connect to {addr}")))
+    attempt_socket(addr, bind)
+        .map_err(|e| crate::context(e, format_args!("cannot connect to {addr}")))
+}
+
+/// [`start_connect`] with the bare OS error, for a Happy Eyeballs attempt: its
+/// [`ConnectError`](strports_core::happy_eyeballs::ConnectError) lists each error
+/// under its address already.
+pub fn attempt_socket(addr: SocketAddr, bind: Option<IpAddr>) -> io::Result<TcpStream> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_nonblocking(true)?;
+    if let Some(ip) = bind {
+        socket.bind(&SocketAddr::new(ip, 0).into())?;
+    }
+    match socket.connect(&SockAddr::from(addr)) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(socket.into())
 }
 
 /// Completes a connect started by [`start_connect`] once the socket is writable:
@@ -86,12 +94,33 @@ pub fn finish_connect(stream: &TcpStream, addr: SocketAddr) -> io::Result<()> {
 /// [`finish_connect`] for any socket type that lends its descriptor (for runtimes
 /// whose stream types do not give out a `&std::net::TcpStream`, such as tokio's).
 pub fn finish_connect_fd(stream: &impl AsFd, addr: SocketAddr) -> io::Result<()> {
+    attempt_outcome(stream).map_err(|e| crate::context(e, format_args!("cannot connect to {addr}")))
+}
+
+/// [`finish_connect_fd`] with the bare OS error, for a socket from
+/// [`attempt_socket`].
+pub fn attempt_outcome(stream: &impl AsFd) -> io::Result<()> {
     let sock = SockRef::from(stream);
-    let result = match sock.take_error() {
+    match sock.take_error() {
         Ok(Some(e)) | Err(e) => Err(e),
         Ok(None) => sock.peer_addr().map(|_| ()),
-    };
-    result.map_err(|e| crate::context(e, format_args!("cannot connect to {addr}")))
+    }
+}
+
+/// The Happy Eyeballs settings for a client description's `timeout` (seconds):
+/// it bounds each connection attempt, as in Twisted's `HostnameEndpoint`; RFC
+/// 8305's defaults otherwise.
+///
+/// ```
+/// use std::time::Duration;
+/// let config = strports_sys::tcp::race_config(5);
+/// assert_eq!(config.attempt_timeout, Some(Duration::from_secs(5)));
+/// assert_eq!(config.attempt_delay, Duration::from_millis(250));
+/// ```
+pub fn race_config(timeout: u32) -> HappyEyeballsConfig {
+    let mut config = HappyEyeballsConfig::default();
+    config.attempt_timeout = Some(Duration::from_secs(u64::from(timeout)));
+    config
 }
 
 /// Parses a `bindAddress` value: an IP literal.
@@ -129,46 +158,6 @@ pub fn host_ip(host: &str) -> Option<IpAddr> {
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host);
     bare.parse().ok()
-}
-
-/// The error for a connect to `host:port` in which every address failed: each
-/// address's error in the order tried, with the kind of the last one. One failure is
-/// returned as it is (it already names its address). No addresses at all is
-/// [`io::ErrorKind::NotFound`].
-///
-/// ```
-/// use std::io;
-/// use strports_sys::tcp::all_failed;
-/// let e = all_failed("localhost", 1, vec![
-///     io::Error::new(io::ErrorKind::ConnectionRefused, "cannot connect to [::1]:1: refused"),
-///     io::Error::new(io::ErrorKind::ConnectionRefused, "cannot connect to 127.0.0.1:1: refused"),
-/// ]);
-/// assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
-/// assert_eq!(
-///     e.to_string(),
-///     "cannot connect to localhost:1: every address failed: \
-///      cannot connect to [::1]:1: refused; cannot connect to 127.0.0.1:1: refused"
-/// );
-/// ```
-pub fn all_failed(host: &str, port: u16, mut errors: Vec<io::Error>) -> io::Error {
-    match errors.len() {
-        0 => io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("cannot connect to {host}:{port}: the name has no addresses"),
-        ),
-        1 => errors.remove(0),
-        _ => {
-            let kind = errors.last().map_or(io::ErrorKind::Other, |e| e.kind());
-            let list: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-            io::Error::new(
-                kind,
-                format!(
-                    "cannot connect to {host}:{port}: every address failed: {}",
-                    list.join("; ")
-                ),
-            )
-        }
-    }
 }
 
 /// Whether [`listen`] on this server may block: its interface is a name, which is

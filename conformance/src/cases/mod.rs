@@ -3,6 +3,7 @@
 
 mod adopt;
 mod connect;
+mod happy_eyeballs;
 mod haproxy;
 mod haproxy_interop;
 mod misc;
@@ -13,6 +14,7 @@ mod unix;
 
 pub use adopt::*;
 pub use connect::*;
+pub use happy_eyeballs::*;
 pub use haproxy::*;
 pub use haproxy_interop::*;
 pub use misc::*;

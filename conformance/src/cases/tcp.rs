@@ -163,7 +163,7 @@ pub async fn tcp_interface_refuses_other_addresses<B: Backend>() {
 }
 
 /// Whether this machine has an IPv6 loopback address (prints a note if not).
-async fn ipv6_loopback<B: Backend>(listen: &str) -> Option<B::Listener> {
+pub(super) async fn ipv6_loopback<B: Backend>(listen: &str) -> Option<B::Listener> {
     match B::listen(&server(listen)).await {
         Ok(l) => Some(l),
         Err(e)
@@ -201,7 +201,10 @@ pub async fn tcp6_loopback_round_trip<B: Backend>() {
 /// `tcp6:0` (interface `::`) listens on IPv6.
 pub async fn tcp6_default_interface_is_ipv6<B: Backend>() {
     // Probe for `::1` first: the wildcard can listen where loopback has no IPv6.
-    if ipv6_loopback::<B>(r"tcp6:0:interface=\:\:1").await.is_none() {
+    if ipv6_loopback::<B>(r"tcp6:0:interface=\:\:1")
+        .await
+        .is_none()
+    {
         return;
     }
     let Some(listener) = ipv6_loopback::<B>("tcp6:0").await else {

@@ -221,6 +221,7 @@ macro_rules! conformance_tests {
             happy_eyeballs_prefers_ipv6,
             happy_eyeballs_refused_address_tries_next_at_once,
             happy_eyeballs_unresponsive_first_address_loses,
+            haproxy_concurrent_accepts,
             haproxy_datagram_header_rejected,
             haproxy_garbage_header_rejected,
             haproxy_header_split_across_small_writes,

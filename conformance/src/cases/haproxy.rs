@@ -255,6 +255,24 @@ async fn echo_back<B: Backend>(server: &mut B::Stream, client: &mut B::Stream) {
     .await;
 }
 
+/// Two `accept` calls at once on one listener: each gets one of two clients.
+pub async fn haproxy_concurrent_accepts<B: Backend>() {
+    let (listener, connect) = listen_tcp::<B>(PATIENT).await;
+    let accepts = zip(B::accept(&listener), B::accept(&listener));
+    let clients = async {
+        let (_, one) = v1("192.0.2.1:1111", "198.51.100.1:80");
+        let (_, two) = v1("192.0.2.2:2222", "198.51.100.1:80");
+        let one = send::<B>(&connect, &one, usize::MAX, Duration::ZERO).await;
+        let two = send::<B>(&connect, &two, usize::MAX, Duration::ZERO).await;
+        (one, two)
+    };
+    let ((first, second), _clients) =
+        within::<B, _>(WAIT, "two accepts at once", zip(accepts, clients)).await;
+    let mut peers = [first.expect("accept").1, second.expect("accept").1];
+    peers.sort_by_key(|a| a.to_string());
+    assert_eq!(peers, [tcp("192.0.2.1:1111"), tcp("192.0.2.2:2222")]);
+}
+
 /// A header for a datagram flow (v2 UDP) on a stream listener: closed, counted.
 pub async fn haproxy_datagram_header_rejected<B: Backend>() {
     let (listener, connect) = listen_tcp::<B>(PATIENT).await;

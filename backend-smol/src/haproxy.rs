@@ -166,6 +166,17 @@ impl Listener {
     }
 }
 
+impl Stream {
+    /// The PROXY header a connection from a `haproxy:` listener started with (also
+    /// under TLS, for `haproxy:ssl:`); `None` for other connections.
+    pub fn proxy_header(&self) -> Option<&ProxyHeader> {
+        match self {
+            Stream::Proxied(p) => Some(p.header()),
+            _ => None,
+        }
+    }
+}
+
 impl crate::Server {
     /// This server with `options` for its `haproxy:` wrappers (the header timeout,
     /// [`DEFAULT_HEADER_TIMEOUT`](strports_core::proxy_protocol::DEFAULT_HEADER_TIMEOUT)

@@ -155,10 +155,7 @@ impl<F: Flavor> Backend for Tokio<F> {
     }
 
     fn proxy_header(stream: &Stream) -> Option<ProxyHeader> {
-        match stream {
-            Stream::Proxied(p) => Some(p.header().clone()),
-            _ => None,
-        }
+        stream.proxy_header().cloned()
     }
 }
 

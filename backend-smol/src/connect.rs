@@ -35,6 +35,7 @@ async fn connect_with(desc: &ClientDescription, resolver: &dyn Resolver) -> io::
     match desc {
         ClientDescription::Tcp(tcp) => connect_tcp(tcp, resolver).await,
         ClientDescription::Unix(unix) => connect_unix(unix).await,
+        ClientDescription::Process(process) => crate::process::spawn(process).map(Stream::Process),
         other => Err(strports_sys::unsupported(other.type_name())),
     }
 }

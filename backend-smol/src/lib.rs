@@ -10,7 +10,7 @@
 //! [`serve`] runs one task per connection on smol's executor.
 //!
 //! Supported so far: servers `tcp`, `tcp6`, `unix` (paths and Linux abstract names),
-//! `systemd`, `fd`; clients `tcp`, `unix`. Other types fail with
+//! `systemd`, `fd`, `stdio`; clients `tcp`, `unix`, `process`. Other types fail with
 //! [`std::io::ErrorKind::Unsupported`]. This crate never uses tokio; `strports-tokio`
 //! offers the same API on tokio, and both pass the same conformance suite.
 //!
@@ -48,19 +48,42 @@
 //! `lockfile=0`), sets `mode` before the socket listens, and removes a stale socket
 //! left by a dead owner. Dropping the [`Listener`] removes the socket file (if it is
 //! still the one it bound) and then releases the lock file.
+//!
+//! # Processes and standard I/O
+//!
+//! `connect` on `process:prog:arg...` starts the program and gives a
+//! [`Stream::Process`] ([`ProcessStream`]): writes go to its stdin, reads come from
+//! its stdout, `close()` closes its stdin. When its stdout ends, the final read
+//! waits for the exit: status 0 is EOF; another status or a signal is an error
+//! (`process "false" exited with status 1`), and [`Stream::exit_status`] has it.
+//! Dropping the stream kills the child; async-process reaps it in the background.
+//! A program that cannot be started fails `connect` with
+//! `cannot run "prog": <reason>`.
+//!
+//! `listen` on `stdio` gives a [`Listener::Stdio`] whose first `accept` is the one
+//! connection over fd 0/fd 1 ([`StdioStream`]); the second fails with
+//! [`std::io::ErrorKind::NotConnected`], which ends a [`serve`] loop. Pipes and
+//! sockets are read and written through the reactor (non-blocking while the stream
+//! exists, so `println!` may then fail with `WouldBlock` on a full pipe: write
+//! through the stream); terminals and files are read on a thread and never made
+//! non-blocking.
 
 mod connect;
 mod happy_eyeballs;
 mod haproxy;
 mod listen;
+mod process;
 mod resolve;
 mod serve;
+mod stdio;
 mod stream;
 
 pub use connect::{Client, Connector, connect};
 pub use haproxy::{Proxied, ProxyListener};
 pub use listen::{Listener, Server, listen};
+pub use process::ProcessStream;
 pub use resolve::SystemResolver;
 pub use serve::{Serving, serve, serve_on};
+pub use stdio::{StdioListener, StdioStream};
 pub use stream::Stream;
 pub use strports_core::proxy_protocol::HaproxyOptions;

@@ -12,6 +12,7 @@ use strports_sys::adopt::AdoptedListener;
 use strports_sys::unix::Cleanup;
 
 use crate::Stream;
+use crate::stdio::StdioListener;
 
 /// Starts listening as `desc` says: `tcp`, `tcp6`, `unix` (paths and abstract
 /// names), `systemd` and `fd`. Other types fail with [`io::ErrorKind::Unsupported`].
@@ -48,6 +49,9 @@ pub async fn listen(desc: &ServerDescription) -> io::Result<Listener> {
             Listener::adopted(strports_sys::adopt::systemd(systemd)?, desc)
         }
         ServerDescription::Adopted(fd) => Listener::adopted(strports_sys::adopt::fd(fd)?, desc),
+        ServerDescription::Stdio => Ok(Listener::Stdio(
+            StdioListener::new().map_err(|e| failed(e, desc))?,
+        )),
         ServerDescription::Haproxy(_) => {
             crate::haproxy::listen_with(
                 desc,
@@ -74,6 +78,9 @@ pub enum Listener {
     /// when dropped (`None` for abstract names and adopted sockets, which strports
     /// did not create).
     Unix(Async<UnixListener>, Option<Cleanup>),
+    /// Standard input and output (`stdio`): one connection, then
+    /// [`io::ErrorKind::NotConnected`] (see [`StdioListener`]).
+    Stdio(StdioListener),
     /// `haproxy:<description>`: the listener for `<description>`, behind the PROXY
     /// protocol wrapper (see [`ProxyListener`](crate::ProxyListener)).
     Haproxy(Box<crate::haproxy::ProxyListener>),
@@ -117,6 +124,7 @@ impl Listener {
                 .accept()
                 .await
                 .map(|(s, peer)| (Stream::Unix(s), strports_sys::unix::address(&peer))),
+            Listener::Stdio(l) => l.accept(),
         };
         accepted.map_err(|e| strports_sys::context(e, "cannot accept a connection"))
     }
@@ -130,6 +138,7 @@ impl Listener {
                 .get_ref()
                 .local_addr()
                 .map(|a| strports_sys::unix::address(&a)),
+            Listener::Stdio(_) => Ok(Address::Stdio),
         }
     }
 }
@@ -152,6 +161,7 @@ impl AsFd for Listener {
             Listener::Haproxy(l) => l.as_fd(),
             Listener::Tcp(l) => l.as_fd(),
             Listener::Unix(l, _) => l.as_fd(),
+            Listener::Stdio(l) => l.as_fd(),
         }
     }
 }

@@ -24,7 +24,9 @@ use crate::{Listener, Stream};
 ///
 /// The loop never ends on its own: an accept error is logged (with `tracing`) and
 /// accepting resumes, at once for errors about one connection (`ECONNABORTED`) and
-/// after 100 ms for the others (`EMFILE`), so it neither spins nor exits. A handler
+/// after 100 ms for the others (`EMFILE`), so it neither spins nor exits. The one
+/// exception is a listener with no more connections to give (`stdio` after its one
+/// connection): the loop then stops accepting, as [`Serving::stop`] does. A handler
 /// that panics is logged and ends only its own connection.
 ///
 /// Stop it with [`Serving::stop`] (or [`Serving::abort`]). Dropping the [`Serving`]
@@ -150,6 +152,12 @@ where
                     prune_at = (tasks.len() * 2).max(64);
                 }
                 tasks.push(task);
+            }
+            Err(e) if strports_sys::accept::ends_serving(&e) => {
+                // `stdio` after its one connection: stop accepting; the running
+                // connections go on, owned by `Serving`.
+                tracing::debug!(error = %e, "strports: no more connections to accept");
+                return;
             }
             Err(e) => {
                 let pause = strports_sys::accept::retry_delay(&e);

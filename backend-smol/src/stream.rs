@@ -11,7 +11,12 @@ use async_io::Async;
 use futures_io::{AsyncRead, AsyncWrite};
 use strports_core::endpoint::Address;
 
-/// A connection: a TCP or UNIX stream as async-io's own [`Async`] type.
+use crate::process::ProcessStream;
+use crate::stdio::StdioStream;
+
+/// A connection: a TCP or UNIX stream as async-io's own [`Async`] type, a child
+/// process ([`ProcessStream`]) or our own standard input and output
+/// ([`StdioStream`]).
 ///
 /// It implements [`futures_io::AsyncRead`] and [`futures_io::AsyncWrite`] by
 /// forwarding to the inner stream (vectored reads and writes included), so
@@ -28,6 +33,10 @@ pub enum Stream {
     Tcp(Async<TcpStream>),
     /// A UNIX socket connection.
     Unix(Async<UnixStream>),
+    /// A child process (`process:` clients): its stdin and stdout.
+    Process(ProcessStream),
+    /// Our own standard input and output (the `stdio` server's one connection).
+    Stdio(StdioStream),
     /// A connection accepted by a `haproxy:` listener: the header's addresses
     /// and the transport (see [`Proxied`](crate::Proxied)).
     Proxied(Box<crate::haproxy::Proxied>),
@@ -43,6 +52,8 @@ impl Stream {
                 .get_ref()
                 .peer_addr()
                 .map(|a| strports_sys::unix::address(&a)),
+            Stream::Process(s) => Ok(s.peer_address()),
+            Stream::Stdio(_) => Ok(Address::Stdio),
         }
     }
 
@@ -55,6 +66,17 @@ impl Stream {
                 .get_ref()
                 .local_addr()
                 .map(|a| strports_sys::unix::address(&a)),
+            Stream::Process(_) => Ok(Address::Process(std::process::id())),
+            Stream::Stdio(_) => Ok(Address::Stdio),
+        }
+    }
+
+    /// For a `process:` stream, the child's exit status once a read has reached the
+    /// end of the stream (see [`ProcessStream`]); `None` otherwise.
+    pub fn exit_status(&self) -> Option<std::process::ExitStatus> {
+        match self {
+            Stream::Process(s) => s.exit_status(),
+            _ => None,
         }
     }
 
@@ -62,6 +84,8 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.get_ref().shutdown(Shutdown::Write),
             Stream::Unix(s) => s.get_ref().shutdown(Shutdown::Write),
+            // Closed in `poll_close` by their own `poll_close`.
+            Stream::Process(_) | Stream::Stdio(_) => Ok(()),
             Stream::Proxied(s) => s.transport().shutdown_write(),
         }
     }
@@ -76,6 +100,8 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Process(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Stdio(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Proxied(s) => s.poll_read(cx, buf),
         }
     }
@@ -88,6 +114,8 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_read_vectored(cx, bufs),
             Stream::Unix(s) => Pin::new(s).poll_read_vectored(cx, bufs),
+            Stream::Process(s) => Pin::new(s).poll_read_vectored(cx, bufs),
+            Stream::Stdio(s) => Pin::new(s).poll_read_vectored(cx, bufs),
             Stream::Proxied(s) => s.poll_read_vectored(cx, bufs),
         }
     }
@@ -102,6 +130,8 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Process(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Stdio(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Proxied(s) => s.poll_write(cx, buf),
         }
     }
@@ -114,6 +144,8 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Stream::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Process(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Stdio(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Stream::Proxied(s) => s.poll_write_vectored(cx, bufs),
         }
     }
@@ -122,22 +154,32 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
             Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+            Stream::Process(s) => Pin::new(s).poll_flush(cx),
+            Stream::Stdio(s) => Pin::new(s).poll_flush(cx),
             Stream::Proxied(s) => s.poll_flush(cx),
         }
     }
 
     /// Shuts down the write side (`shutdown(SHUT_WR)`): a half-close. Sockets have no
     /// user-space buffer, so there is nothing to flush first.
-    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(self.shutdown_write())
+    /// A process stream closes the child's stdin; a stdio stream its copy of fd 1.
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Process(s) => Pin::new(s).poll_close(cx),
+            Stream::Stdio(s) => Pin::new(s).poll_close(cx),
+            other => Poll::Ready(other.shutdown_write()),
+        }
     }
 }
 
+/// The socket; for a process or stdio stream, the descriptor reads come from.
 impl AsFd for Stream {
     fn as_fd(&self) -> BorrowedFd<'_> {
         match self {
             Stream::Tcp(s) => s.as_fd(),
             Stream::Unix(s) => s.as_fd(),
+            Stream::Process(s) => s.as_fd(),
+            Stream::Stdio(s) => s.as_fd(),
             Stream::Proxied(s) => s.as_fd(),
         }
     }
@@ -152,6 +194,18 @@ impl AsRawFd for Stream {
 impl From<Async<TcpStream>> for Stream {
     fn from(s: Async<TcpStream>) -> Stream {
         Stream::Tcp(s)
+    }
+}
+
+impl From<ProcessStream> for Stream {
+    fn from(s: ProcessStream) -> Stream {
+        Stream::Process(s)
+    }
+}
+
+impl From<StdioStream> for Stream {
+    fn from(s: StdioStream) -> Stream {
+        Stream::Stdio(s)
     }
 }
 

@@ -328,18 +328,6 @@ fn system_resolver_resolves_localhost_off_the_executor() {
 }
 
 #[test]
-fn unsupported_types_say_so() {
-    smol::block_on(async {
-        let e = listen(&server("stdio")).await.unwrap_err();
-        assert_eq!(e.kind(), io::ErrorKind::Unsupported);
-        assert_eq!(e.to_string(), "stdio endpoints are not supported yet");
-        let e = connect(&client("process:cat")).await.unwrap_err();
-        assert_eq!(e.kind(), io::ErrorKind::Unsupported);
-        assert_eq!(e.to_string(), "process endpoints are not supported yet");
-    });
-}
-
-#[test]
 fn errors_name_the_target() {
     smol::block_on(async {
         let port = closed_port();

@@ -11,6 +11,7 @@ use strports_sys::unix::Cleanup;
 use tokio::net::{TcpListener, UnixListener};
 
 use crate::Stream;
+use crate::stdio::StdioListener;
 
 /// Starts listening as `desc` says: `tcp`, `tcp6`, `unix` (paths and abstract
 /// names), `systemd` and `fd`. Other types fail with [`io::ErrorKind::Unsupported`].
@@ -53,6 +54,9 @@ pub async fn listen(desc: &ServerDescription) -> io::Result<Listener> {
             Listener::adopted(strports_sys::adopt::systemd(systemd)?, desc)
         }
         ServerDescription::Adopted(fd) => Listener::adopted(strports_sys::adopt::fd(fd)?, desc),
+        ServerDescription::Stdio => Ok(Listener::Stdio(
+            StdioListener::new().map_err(|e| failed(e, desc))?,
+        )),
         ServerDescription::Haproxy(_) => {
             crate::haproxy::listen_with(
                 desc,
@@ -80,6 +84,9 @@ pub enum Listener {
     /// did not create). The listener is declared first, so it closes before the
     /// guard removes the file.
     Unix(UnixListener, Option<Cleanup>),
+    /// Standard input and output (`stdio`): one connection, then
+    /// [`io::ErrorKind::NotConnected`] (see [`StdioListener`]).
+    Stdio(StdioListener),
     /// `haproxy:<description>`: the listener for `<description>`, behind the PROXY
     /// protocol wrapper (see [`ProxyListener`](crate::ProxyListener)).
     Haproxy(Box<crate::haproxy::ProxyListener>),
@@ -124,6 +131,7 @@ impl Listener {
                 .accept()
                 .await
                 .map(|(s, peer)| (Stream::Unix(s), strports_sys::unix::address(&peer.into()))),
+            Listener::Stdio(l) => l.accept(),
         };
         accepted.map_err(|e| strports_sys::context(e, "cannot accept a connection"))
     }
@@ -136,6 +144,7 @@ impl Listener {
             Listener::Unix(l, _) => l
                 .local_addr()
                 .map(|a| strports_sys::unix::address(&a.into())),
+            Listener::Stdio(_) => Ok(Address::Stdio),
         }
     }
 }
@@ -158,6 +167,7 @@ impl AsFd for Listener {
             Listener::Haproxy(l) => l.as_fd(),
             Listener::Tcp(l) => l.as_fd(),
             Listener::Unix(l, _) => l.as_fd(),
+            Listener::Stdio(l) => l.as_fd(),
         }
     }
 }

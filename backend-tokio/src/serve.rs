@@ -18,7 +18,9 @@ use crate::{Listener, Stream};
 ///
 /// The loop never ends on its own: an accept error is logged (with `tracing`) and
 /// accepting resumes, at once for errors about one connection (`ECONNABORTED`) and
-/// after 100 ms for the others (`EMFILE`), so it neither spins nor exits. A handler
+/// after 100 ms for the others (`EMFILE`), so it neither spins nor exits. The one
+/// exception is a listener with no more connections to give (`stdio` after its one
+/// connection): the loop then stops accepting, as [`Serving::stop`] does. A handler
 /// that panics is logged and ends only its own connection.
 ///
 /// Stop it with [`Serving::stop`] (or [`Serving::abort`]). Dropping the [`Serving`]
@@ -96,6 +98,10 @@ where
             accepted = listener.accept(), if paused_until.is_none() => match accepted {
                 Ok((stream, peer)) => {
                     tasks.spawn(handler(stream, peer));
+                }
+                Err(e) if strports_sys::accept::ends_serving(&e) => {
+                    tracing::debug!(error = %e, "strports: no more connections to accept");
+                    break End::Stop;
                 }
                 Err(e) => {
                     let pause = strports_sys::accept::retry_delay(&e);

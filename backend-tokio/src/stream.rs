@@ -9,7 +9,11 @@ use strports_core::endpoint::Address;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 
-/// A connection: a TCP or UNIX stream as tokio's own type.
+use crate::process::ProcessStream;
+use crate::stdio::StdioStream;
+
+/// A connection: a TCP or UNIX stream as tokio's own type, a child process
+/// ([`ProcessStream`]) or our own standard input and output ([`StdioStream`]).
 ///
 /// It implements [`tokio::io::AsyncRead`] and [`tokio::io::AsyncWrite`] by forwarding
 /// to the inner stream (vectored writes included; no extra buffering, copying or
@@ -26,6 +30,10 @@ pub enum Stream {
     Tcp(TcpStream),
     /// A UNIX socket connection.
     Unix(UnixStream),
+    /// A child process (`process:` clients): its stdin and stdout.
+    Process(ProcessStream),
+    /// Our own standard input and output (the `stdio` server's one connection).
+    Stdio(StdioStream),
     /// A connection accepted by a `haproxy:` listener: the header's addresses
     /// and the transport (see [`Proxied`](crate::Proxied)).
     Proxied(Box<crate::haproxy::Proxied>),
@@ -40,6 +48,8 @@ impl Stream {
             Stream::Unix(s) => s
                 .peer_addr()
                 .map(|a| strports_sys::unix::address(&a.into())),
+            Stream::Process(s) => Ok(s.peer_address()),
+            Stream::Stdio(_) => Ok(Address::Stdio),
         }
     }
 
@@ -51,6 +61,17 @@ impl Stream {
             Stream::Unix(s) => s
                 .local_addr()
                 .map(|a| strports_sys::unix::address(&a.into())),
+            Stream::Process(_) => Ok(Address::Process(std::process::id())),
+            Stream::Stdio(_) => Ok(Address::Stdio),
+        }
+    }
+
+    /// For a `process:` stream, the child's exit status once a read has reached the
+    /// end of the stream (see [`ProcessStream`]); `None` otherwise.
+    pub fn exit_status(&self) -> Option<std::process::ExitStatus> {
+        match self {
+            Stream::Process(s) => s.exit_status(),
+            _ => None,
         }
     }
 }
@@ -64,6 +85,8 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Process(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Stdio(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Proxied(s) => s.poll_read(cx, buf),
         }
     }
@@ -78,6 +101,8 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Process(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Stdio(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Proxied(s) => s.poll_write(cx, buf),
         }
     }
@@ -90,6 +115,8 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Stream::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Process(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Stdio(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Stream::Proxied(s) => s.poll_write_vectored(cx, bufs),
         }
     }
@@ -98,6 +125,8 @@ impl AsyncWrite for Stream {
         match self {
             Stream::Tcp(s) => s.is_write_vectored(),
             Stream::Unix(s) => s.is_write_vectored(),
+            Stream::Process(s) => s.is_write_vectored(),
+            Stream::Stdio(s) => s.is_write_vectored(),
             Stream::Proxied(s) => s.is_write_vectored(),
         }
     }
@@ -106,6 +135,8 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
             Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+            Stream::Process(s) => Pin::new(s).poll_flush(cx),
+            Stream::Stdio(s) => Pin::new(s).poll_flush(cx),
             Stream::Proxied(s) => s.poll_flush(cx),
         }
     }
@@ -116,16 +147,21 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Process(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Stdio(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Proxied(s) => s.poll_shutdown(cx),
         }
     }
 }
 
+/// The socket; for a process or stdio stream, the descriptor reads come from.
 impl AsFd for Stream {
     fn as_fd(&self) -> BorrowedFd<'_> {
         match self {
             Stream::Tcp(s) => s.as_fd(),
             Stream::Unix(s) => s.as_fd(),
+            Stream::Process(s) => s.as_fd(),
+            Stream::Stdio(s) => s.as_fd(),
             Stream::Proxied(s) => s.as_fd(),
         }
     }
@@ -140,6 +176,18 @@ impl AsRawFd for Stream {
 impl From<TcpStream> for Stream {
     fn from(s: TcpStream) -> Stream {
         Stream::Tcp(s)
+    }
+}
+
+impl From<ProcessStream> for Stream {
+    fn from(s: ProcessStream) -> Stream {
+        Stream::Process(s)
+    }
+}
+
+impl From<StdioStream> for Stream {
+    fn from(s: StdioStream) -> Stream {
+        Stream::Stdio(s)
     }
 }
 

@@ -61,12 +61,19 @@ pub fn entry<B: Backend>() {
             Ok(l) => l,
             Err(e) => panic!("child: listen on {desc}: {e}"),
         };
-        println!(
+        // On stderr: stdout is the connection for `stdio`.
+        eprintln!(
             "child: listening on {desc} at {:?}",
             B::local_address(&listener)
         );
         let (mut stream, peer) = accept_one::<B>(&listener).await;
-        println!("child: accepted {peer}");
+        eprintln!("child: accepted {peer}");
+        if matches!(desc, strports_core::ServerDescription::Stdio) {
+            match B::accept(&listener).await {
+                Ok((_, peer)) => panic!("child: second stdio accept gave {peer}"),
+                Err(e) => eprintln!("child: second accept: {e}"),
+            }
+        }
         within::<B, _>(Duration::from_secs(20), "child echo", async {
             let mut buf = vec![0u8; 16 * 1024];
             loop {

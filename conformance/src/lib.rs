@@ -102,6 +102,8 @@ pub trait Backend: Sized + 'static {
     fn shutdown_write(stream: &mut Self::Stream) -> impl Future<Output = io::Result<()>> + Send;
     /// The stream's peer address.
     fn peer_address(stream: &Self::Stream) -> io::Result<Address>;
+    /// A `process:` stream's exit status once known (`Stream::exit_status`).
+    fn exit_status(stream: &Self::Stream) -> Option<std::process::ExitStatus>;
     /// The stream's local address.
     fn stream_local_address(stream: &Self::Stream) -> io::Result<Address>;
     /// The PROXY header a `haproxy:` listener's stream started with.
@@ -239,9 +241,20 @@ macro_rules! conformance_tests {
             haproxy_v2_tcp6_with_tlvs,
             haproxy_v2_unix_with_tlvs,
             listen_port_zero_reports_real_port,
+            process_drop_reaps_child,
+            process_echo_through_cat,
+            process_exit_status_is_an_error,
+            process_killed_by_signal_is_an_error,
+            process_large_transfer_through_cat,
+            process_not_found_names_program,
+            process_path_and_env,
+            process_stderr_dropped,
+            process_stderr_logged,
             serve_stop_refuses_new_connections,
             serve_stop_removes_unix_socket,
             serve_stop_waits_for_running_connections,
+            stdio_echo_in_child_over_files,
+            stdio_echo_in_child_over_pipes,
             systemd_inet_by_index,
             systemd_inet_by_name,
             systemd_not_activated_is_reported,
@@ -267,7 +280,6 @@ macro_rules! conformance_tests {
             unix_mode_set_before_first_accept,
             unix_stale_lock_keeps_non_socket_file,
             unix_stale_socket_reclaimed,
-            unsupported_types_are_reported,
         );
     };
     (@cases $backend:ty; $($case:ident,)*) => {

@@ -150,6 +150,10 @@ impl<F: Flavor> Backend for Tokio<F> {
         stream.peer_address()
     }
 
+    fn exit_status(stream: &Stream) -> Option<std::process::ExitStatus> {
+        stream.exit_status()
+    }
+
     fn stream_local_address(stream: &Stream) -> io::Result<Address> {
         stream.local_address()
     }

@@ -30,6 +30,20 @@ pub fn retry_delay(error: &io::Error) -> Duration {
     }
 }
 
+/// Whether a serve loop stops accepting after `accept` failed with `error`: the
+/// listener has no more connections to give (a `stdio` listener after its one
+/// connection, kind [`io::ErrorKind::NotConnected`]). The loop then waits for the
+/// running connections, as after `stop`.
+///
+/// ```
+/// use strports_sys::accept::ends_serving;
+/// assert!(ends_serving(&strports_sys::stdio::only_one_connection()));
+/// assert!(!ends_serving(&std::io::Error::from_raw_os_error(libc::EMFILE)));
+/// ```
+pub fn ends_serving(error: &io::Error) -> bool {
+    error.kind() == io::ErrorKind::NotConnected
+}
+
 /// Whether an `accept` error concerns only the connection being accepted.
 pub fn is_per_connection(error: &io::Error) -> bool {
     use io::ErrorKind::*;

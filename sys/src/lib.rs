@@ -12,7 +12,9 @@
 pub mod accept;
 pub mod adopt;
 pub mod lock;
+pub mod process;
 pub mod resolve;
+pub mod stdio;
 pub mod tcp;
 #[cfg(feature = "tls")]
 pub mod tls;

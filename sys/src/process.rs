@@ -1,0 +1,330 @@
+//! Child processes for `process:` clients: the decisions both backends share.
+//!
+//! [`CommandSpec`] turns a [`ProcessClient`] into a ready [`std::process::Command`]
+//! (argv, working directory, environment, standard error); a backend converts it into
+//! its runtime's command type, spawns it and wraps the child's stdin/stdout as one
+//! stream. [`exit_error`] says how an exit status shows on the stream: a clean exit
+//! is EOF, anything else is an error on the read that would have returned EOF.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::{Command, ExitStatus, Stdio};
+
+use strports_core::{ProcessClient, ProcessEnv, StderrPolicy};
+
+/// Everything needed to start the program of a `process:` description.
+///
+/// ```
+/// use strports_core::ClientDescription;
+/// use strports_sys::process::CommandSpec;
+///
+/// let desc: ClientDescription = "process:sh:-c:echo hi:env=clear".parse().unwrap();
+/// let ClientDescription::Process(p) = &desc else { unreachable!() };
+/// let spec = CommandSpec::new(p);
+/// assert_eq!(spec.program, "sh");
+/// assert_eq!(spec.args, ["-c", "echo hi"]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CommandSpec {
+    /// `argv[0]`: the program, looked up in `PATH` unless it contains a `/`.
+    pub program: String,
+    /// The remaining arguments.
+    pub args: Vec<String>,
+    /// The working directory; `None` keeps ours.
+    pub cwd: Option<PathBuf>,
+    /// Whether the child inherits our environment or starts with an empty one.
+    pub env: ProcessEnv,
+    /// What happens to the child's standard error.
+    pub stderr: StderrPolicy,
+}
+
+impl CommandSpec {
+    /// The spec for `desc`.
+    pub fn new(desc: &ProcessClient) -> CommandSpec {
+        let mut argv = desc.argv.iter().cloned();
+        CommandSpec {
+            program: argv.next().unwrap_or_default(),
+            args: argv.collect(),
+            cwd: desc.path.clone(),
+            env: desc.env,
+            stderr: desc.err_flag,
+        }
+    }
+
+    /// A std [`Command`] for this spec (program, arguments, working directory,
+    /// environment), and the child's standard error as the policy says. The backend
+    /// converts the command into its runtime's type, then sets stdin and stdout to
+    /// [`Stdio::piped`] and stderr to [`ChildStderr::stdio`] there (async-process's
+    /// conversion from a std command drops stdio settings).
+    ///
+    /// `env=clear` gives the child an empty environment (so a bare program name is
+    /// then looked up in the default `PATH` of the C library); `inherit` (the
+    /// default) gives it ours. Twisted's `ProcessEndpoint` defaults to an empty
+    /// environment; strports inherits, as `std::process::Command` and shells do.
+    pub fn command(&self) -> io::Result<(Command, ChildStderr)> {
+        let mut command = Command::new(&self.program);
+        command.args(&self.args);
+        if let Some(cwd) = &self.cwd {
+            command.current_dir(cwd);
+        }
+        if self.env == ProcessEnv::Clear {
+            command.env_clear();
+        }
+        let stderr = match self.stderr {
+            StderrPolicy::Drop => ChildStderr {
+                stdio: Stdio::null(),
+                log: None,
+            },
+            StderrPolicy::Inherit => ChildStderr {
+                stdio: Stdio::inherit(),
+                log: None,
+            },
+            // Log, and whatever later policies default to.
+            _ => {
+                let (read, write) = pipe()?;
+                ChildStderr {
+                    stdio: Stdio::from(write),
+                    log: Some(StderrLog {
+                        reader: File::from(read),
+                        program: self.program.clone(),
+                    }),
+                }
+            }
+        };
+        Ok((command, stderr))
+    }
+
+    /// The error for a failed spawn: `cannot run "prog": <error>`, naming the working
+    /// directory too when one was given (a missing directory also gives `ENOENT`).
+    pub fn spawn_error(&self, e: io::Error) -> io::Error {
+        match &self.cwd {
+            Some(cwd) => crate::context(
+                e,
+                format_args!("cannot run {:?} in directory {:?}", self.program, cwd),
+            ),
+            None => crate::context(e, format_args!("cannot run {:?}", self.program)),
+        }
+    }
+}
+
+/// A pipe with close-on-exec set on both ends: `(read, write)`. The child's copy of
+/// the write end (its fd 2) is made by `dup2`, which clears close-on-exec there.
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 succeeded, so both descriptors are open and owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// A child's standard error, as the [`StderrPolicy`] says.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ChildStderr {
+    /// What the child's fd 2 is: `/dev/null`, ours, or the write end of a pipe.
+    pub stdio: Stdio,
+    /// Under [`StderrPolicy::Log`]: the read end, to [start](StderrLog::start) once
+    /// the child runs (and after the command holding `stdio` is dropped).
+    pub log: Option<StderrLog>,
+}
+
+/// The read end of a child's stderr pipe under [`StderrPolicy::Log`].
+#[derive(Debug)]
+pub struct StderrLog {
+    reader: File,
+    program: String,
+}
+
+/// Longest stderr line logged as one event; longer lines are split.
+const MAX_LINE: u64 = 16 * 1024;
+
+impl StderrLog {
+    /// Starts a thread that logs each line the child with `pid` writes to stderr
+    /// through `tracing` (level WARN, target `strports::process`, fields `program`
+    /// and `pid`), until the pipe closes: when the child and any process that
+    /// inherited its stderr have exited. A thread rather than a task: it never keeps
+    /// a runtime from shutting down, works the same under every runtime, and keeps
+    /// draining the pipe (so the child never blocks on stderr) even when nobody
+    /// reads the stream.
+    pub fn start(self, pid: u32) -> io::Result<()> {
+        let StderrLog { reader, program } = self;
+        std::thread::Builder::new()
+            .name(format!("strports-stderr-{pid}"))
+            .spawn(move || log_lines(reader, &program, pid))
+            .map(drop)
+    }
+}
+
+fn log_lines(reader: File, program: &str, pid: u32) {
+    let mut reader = BufReader::new(reader);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match (&mut reader).take(MAX_LINE).read_until(b'\n', &mut line) {
+            Ok(0) => return,
+            Ok(_) => {
+                let text = String::from_utf8_lossy(&line);
+                let text = text.trim_end_matches(['\n', '\r']);
+                tracing::warn!(target: "strports::process", program, pid, "{text}");
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                tracing::debug!(target: "strports::process", program, pid, error = %e, "cannot read stderr");
+                return;
+            }
+        }
+    }
+}
+
+/// How a child's exit shows on its stream: `None` for exit status 0 (the stream
+/// ends with EOF), otherwise the error the final read gives:
+/// `process "false" exited with status 1` or
+/// `process "sleep" was killed by signal 9 (SIGKILL)`. Kind
+/// [`io::ErrorKind::Other`]. As in Twisted, where any status but 0 ends the
+/// connection with `ProcessTerminated` instead of `ConnectionDone`.
+///
+/// ```
+/// use std::os::unix::process::ExitStatusExt;
+/// use std::process::ExitStatus;
+/// use strports_sys::process::exit_error;
+///
+/// assert!(exit_error("true", ExitStatus::from_raw(0)).is_none());
+/// let e = exit_error("false", ExitStatus::from_raw(1 << 8)).unwrap();
+/// assert_eq!(e.to_string(), "process \"false\" exited with status 1");
+/// let e = exit_error("sleep", ExitStatus::from_raw(9)).unwrap();
+/// assert_eq!(e.to_string(), "process \"sleep\" was killed by signal 9 (SIGKILL)");
+/// ```
+pub fn exit_error(program: &str, status: ExitStatus) -> Option<io::Error> {
+    if status.success() {
+        return None;
+    }
+    let message = if let Some(code) = status.code() {
+        format!("process {program:?} exited with status {code}")
+    } else if let Some(signal) = status.signal() {
+        let core = if status.core_dumped() {
+            ", core dumped"
+        } else {
+            ""
+        };
+        match signal_name(signal) {
+            Some(name) => {
+                format!("process {program:?} was killed by signal {signal} ({name}{core})")
+            }
+            None => format!("process {program:?} was killed by signal {signal}{core}"),
+        }
+    } else {
+        format!("process {program:?} ended with {status}")
+    };
+    Some(io::Error::other(message))
+}
+
+/// The name of a common signal, `SIGKILL` for 9.
+pub fn signal_name(signal: i32) -> Option<&'static str> {
+    Some(match signal {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGUSR2 => "SIGUSR2",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGXCPU => "SIGXCPU",
+        libc::SIGXFSZ => "SIGXFSZ",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(desc: &str) -> CommandSpec {
+        match desc.parse() {
+            Ok(strports_core::ClientDescription::Process(p)) => CommandSpec::new(&p),
+            other => panic!("{desc}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn spec_from_description() {
+        let s = spec("process:cat");
+        assert_eq!(s.program, "cat");
+        assert!(s.args.is_empty());
+        assert_eq!((s.env, s.stderr), (ProcessEnv::Inherit, StderrPolicy::Log));
+        let s = spec("process:ls:-l:path=/tmp:env=clear:errFlag=drop");
+        assert_eq!(s.args, ["-l"]);
+        assert_eq!(s.cwd.as_deref(), Some(std::path::Path::new("/tmp")));
+        assert_eq!((s.env, s.stderr), (ProcessEnv::Clear, StderrPolicy::Drop));
+    }
+
+    #[test]
+    fn command_runs_with_env_and_cwd() {
+        let dir = tempfile::tempdir().unwrap();
+        let desc = format!(
+            "process:sh:-c:pwd; env | wc -l:env=clear:errFlag=drop:path={}",
+            dir.path().display()
+        );
+        let (mut command, stderr) = spec(&desc).command().unwrap();
+        assert!(stderr.log.is_none());
+        let out = command
+            .stdin(Stdio::null())
+            .stderr(stderr.stdio)
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let mut lines = text.lines();
+        let cwd = std::fs::canonicalize(dir.path()).unwrap();
+        assert_eq!(lines.next(), Some(cwd.to_str().unwrap()));
+        // sh itself sets a few variables (PWD, SHLVL, ...), but none of ours.
+        let count: usize = lines.next().unwrap().trim().parse().unwrap();
+        assert!(count < 5, "{text}");
+    }
+
+    #[test]
+    fn spawn_error_names_program_and_directory() {
+        let s = spec("process:nosuchprog-strports");
+        let e = s.command().unwrap().0.spawn().map(drop).unwrap_err();
+        let e = s.spawn_error(e);
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        assert!(
+            e.to_string()
+                .starts_with("cannot run \"nosuchprog-strports\": No such file or directory"),
+            "{e}"
+        );
+        let s = spec("process:true:path=/nonexistent-strports");
+        let e = s.spawn_error(s.command().unwrap().0.spawn().map(drop).unwrap_err());
+        assert!(
+            e.to_string()
+                .starts_with("cannot run \"true\" in directory \"/nonexistent-strports\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn exit_errors() {
+        assert!(exit_error("x", ExitStatus::from_raw(0)).is_none());
+        let e = exit_error("sh", ExitStatus::from_raw(3 << 8)).unwrap();
+        assert_eq!(e.to_string(), "process \"sh\" exited with status 3");
+        let e = exit_error("x", ExitStatus::from_raw(libc::SIGSEGV | 0x80)).unwrap();
+        assert_eq!(
+            e.to_string(),
+            "process \"x\" was killed by signal 11 (SIGSEGV, core dumped)"
+        );
+        let e = exit_error("x", ExitStatus::from_raw(40)).unwrap();
+        assert_eq!(e.to_string(), "process \"x\" was killed by signal 40");
+    }
+}

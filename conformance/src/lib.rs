@@ -255,6 +255,7 @@ macro_rules! conformance_tests {
             serve_stop_waits_for_running_connections,
             stdio_echo_in_child_over_files,
             stdio_echo_in_child_over_pipes,
+            stdio_on_terminal_stays_blocking,
             systemd_inet_by_index,
             systemd_inet_by_name,
             systemd_not_activated_is_reported,

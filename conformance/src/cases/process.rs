@@ -387,3 +387,106 @@ fn check_stdio_child(status: std::process::ExitStatus, out: &[u8], expected: &[u
         "stderr:\n{err}"
     );
 }
+
+/// The `stdio` server on a terminal (a pseudo-terminal as the child's stdin and
+/// stdout): the terminal is never switched to non-blocking mode (that flag is shared
+/// with the shell that started the program), the echo still works through the
+/// reading thread, and end of input (`^D`) ends the connection and the child.
+pub async fn stdio_on_terminal_stays_blocking<B: Backend + Stamped>() {
+    let run = B::unblock(|| {
+        let (master, slave) = open_pty();
+        let mut child = stdio_child::<B>(
+            slave.try_clone().expect("dup the pty").into(),
+            slave.try_clone().expect("dup the pty").into(),
+        );
+        // Wait until the child has accepted the connection, then check the flag on
+        // our descriptor of the same terminal.
+        let mut stderr = child.stderr.take().expect("stderr");
+        let mut err = Vec::new();
+        let mut byte = [0u8; 1];
+        while !String::from_utf8_lossy(&err).contains("child: second accept") {
+            match stderr.read(&mut byte) {
+                Ok(1) => err.push(byte[0]),
+                _ => break,
+            }
+        }
+        // SAFETY: F_GETFL only reads the flags of our open descriptor.
+        let flags = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&slave), libc::F_GETFL) };
+        let mut master_out = master.try_clone().expect("dup the master");
+        master_out
+            .write_all(b"ping\n\x04")
+            .expect("type into the terminal");
+        // Read the terminal's output until the child's test result appears.
+        let reader = std::thread::spawn(move || {
+            let mut master = master;
+            let mut out = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !String::from_utf8_lossy(&out).contains("test result") {
+                match master.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => out.extend_from_slice(&buf[..n]),
+                }
+            }
+            out
+        });
+        drop(slave);
+        child.stderr = Some(stderr);
+        let (status, rest) = wait_child(child);
+        let out = reader.join().expect("terminal reader");
+        let err = String::from_utf8_lossy(&err).into_owned() + &rest;
+        (flags, status, out, err)
+    });
+    let (flags, status, out, err) = within::<B, _>(2 * LIMIT, "stdio child", run).await;
+    assert!(flags >= 0, "F_GETFL failed");
+    assert_eq!(
+        flags & libc::O_NONBLOCK,
+        0,
+        "the terminal was made non-blocking; stderr:\n{err}"
+    );
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        status.success(),
+        "stdio child failed ({status}); terminal:\n{text}\nstderr:\n{err}"
+    );
+    // The terminal turns the echoed "\n" into "\r\n".
+    assert!(
+        text.contains("ping\r\n"),
+        "no echo on the terminal:\n{text}\nstderr:\n{err}"
+    );
+}
+
+/// A pseudo-terminal `(master, slave)`, with the slave's echo off (so the only
+/// "ping" on the master is the child's) and canonical input on (so `^D` is EOF).
+fn open_pty() -> (std::fs::File, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    let (mut master, mut slave) = (-1, -1);
+    // SAFETY: openpty writes two descriptors into the given ints; the other
+    // arguments may be null.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty: {}", io::Error::last_os_error());
+    // SAFETY: openpty succeeded: both descriptors are open and ours alone.
+    let (master, slave) = unsafe {
+        (
+            std::fs::File::from_raw_fd(master),
+            std::fs::File::from_raw_fd(slave),
+        )
+    };
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&slave);
+    // SAFETY: an all-zero termios is valid for tcgetattr to fill in.
+    let mut termios: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: `fd` is an open terminal and `termios` is valid and writable.
+    assert_eq!(unsafe { libc::tcgetattr(fd, &mut termios) }, 0);
+    termios.c_lflag &= !(libc::ECHO | libc::ECHONL);
+    termios.c_lflag |= libc::ICANON;
+    // SAFETY: as above; `termios` came from tcgetattr.
+    assert_eq!(unsafe { libc::tcsetattr(fd, libc::TCSANOW, &termios) }, 0);
+    (master, slave)
+}

@@ -10,7 +10,8 @@
 //! [`serve`] runs one task per connection on smol's executor.
 //!
 //! Supported so far: servers `tcp`, `tcp6`, `unix` (paths and Linux abstract names),
-//! `systemd`, `fd`, `stdio`; clients `tcp`, `unix`, `process`. Other types fail with
+//! `systemd`, `fd`, `stdio`, `ssl`, `tls`; clients `tcp`, `unix`, `process`, `ssl`,
+//! `tls` (TLS over rustls: see [`TlsListener`] and [`Stream::Tls`]). Other types fail with
 //! [`std::io::ErrorKind::Unsupported`]. This crate never uses tokio; `strports-tokio`
 //! offers the same API on tokio, and both pass the same conformance suite.
 //!
@@ -77,6 +78,7 @@ mod resolve;
 mod serve;
 mod stdio;
 mod stream;
+mod tls;
 
 pub use connect::{Client, Connector, connect};
 pub use haproxy::{Proxied, ProxyListener};
@@ -87,3 +89,4 @@ pub use serve::{Serving, serve, serve_on};
 pub use stdio::{StdioListener, StdioStream};
 pub use stream::Stream;
 pub use strports_core::proxy_protocol::HaproxyOptions;
+pub use tls::{DEFAULT_HANDSHAKE_TIMEOUT, TlsAcceptorStep, TlsListener};

@@ -13,9 +13,12 @@ use strports_sys::unix::Cleanup;
 
 use crate::Stream;
 use crate::stdio::StdioListener;
+use crate::tls::TlsListener;
 
 /// Starts listening as `desc` says: `tcp`, `tcp6`, `unix` (paths and abstract
-/// names), `systemd` and `fd`. Other types fail with [`io::ErrorKind::Unsupported`].
+/// names), `systemd`, `fd`, `stdio`, `ssl` and `tls` (a [`TlsListener`]: its config is
+/// read and built here, once, on the blocking pool). Other types fail with
+/// [`io::ErrorKind::Unsupported`].
 ///
 /// The socket is set up by `strports-sys` (the same code as the tokio backend) and
 /// then registered with async-io's reactor. A `tcp` interface that is a host name is
@@ -59,6 +62,7 @@ pub async fn listen(desc: &ServerDescription) -> io::Result<Listener> {
             )
             .await
         }
+        ServerDescription::Ssl(_) | ServerDescription::Tls(_) => crate::tls::listen(desc).await,
         other => Err(strports_sys::unsupported(other.type_name())),
     }
 }
@@ -84,6 +88,9 @@ pub enum Listener {
     /// `haproxy:<description>`: the listener for `<description>`, behind the PROXY
     /// protocol wrapper (see [`ProxyListener`](crate::ProxyListener)).
     Haproxy(Box<crate::haproxy::ProxyListener>),
+    /// An `ssl:` or `tls:` server: TCP connections that `accept` hands out once their
+    /// TLS handshake succeeded (handshakes run concurrently; see [`TlsListener`]).
+    Tls(TlsListener),
 }
 
 impl Listener {
@@ -125,6 +132,8 @@ impl Listener {
                 .await
                 .map(|(s, peer)| (Stream::Unix(s), strports_sys::unix::address(&peer))),
             Listener::Stdio(l) => l.accept(),
+            // Handshake failures never reach here; raw accept errors are described.
+            Listener::Tls(l) => return l.accept().await,
         };
         accepted.map_err(|e| strports_sys::context(e, "cannot accept a connection"))
     }
@@ -139,6 +148,7 @@ impl Listener {
                 .local_addr()
                 .map(|a| strports_sys::unix::address(&a)),
             Listener::Stdio(_) => Ok(Address::Stdio),
+            Listener::Tls(l) => l.local_address(),
         }
     }
 }
@@ -162,6 +172,7 @@ impl AsFd for Listener {
             Listener::Tcp(l) => l.as_fd(),
             Listener::Unix(l, _) => l.as_fd(),
             Listener::Stdio(l) => l.as_fd(),
+            Listener::Tls(l) => l.as_fd(),
         }
     }
 }

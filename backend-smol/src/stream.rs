@@ -40,6 +40,12 @@ pub enum Stream {
     /// A connection accepted by a `haproxy:` listener: the header's addresses
     /// and the transport (see [`Proxied`](crate::Proxied)).
     Proxied(Box<crate::haproxy::Proxied>),
+    /// TLS (`ssl:`, `tls:`) over another stream: TCP, or any `endpoint=` of a `tls:`
+    /// client. Boxed: one allocation per connection, none per read or write. Writes
+    /// are pushed to the socket as far as it takes them, and any TLS bytes still
+    /// buffered are sent on the next read, write or flush; `close()` sends TLS's
+    /// `close_notify` and then half-closes the inner stream.
+    Tls(Box<futures_rustls::TlsStream<Stream>>),
 }
 
 impl Stream {
@@ -47,6 +53,7 @@ impl Stream {
     pub fn peer_address(&self) -> io::Result<Address> {
         match self {
             Stream::Proxied(s) => Ok(s.source().clone()),
+            Stream::Tls(s) => s.get_ref().0.peer_address(),
             Stream::Tcp(s) => s.get_ref().peer_addr().map(Address::Tcp),
             Stream::Unix(s) => s
                 .get_ref()
@@ -61,6 +68,7 @@ impl Stream {
     pub fn local_address(&self) -> io::Result<Address> {
         match self {
             Stream::Proxied(s) => Ok(s.destination().clone()),
+            Stream::Tls(s) => s.get_ref().0.local_address(),
             Stream::Tcp(s) => s.get_ref().local_addr().map(Address::Tcp),
             Stream::Unix(s) => s
                 .get_ref()
@@ -68,6 +76,15 @@ impl Stream {
                 .map(|a| strports_sys::unix::address(&a)),
             Stream::Process(_) => Ok(Address::Process(std::process::id())),
             Stream::Stdio(_) => Ok(Address::Stdio),
+        }
+    }
+
+    /// The application protocol negotiated by ALPN (`alpn=`) on a TLS stream; `None`
+    /// for other streams and when none was agreed.
+    pub fn alpn_protocol(&self) -> Option<&[u8]> {
+        match self {
+            Stream::Tls(s) => s.get_ref().1.alpn_protocol(),
+            _ => None,
         }
     }
 
@@ -85,7 +102,7 @@ impl Stream {
             Stream::Tcp(s) => s.get_ref().shutdown(Shutdown::Write),
             Stream::Unix(s) => s.get_ref().shutdown(Shutdown::Write),
             // Closed in `poll_close` by their own `poll_close`.
-            Stream::Process(_) | Stream::Stdio(_) => Ok(()),
+            Stream::Process(_) | Stream::Stdio(_) | Stream::Tls(_) => Ok(()),
             Stream::Proxied(s) => s.transport().shutdown_write(),
         }
     }
@@ -103,6 +120,7 @@ impl AsyncRead for Stream {
             Stream::Process(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Stdio(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Proxied(s) => s.poll_read(cx, buf),
+            Stream::Tls(s) => crate::tls::poll_read(s, cx, buf),
         }
     }
 
@@ -117,6 +135,7 @@ impl AsyncRead for Stream {
             Stream::Process(s) => Pin::new(s).poll_read_vectored(cx, bufs),
             Stream::Stdio(s) => Pin::new(s).poll_read_vectored(cx, bufs),
             Stream::Proxied(s) => s.poll_read_vectored(cx, bufs),
+            Stream::Tls(s) => crate::tls::poll_read_vectored(s, cx, bufs),
         }
     }
 }
@@ -133,6 +152,7 @@ impl AsyncWrite for Stream {
             Stream::Process(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Stdio(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Proxied(s) => s.poll_write(cx, buf),
+            Stream::Tls(s) => crate::tls::poll_write(s, cx, buf),
         }
     }
 
@@ -147,6 +167,7 @@ impl AsyncWrite for Stream {
             Stream::Process(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Stream::Stdio(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Stream::Proxied(s) => s.poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => crate::tls::poll_write_vectored(s, cx, bufs),
         }
     }
 
@@ -157,6 +178,7 @@ impl AsyncWrite for Stream {
             Stream::Process(s) => Pin::new(s).poll_flush(cx),
             Stream::Stdio(s) => Pin::new(s).poll_flush(cx),
             Stream::Proxied(s) => s.poll_flush(cx),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
         }
     }
 
@@ -167,6 +189,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Process(s) => Pin::new(s).poll_close(cx),
             Stream::Stdio(s) => Pin::new(s).poll_close(cx),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_close(cx),
             other => Poll::Ready(other.shutdown_write()),
         }
     }
@@ -181,6 +204,7 @@ impl AsFd for Stream {
             Stream::Process(s) => s.as_fd(),
             Stream::Stdio(s) => s.as_fd(),
             Stream::Proxied(s) => s.as_fd(),
+            Stream::Tls(s) => s.get_ref().0.as_fd(),
         }
     }
 }

@@ -13,8 +13,10 @@ use tokio::net::{TcpStream, UnixStream};
 
 use crate::{Stream, SystemResolver};
 
-/// Connects as `desc` says, resolving host names with [`SystemResolver`]: `tcp`
-/// and `unix`. Other types fail with [`io::ErrorKind::Unsupported`]. Must run inside
+/// Connects as `desc` says, resolving host names with [`SystemResolver`]: `tcp`,
+/// `unix`, `process`, `ssl` and `tls` (certificate and host name always verified; the
+/// TLS config is built at each call: a [`Client`] builds it once, at its first
+/// connect). Other types fail with [`io::ErrorKind::Unsupported`]. Must run inside
 /// a tokio runtime with I/O and time enabled.
 ///
 /// ```
@@ -33,8 +35,14 @@ pub async fn connect(desc: &ClientDescription) -> io::Result<Stream> {
     connect_with(desc, &SystemResolver).await
 }
 
-async fn connect_with(desc: &ClientDescription, resolver: &dyn Resolver) -> io::Result<Stream> {
+pub(crate) async fn connect_with(
+    desc: &ClientDescription,
+    resolver: &dyn Resolver,
+) -> io::Result<Stream> {
     match desc {
+        ClientDescription::Ssl(_) | ClientDescription::Tls(_) => {
+            crate::tls::connect(desc, resolver, None).await
+        }
         ClientDescription::Tcp(tcp) => connect_tcp(tcp, resolver).await,
         ClientDescription::Unix(unix) => connect_unix(unix).await,
         ClientDescription::Process(process) => crate::process::spawn(process).map(Stream::Process),
@@ -107,6 +115,8 @@ impl fmt::Debug for Connector {
 pub struct Client {
     desc: ClientDescription,
     connector: Connector,
+    /// The TLS config of an `ssl:` / `tls:` description, built at the first connect.
+    tls: crate::tls::ClientTlsCache,
 }
 
 impl Client {
@@ -117,7 +127,11 @@ impl Client {
 
     /// A client endpoint for `desc` using `connector`.
     pub fn with_connector(desc: ClientDescription, connector: Connector) -> Client {
-        Client { desc, connector }
+        Client {
+            desc,
+            connector,
+            tls: Default::default(),
+        }
     }
 
     /// The description.
@@ -129,8 +143,14 @@ impl Client {
 impl ClientEndpoint for Client {
     type Stream = Stream;
 
-    fn connect(&self) -> impl Future<Output = io::Result<Stream>> + Send {
-        self.connector.connect(&self.desc)
+    async fn connect(&self) -> io::Result<Stream> {
+        match &self.desc {
+            ClientDescription::Ssl(_) | ClientDescription::Tls(_) => {
+                let resolver = &*self.connector.resolver;
+                crate::tls::connect(&self.desc, resolver, Some(&self.tls)).await
+            }
+            _ => self.connector.connect(&self.desc).await,
+        }
     }
 }
 

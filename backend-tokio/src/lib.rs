@@ -11,7 +11,8 @@
 //! runs one task per connection with [`tokio::spawn`].
 //!
 //! Supported so far: servers `tcp`, `tcp6`, `unix` (paths and Linux abstract names),
-//! `systemd`, `fd`, `stdio`; clients `tcp`, `unix`, `process`. Other types fail with
+//! `systemd`, `fd`, `stdio`, `ssl`, `tls`; clients `tcp`, `unix`, `process`, `ssl`,
+//! `tls` (TLS over rustls: see [`TlsListener`] and [`Stream::Tls`]). Other types fail with
 //! [`std::io::ErrorKind::Unsupported`]. Everything here must run inside a tokio
 //! runtime (I/O and time drivers enabled; current-thread or multi-thread). This crate
 //! never uses async-io; `strports-smol` offers the same API on smol, and both pass
@@ -81,6 +82,7 @@ mod resolve;
 mod serve;
 mod stdio;
 mod stream;
+mod tls;
 
 pub use connect::{Client, Connector, connect};
 pub use haproxy::{Proxied, ProxyListener};
@@ -91,3 +93,4 @@ pub use serve::{Serving, serve};
 pub use stdio::{StdioListener, StdioStream};
 pub use stream::Stream;
 pub use strports_core::proxy_protocol::HaproxyOptions;
+pub use tls::{DEFAULT_HANDSHAKE_TIMEOUT, TlsAcceptorStep, TlsListener};

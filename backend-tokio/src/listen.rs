@@ -12,9 +12,12 @@ use tokio::net::{TcpListener, UnixListener};
 
 use crate::Stream;
 use crate::stdio::StdioListener;
+use crate::tls::TlsListener;
 
 /// Starts listening as `desc` says: `tcp`, `tcp6`, `unix` (paths and abstract
-/// names), `systemd` and `fd`. Other types fail with [`io::ErrorKind::Unsupported`].
+/// names), `systemd`, `fd`, `stdio`, `ssl` and `tls` (a [`TlsListener`]: its config is
+/// read and built here, once, on the blocking pool). Other types fail with
+/// [`io::ErrorKind::Unsupported`].
 ///
 /// The socket is set up by `strports-sys` (the same code as the smol backend) and
 /// then registered with tokio's reactor. A `tcp` interface that is a host name is
@@ -64,6 +67,7 @@ pub async fn listen(desc: &ServerDescription) -> io::Result<Listener> {
             )
             .await
         }
+        ServerDescription::Ssl(_) | ServerDescription::Tls(_) => crate::tls::listen(desc).await,
         other => Err(strports_sys::unsupported(other.type_name())),
     }
 }
@@ -90,6 +94,9 @@ pub enum Listener {
     /// `haproxy:<description>`: the listener for `<description>`, behind the PROXY
     /// protocol wrapper (see [`ProxyListener`](crate::ProxyListener)).
     Haproxy(Box<crate::haproxy::ProxyListener>),
+    /// An `ssl:` or `tls:` server: TCP connections that `accept` hands out once their
+    /// TLS handshake succeeded (handshakes run concurrently; see [`TlsListener`]).
+    Tls(TlsListener),
 }
 
 impl Listener {
@@ -132,6 +139,8 @@ impl Listener {
                 .await
                 .map(|(s, peer)| (Stream::Unix(s), strports_sys::unix::address(&peer.into()))),
             Listener::Stdio(l) => l.accept(),
+            // Handshake failures never reach here; raw accept errors are described.
+            Listener::Tls(l) => return l.accept().await,
         };
         accepted.map_err(|e| strports_sys::context(e, "cannot accept a connection"))
     }
@@ -145,6 +154,7 @@ impl Listener {
                 .local_addr()
                 .map(|a| strports_sys::unix::address(&a.into())),
             Listener::Stdio(_) => Ok(Address::Stdio),
+            Listener::Tls(l) => l.local_address(),
         }
     }
 }
@@ -168,6 +178,7 @@ impl AsFd for Listener {
             Listener::Tcp(l) => l.as_fd(),
             Listener::Unix(l, _) => l.as_fd(),
             Listener::Stdio(l) => l.as_fd(),
+            Listener::Tls(l) => l.as_fd(),
         }
     }
 }

@@ -37,6 +37,11 @@ pub enum Stream {
     /// A connection accepted by a `haproxy:` listener: the header's addresses
     /// and the transport (see [`Proxied`](crate::Proxied)).
     Proxied(Box<crate::haproxy::Proxied>),
+    /// TLS (`ssl:`, `tls:`) over another stream: TCP, or any `endpoint=` of a `tls:`
+    /// client. Boxed: one allocation per connection, none per read or write. Writes
+    /// are pushed to the socket as far as it takes them, and any TLS bytes still
+    /// buffered are sent on the next read, write or flush.
+    Tls(Box<tokio_rustls::TlsStream<Stream>>),
 }
 
 impl Stream {
@@ -44,6 +49,7 @@ impl Stream {
     pub fn peer_address(&self) -> io::Result<Address> {
         match self {
             Stream::Proxied(s) => Ok(s.source().clone()),
+            Stream::Tls(s) => s.get_ref().0.peer_address(),
             Stream::Tcp(s) => s.peer_addr().map(Address::Tcp),
             Stream::Unix(s) => s
                 .peer_addr()
@@ -57,12 +63,22 @@ impl Stream {
     pub fn local_address(&self) -> io::Result<Address> {
         match self {
             Stream::Proxied(s) => Ok(s.destination().clone()),
+            Stream::Tls(s) => s.get_ref().0.local_address(),
             Stream::Tcp(s) => s.local_addr().map(Address::Tcp),
             Stream::Unix(s) => s
                 .local_addr()
                 .map(|a| strports_sys::unix::address(&a.into())),
             Stream::Process(_) => Ok(Address::Process(std::process::id())),
             Stream::Stdio(_) => Ok(Address::Stdio),
+        }
+    }
+
+    /// The application protocol negotiated by ALPN (`alpn=`) on a TLS stream; `None`
+    /// for other streams and when none was agreed.
+    pub fn alpn_protocol(&self) -> Option<&[u8]> {
+        match self {
+            Stream::Tls(s) => s.get_ref().1.alpn_protocol(),
+            _ => None,
         }
     }
 
@@ -88,6 +104,7 @@ impl AsyncRead for Stream {
             Stream::Process(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Stdio(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Proxied(s) => s.poll_read(cx, buf),
+            Stream::Tls(s) => crate::tls::poll_read(s, cx, buf),
         }
     }
 }
@@ -104,6 +121,7 @@ impl AsyncWrite for Stream {
             Stream::Process(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Stdio(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Proxied(s) => s.poll_write(cx, buf),
+            Stream::Tls(s) => crate::tls::poll_write(s, cx, buf),
         }
     }
 
@@ -118,6 +136,7 @@ impl AsyncWrite for Stream {
             Stream::Process(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Stream::Stdio(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Stream::Proxied(s) => s.poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => crate::tls::poll_write_vectored(s, cx, bufs),
         }
     }
 
@@ -128,6 +147,7 @@ impl AsyncWrite for Stream {
             Stream::Process(s) => s.is_write_vectored(),
             Stream::Stdio(s) => s.is_write_vectored(),
             Stream::Proxied(s) => s.is_write_vectored(),
+            Stream::Tls(s) => s.is_write_vectored(),
         }
     }
 
@@ -138,6 +158,7 @@ impl AsyncWrite for Stream {
             Stream::Process(s) => Pin::new(s).poll_flush(cx),
             Stream::Stdio(s) => Pin::new(s).poll_flush(cx),
             Stream::Proxied(s) => s.poll_flush(cx),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
         }
     }
 
@@ -150,6 +171,7 @@ impl AsyncWrite for Stream {
             Stream::Process(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Stdio(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Proxied(s) => s.poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_shutdown(cx),
         }
     }
 }
@@ -163,6 +185,7 @@ impl AsFd for Stream {
             Stream::Process(s) => s.as_fd(),
             Stream::Stdio(s) => s.as_fd(),
             Stream::Proxied(s) => s.as_fd(),
+            Stream::Tls(s) => s.get_ref().0.as_fd(),
         }
     }
 }

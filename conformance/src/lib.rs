@@ -102,12 +102,26 @@ pub trait Backend: Sized + 'static {
     fn shutdown_write(stream: &mut Self::Stream) -> impl Future<Output = io::Result<()>> + Send;
     /// The stream's peer address.
     fn peer_address(stream: &Self::Stream) -> io::Result<Address>;
-    /// A `process:` stream's exit status once known (`Stream::exit_status`).
-    fn exit_status(stream: &Self::Stream) -> Option<std::process::ExitStatus>;
+
+    /// `stream.alpn_protocol()`: the protocol ALPN agreed on a TLS stream.
+    fn alpn_protocol(stream: &Self::Stream) -> Option<Vec<u8>>;
+    /// Listens as `desc` says, then runs the TLS handshake with `config` on every
+    /// accepted connection: `TlsListener::new(listen(desc), TlsAcceptorStep::new(config))`
+    /// (how a program serves TLS with a config of its own, e.g. asking for client
+    /// certificates).
+    fn listen_tls(
+        desc: &ServerDescription,
+        config: Arc<strports_core::tls::rustls::ServerConfig>,
+    ) -> impl Future<Output = io::Result<Self::Listener>> + Send;
+    /// How many connections a TLS listener dropped because their handshake failed
+    /// (`None` for other listeners).
+    fn failed_handshakes(listener: &Self::Listener) -> Option<u64>;
     /// The stream's local address.
     fn stream_local_address(stream: &Self::Stream) -> io::Result<Address>;
     /// The PROXY header a `haproxy:` listener's stream started with.
     fn proxy_header(stream: &Self::Stream) -> Option<ProxyHeader>;
+    /// A `process:` stream's exit status once known (`Stream::exit_status`).
+    fn exit_status(stream: &Self::Stream) -> Option<std::process::ExitStatus>;
 }
 
 /// Runs one case on backend `B` under [`CASE_TIMEOUT`]; a timeout fails the test.
@@ -269,6 +283,22 @@ macro_rules! conformance_tests {
             tcp_interface_refuses_other_addresses,
             tcp_large_transfer_both_ways,
             tcp_many_concurrent_clients,
+            tls_alpn_negotiated,
+            tls_client_certificate_accepted,
+            tls_client_certificate_rejected,
+            tls_client_interop_openssl_s_server,
+            tls_expired_certificate_rejected,
+            tls_garbage_instead_of_client_hello_is_dropped,
+            tls_over_unix_endpoint,
+            tls_server_default_interface_is_ipv6,
+            tls_server_interop_openssl_s_client,
+            tls_sni_picks_certificate,
+            tls_ssl_server_ssl_client_echo,
+            tls_ssl_server_tls_client_echo,
+            tls_tls_server_ssl_client_echo,
+            tls_tls_server_tls_client_echo,
+            tls_unknown_ca_rejected,
+            tls_wrong_hostname_rejected,
             unix_abstract_round_trip,
             unix_client_lockfile_needs_live_lock,
             unix_echo_round_trip,

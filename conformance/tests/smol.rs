@@ -180,8 +180,24 @@ impl<F: Flavor> Backend for Smol<F> {
         stream.peer_address()
     }
 
-    fn exit_status(stream: &Stream) -> Option<std::process::ExitStatus> {
-        stream.exit_status()
+    fn alpn_protocol(stream: &Stream) -> Option<Vec<u8>> {
+        stream.alpn_protocol().map(<[u8]>::to_vec)
+    }
+
+    async fn listen_tls(
+        desc: &ServerDescription,
+        config: Arc<strports_core::tls::rustls::ServerConfig>,
+    ) -> io::Result<Listener> {
+        let raw = strports_smol::listen(desc).await?;
+        let step = strports_smol::TlsAcceptorStep::new(config);
+        Ok(Listener::Tls(strports_smol::TlsListener::new(raw, step)))
+    }
+
+    fn failed_handshakes(listener: &Listener) -> Option<u64> {
+        match listener {
+            Listener::Tls(l) => Some(l.failed_handshakes()),
+            _ => None,
+        }
     }
 
     fn stream_local_address(stream: &Stream) -> io::Result<Address> {
@@ -190,6 +206,10 @@ impl<F: Flavor> Backend for Smol<F> {
 
     fn proxy_header(stream: &Stream) -> Option<ProxyHeader> {
         stream.proxy_header().cloned()
+    }
+
+    fn exit_status(stream: &Stream) -> Option<std::process::ExitStatus> {
+        stream.exit_status()
     }
 }
 

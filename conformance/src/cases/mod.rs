@@ -10,6 +10,7 @@ mod process;
 mod serve;
 mod shared;
 mod tcp;
+mod tls;
 mod unix;
 
 pub use adopt::*;
@@ -20,4 +21,5 @@ pub use haproxy_interop::*;
 pub use process::*;
 pub use serve::*;
 pub use tcp::*;
+pub use tls::*;
 pub use unix::*;

@@ -1,0 +1,161 @@
+//! The tokio rows: strports-tokio vs tokio-rustls, on one current-thread runtime.
+
+use std::future::Future;
+use std::io;
+use std::time::{Duration, Instant};
+
+use strports_core::ClientEndpoint;
+use strports_core::endpoint::Address;
+use strports_sys::tls::ClientTls;
+use strports_tokio::{Listener, TlsAcceptorStep, TlsListener};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+use crate::{BULK_CHUNK, Pki, Plan, Sample, Side, Workload};
+
+pub(crate) fn row(plan: &Plan, workload: Workload, pki: &Pki) -> io::Result<Vec<(f64, f64)>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        // strports: serve on a TlsListener over a plain tcp: listener.
+        let raw = strports_tokio::listen(
+            &"tcp:0:interface=127.0.0.1:backlog=1024"
+                .parse()
+                .expect("desc"),
+        )
+        .await?;
+        let listener = Listener::Tls(TlsListener::new(
+            raw,
+            TlsAcceptorStep::new(pki.server.clone()),
+        ));
+        let Address::Tcp(addr) = listener.local_address()? else {
+            unreachable!()
+        };
+        let serving = match workload {
+            Workload::Handshake => strports_tokio::serve(listener, |s, _| echo_one(s)),
+            Workload::Bulk => strports_tokio::serve(listener, |s, _| sink(s)),
+        };
+        let client = strports_tokio::Client::new(pki.client(addr.port()));
+
+        // raw: TcpListener + TlsAcceptor, one task per connection.
+        let raw_listener = TcpListener::bind("127.0.0.1:0").await?;
+        let raw_addr = raw_listener.local_addr()?;
+        let acceptor = TlsAcceptor::from(pki.server.clone());
+        let raw_server = tokio::spawn(async move {
+            while let Ok((s, _)) = raw_listener.accept().await {
+                let _ = s.set_nodelay(true);
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    if let Ok(tls) = acceptor.accept(s).await {
+                        match workload {
+                            Workload::Handshake => echo_one(tls).await,
+                            Workload::Bulk => sink(tls).await,
+                        }
+                    }
+                });
+            }
+        });
+        let desc = pki.client(raw_addr.port());
+        let strports_core::ClientDescription::Ssl(ssl) = &desc else {
+            unreachable!()
+        };
+        let ClientTls {
+            config,
+            server_name,
+        } = strports_sys::tls::ssl_client_config(ssl, strports_core::tls::default_provider())?;
+        let connector = TlsConnector::from(config);
+        let raw_connect = || {
+            let connector = connector.clone();
+            let name = server_name.clone();
+            async move {
+                let tcp = TcpStream::connect(raw_addr).await?;
+                tcp.set_nodelay(true)?;
+                connector.connect(name, tcp).await
+            }
+        };
+        let strports_connect = || client.connect();
+
+        let rounds = crate::alternate(plan, |side, budget| {
+            let raw_connect = &raw_connect;
+            let strports_connect = &strports_connect;
+            async move {
+                match (side, workload) {
+                    (Side::Strports, Workload::Handshake) => {
+                        handshakes(strports_connect, budget).await
+                    }
+                    (Side::Raw, Workload::Handshake) => handshakes(raw_connect, budget).await,
+                    (Side::Strports, Workload::Bulk) => bulk(strports_connect, budget).await,
+                    (Side::Raw, Workload::Bulk) => bulk(raw_connect, budget).await,
+                }
+            }
+        })
+        .await;
+        serving.abort().await;
+        raw_server.abort();
+        rounds
+    })
+}
+
+/// Reads one byte, sends it back, closes.
+async fn echo_one<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) {
+    let mut b = [0u8; 1];
+    if s.read_exact(&mut b).await.is_ok() {
+        let _ = s.write_all(&b).await;
+        let _ = s.flush().await;
+    }
+}
+
+/// Reads to EOF, then acknowledges with one byte.
+async fn sink<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) {
+    let mut buf = vec![0u8; BULK_CHUNK];
+    loop {
+        match s.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(_) => return,
+        }
+    }
+    let _ = s.write_all(b"k").await;
+    let _ = s.shutdown().await;
+}
+
+async fn handshakes<C, F, S>(connect: &C, budget: Duration) -> io::Result<Sample>
+where
+    C: Fn() -> F,
+    F: Future<Output = io::Result<S>>,
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let started = Instant::now();
+    let mut n = 0u64;
+    while started.elapsed() < budget {
+        let mut s = connect().await?;
+        s.write_all(b"x").await?;
+        s.flush().await?;
+        let mut b = [0u8; 1];
+        s.read_exact(&mut b).await?;
+        n += 1;
+    }
+    Ok(Sample::new(n as f64, started))
+}
+
+async fn bulk<C, F, S>(connect: &C, budget: Duration) -> io::Result<Sample>
+where
+    C: Fn() -> F,
+    F: Future<Output = io::Result<S>>,
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let chunk = vec![7u8; BULK_CHUNK];
+    let mut s = connect().await?;
+    let started = Instant::now();
+    let mut bytes = 0u64;
+    while started.elapsed() < budget {
+        s.write_all(&chunk).await?;
+        bytes += BULK_CHUNK as u64;
+    }
+    s.shutdown().await?;
+    let mut ack = [0u8; 1];
+    s.read_exact(&mut ack).await?;
+    Ok(Sample::new(bytes as f64 / 1e9, started))
+}

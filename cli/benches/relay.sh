@@ -1,0 +1,12 @@
+#!/bin/sh
+# Relay benchmark: strports relay (tokio, smol) vs socat, same run, release build.
+# Usage: cli/benches/relay.sh      (about a minute after the build)
+set -eu
+cd "$(dirname "$0")/../.."
+if ! command -v socat >/dev/null 2>&1; then
+    echo "installing socat" >&2
+    if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
+    $SUDO apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq socat >/dev/null
+fi
+exec cargo bench -p strports-cli --bench relay

@@ -46,12 +46,11 @@ pub(crate) fn listen_with(
             return crate::listen(desc).await;
         };
         if let ServerDescription::Ssl(_) | ServerDescription::Tls(_) = &**inner {
-            // TLS hook: listen on the inner description's plain transport, wrap it
-            // in a `ProxyListener`, then run the TLS handshake on its streams.
-            return Err(strports_sys::unsupported(&format!(
-                "haproxy:{}",
-                inner.type_name()
-            )));
+            // The header comes before the TLS handshake: read it on the plain
+            // transport, then run the handshake on the proxied streams.
+            let (raw, step) = crate::tls::plain_listen(inner).await?;
+            let proxied = Listener::Haproxy(Box::new(ProxyListener::new(raw, options)));
+            return Ok(Listener::Tls(crate::TlsListener::new(proxied, step)));
         }
         let inner = listen_with(inner, options).await?;
         Ok(Listener::Haproxy(Box::new(ProxyListener::new(
@@ -161,6 +160,7 @@ impl Listener {
     pub fn proxy_rejections(&self) -> u64 {
         match self {
             Listener::Haproxy(l) => l.rejections() + l.inner.proxy_rejections(),
+            Listener::Tls(l) => l.raw().proxy_rejections(),
             _ => 0,
         }
     }
@@ -172,6 +172,7 @@ impl Stream {
     pub fn proxy_header(&self) -> Option<&ProxyHeader> {
         match self {
             Stream::Proxied(p) => Some(p.header()),
+            Stream::Tls(s) => s.get_ref().0.proxy_header(),
             _ => None,
         }
     }

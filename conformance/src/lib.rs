@@ -247,6 +247,7 @@ macro_rules! conformance_tests {
             haproxy_payload_in_same_write_as_header,
             haproxy_serve_echo_round_trip,
             haproxy_slow_client_does_not_block_others,
+            haproxy_ssl_header_before_tls_handshake,
             haproxy_unix_listener,
             haproxy_v1_tcp4,
             haproxy_v1_tcp6,

@@ -290,6 +290,7 @@ macro_rules! conformance_tests {
             tls_client_interop_openssl_s_server,
             tls_expired_certificate_rejected,
             tls_garbage_instead_of_client_hello_is_dropped,
+            tls_over_process_endpoint,
             tls_over_unix_endpoint,
             tls_server_default_interface_is_ipv6,
             tls_server_interop_openssl_s_client,

@@ -523,6 +523,41 @@ pub async fn tls_over_unix_endpoint<B: Backend>() {
     within::<B, _>(LIMIT, "stop", B::stop(serving)).await;
 }
 
+/// `tls:` over `endpoint=process:...`: TLS through a child process's stdin and
+/// stdout (`socat` bridging to a UNIX socket), end to end with a clean close.
+/// Skipped with a note if `socat` is not installed (and `CI` is not set).
+pub async fn tls_over_process_endpoint<B: Backend>() {
+    if std::process::Command::new("socat")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "socat is not installed (Debian package socat)"
+        );
+        println!("note: skipped: socat is not installed (Debian package socat)");
+        return;
+    }
+    let pki = Pki::new();
+    let sockets = temp_dir();
+    let path = sockets.path().join("tls.sock");
+    let raw = format!("unix:{}", q(&path));
+    let listener = B::listen_tls(&server(&raw), plain_config(&pki))
+        .await
+        .expect("listen");
+    let serving = B::serve_echo(listener);
+    let bridge = quote(&format!("UNIX-CONNECT:{}", path.display())).into_owned();
+    let process = format!("process:socat:-:{bridge}");
+    let desc = pki.tls_client("localhost", 443, &endpoint(&process));
+    let mut stream = within::<B, _>(LIMIT, "connect", B::connect(&client(&desc)))
+        .await
+        .unwrap_or_else(|e| panic!("connect {desc}: {e}"));
+    echo_check::<B>(&mut stream, b"tls over a process").await;
+    finish::<B>(&mut stream).await;
+    within::<B, _>(LIMIT, "stop", B::stop(serving)).await;
+}
+
 /// The plain server config of `server.pem` (no client certificates).
 fn plain_config(pki: &Pki) -> Arc<tls::rustls::ServerConfig> {
     let provider = default_provider();

@@ -11,7 +11,7 @@
 //! runs one task per connection with [`tokio::spawn`].
 //!
 //! Supported so far: servers `tcp`, `tcp6`, `unix` (paths and Linux abstract names),
-//! `systemd`, `fd`, `stdio`, `ssl`, `tls`; clients `tcp`, `unix`, `process`, `ssl`,
+//! `systemd`, `fd`, `stdio`, `ssl`, `tls`, `haproxy`; clients `tcp`, `unix`, `process`, `ssl`,
 //! `tls` (TLS over rustls: see [`TlsListener`] and [`Stream::Tls`]). Other types fail with
 //! [`std::io::ErrorKind::Unsupported`]. Everything here must run inside a tokio
 //! runtime (I/O and time drivers enabled; current-thread or multi-thread). This crate
@@ -46,6 +46,21 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # PROXY protocol (`haproxy:`)
+//!
+//! `haproxy:<server description>` listens as the inner description says, and every
+//! accepted connection must then start with a PROXY protocol v1 or v2 header (what a
+//! load balancer such as HAProxy sends with `send-proxy` or `send-proxy-v2`). `accept`
+//! returns a [`Stream::Proxied`] whose `peer_address` and `local_address` are the
+//! header's source and destination (the connection's own for a LOCAL or `UNKNOWN`
+//! header); the bytes after the header reach the application unchanged. Headers are
+//! read concurrently while `accept` is awaited, so a slow client holds up no other.
+//! A connection whose header is missing, malformed, for a datagram flow or not
+//! complete within the header timeout (5 s by default: [`HaproxyOptions`], set with
+//! [`Server::with_haproxy_options`]) is closed, logged and counted
+//! ([`Listener::proxy_rejections`]). For `haproxy:ssl:` and `haproxy:tls:` the header
+//! comes first, then the TLS handshake.
 //!
 //! # UNIX sockets
 //!

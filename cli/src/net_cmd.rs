@@ -91,12 +91,14 @@ pub(crate) struct CommonArgs {
 /// Options of servers (`listen --echo`, `listen --exec`, `relay`).
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
-    /// Handle at most N connections at once. Further connections are not refused:
+    /// Servers (listen --echo/--exec, relay): handle at most N connections at once.
+    /// Further connections are not refused:
     /// they wait in the kernel's listen backlog (not accepted) until a connection
     /// closes. Only refused by the kernel once the backlog is full.
     #[arg(long, value_name = "N")]
     max_connections: Option<NonZeroUsize>,
-    /// On SIGINT/SIGTERM: stop accepting at once, give open connections SECS
+    /// Servers (listen --echo/--exec, relay): on SIGINT/SIGTERM, stop accepting at
+    /// once, give open connections SECS
     /// seconds to finish, then close them. A second signal closes them at once.
     #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "10")]
     grace: Duration,

@@ -288,6 +288,7 @@ macro_rules! conformance_tests {
             tls_client_certificate_accepted,
             tls_client_certificate_rejected,
             tls_client_interop_openssl_s_server,
+            tls_concurrent_accepts,
             tls_expired_certificate_rejected,
             tls_garbage_instead_of_client_hello_is_dropped,
             tls_over_process_endpoint,

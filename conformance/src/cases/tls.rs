@@ -753,3 +753,41 @@ pub async fn tls_server_interop_openssl_s_client<B: Backend>() {
     drop(openssl);
     within::<B, _>(LIMIT, "stop", B::stop(serving)).await;
 }
+
+/// Two `accept` calls waiting at once on one TLS listener both get a connection (the
+/// handshakes run inside whichever call polls; the other must still be woken), and a
+/// dropped `accept` loses no connection.
+pub async fn tls_concurrent_accepts<B: Backend>() {
+    let pki = Pki::new();
+    let listen = pki.ssl_server("server.pem", "server.key", "");
+    let listener = B::listen(&server(&listen)).await.expect("listen");
+    let port = tcp_address(&B::local_address(&listener).expect("address")).port();
+    let desc = client(&pki.ssl_client("127.0.0.1", port, ":hostname=localhost"));
+    // An accept that is dropped before any client comes.
+    let dropped = future::or(async { B::accept(&listener).await.ok() }, async {
+        B::sleep(Duration::from_millis(20)).await;
+        None
+    })
+    .await;
+    assert!(dropped.is_none());
+    let accepts = future::zip(B::accept(&listener), B::accept(&listener));
+    let clients = future::zip(B::connect(&desc), B::connect(&desc));
+    let ((a, b), (c, d)) =
+        within::<B, _>(LIMIT, "two accepts at once", future::zip(accepts, clients)).await;
+    let (mut a, _) = a.expect("first accept");
+    let (mut b, _) = b.expect("second accept");
+    let (mut c, mut d) = (c.expect("first client"), d.expect("second client"));
+    for (client, name) in [(&mut c, b"c"), (&mut d, b"d")] {
+        B::write_all(client, name).await.expect("write");
+    }
+    let mut got = Vec::new();
+    for accepted in [&mut a, &mut b] {
+        let mut byte = [0u8; 1];
+        within::<B, _>(LIMIT, "read", read_exact::<B>(accepted, &mut byte))
+            .await
+            .expect("read");
+        got.push(byte[0]);
+    }
+    got.sort_unstable();
+    assert_eq!(got, b"cd");
+}

@@ -27,7 +27,10 @@
 //! are the same generic code on both sides.
 //!
 //! Options (after `--`): `--quick` (also `STRPORTS_BENCH_QUICK=1`), `--rounds N`,
-//! `--secs S`, words filtering rows (`tokio`, `smol`, `handshake`, `bulk`).
+//! `--secs S`, words filtering rows (`tokio`, `smol`, `handshake`, `bulk`). For
+//! instruction counting (`valgrind --tool=callgrind`): `--side strports|raw --count N`
+//! runs one fixed-size measurement of each selected row on that side only (N
+//! handshakes, or N 256 KiB chunks) and prints it.
 
 mod smol_side;
 mod tokio_side;
@@ -124,12 +127,31 @@ fn path_text(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
+/// How much one measurement does: run for a time, or a fixed amount of work.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Budget {
+    Time(Duration),
+    Count(u64),
+}
+
+impl Budget {
+    /// Whether to do one more unit of work, `done` units being done since `started`.
+    pub(crate) fn more(self, done: u64, started: Instant) -> bool {
+        match self {
+            Budget::Time(d) => started.elapsed() < d,
+            Budget::Count(n) => done < n,
+        }
+    }
+}
+
 /// Budget of one measurement.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Plan {
     rounds: usize,
     pub(crate) secs: Duration,
     pub(crate) warmup: Duration,
+    /// Only this side, once, for this many units (instruction counting).
+    only: Option<(Side, u64)>,
 }
 
 /// Units of work and the time they took.
@@ -155,19 +177,29 @@ impl Sample {
 /// Warm-up, then `plan.rounds` rounds alternating which side goes first.
 pub(crate) async fn alternate<M, F>(plan: &Plan, mut measure: M) -> io::Result<Vec<(f64, f64)>>
 where
-    M: FnMut(Side, Duration) -> F,
+    M: FnMut(Side, Budget) -> F,
     F: std::future::Future<Output = io::Result<Sample>>,
 {
-    measure(Side::Strports, plan.warmup).await?;
-    measure(Side::Raw, plan.warmup).await?;
+    if let Some((side, n)) = plan.only {
+        let sample = measure(side, Budget::Count(n)).await?;
+        println!(
+            "{side:?}: {} units in {:.3} s",
+            sample.work,
+            sample.elapsed.as_secs_f64()
+        );
+        return Ok(Vec::new());
+    }
+    let (warmup, secs) = (Budget::Time(plan.warmup), Budget::Time(plan.secs));
+    measure(Side::Strports, warmup).await?;
+    measure(Side::Raw, warmup).await?;
     let mut rounds = Vec::new();
     for round in 0..plan.rounds {
         let (s, r) = if round % 2 == 0 {
-            let s = measure(Side::Strports, plan.secs).await?;
-            (s, measure(Side::Raw, plan.secs).await?)
+            let s = measure(Side::Strports, secs).await?;
+            (s, measure(Side::Raw, secs).await?)
         } else {
-            let r = measure(Side::Raw, plan.secs).await?;
-            (measure(Side::Strports, plan.secs).await?, r)
+            let r = measure(Side::Raw, secs).await?;
+            (measure(Side::Strports, secs).await?, r)
         };
         rounds.push((s.rate(), r.rate()));
     }
@@ -209,12 +241,22 @@ fn main() -> io::Result<()> {
     let mut rounds = None;
     let mut secs = None;
     let mut words = Vec::new();
+    let mut side = None;
+    let mut count = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--quick" => quick = true,
             "--rounds" => rounds = args.next().and_then(|n| n.parse().ok()),
             "--secs" => secs = args.next().and_then(|n| n.parse::<f64>().ok()),
+            "--side" => {
+                side = match args.next().as_deref() {
+                    Some("strports") => Some(Side::Strports),
+                    Some("raw") => Some(Side::Raw),
+                    _ => None,
+                }
+            }
+            "--count" => count = args.next().and_then(|n| n.parse::<u64>().ok()),
             "--bench" => {}
             w if !w.starts_with('-') => words.push(w.to_owned()),
             _ => {}
@@ -225,14 +267,19 @@ fn main() -> io::Result<()> {
             rounds: 3,
             secs: Duration::from_millis(300),
             warmup: Duration::from_millis(100),
+            only: None,
         }
     } else {
         Plan {
             rounds: 5,
             secs: Duration::from_secs(1),
             warmup: Duration::from_millis(300),
+            only: None,
         }
     };
+    if let (Some(side), Some(n)) = (side, count) {
+        plan.only = Some((side, n));
+    }
     if let Some(r) = rounds {
         plan.rounds = r;
     }

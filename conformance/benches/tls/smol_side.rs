@@ -4,7 +4,7 @@ use std::future::Future;
 use std::io;
 use std::net::TcpStream;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_io::Async;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -15,7 +15,7 @@ use strports_core::endpoint::Address;
 use strports_smol::{Listener, TlsAcceptorStep, TlsListener};
 use strports_sys::tls::ClientTls;
 
-use crate::{BULK_CHUNK, Pki, Plan, Sample, Side, Workload};
+use crate::{BULK_CHUNK, Budget, Pki, Plan, Sample, Side, Workload};
 
 pub(crate) fn row(plan: &Plan, workload: Workload, pki: &Pki) -> io::Result<Vec<(f64, f64)>> {
     let ex: Arc<Executor<'static>> = Arc::new(Executor::new());
@@ -125,7 +125,7 @@ async fn sink<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) {
     let _ = s.close().await;
 }
 
-async fn handshakes<C, F, S>(connect: &C, budget: Duration) -> io::Result<Sample>
+async fn handshakes<C, F, S>(connect: &C, budget: Budget) -> io::Result<Sample>
 where
     C: Fn() -> F,
     F: Future<Output = io::Result<S>>,
@@ -133,7 +133,7 @@ where
 {
     let started = Instant::now();
     let mut n = 0u64;
-    while started.elapsed() < budget {
+    while budget.more(n, started) {
         let mut s = connect().await?;
         s.write_all(b"x").await?;
         s.flush().await?;
@@ -144,7 +144,7 @@ where
     Ok(Sample::new(n as f64, started))
 }
 
-async fn bulk<C, F, S>(connect: &C, budget: Duration) -> io::Result<Sample>
+async fn bulk<C, F, S>(connect: &C, budget: Budget) -> io::Result<Sample>
 where
     C: Fn() -> F,
     F: Future<Output = io::Result<S>>,
@@ -154,7 +154,7 @@ where
     let mut s = connect().await?;
     let started = Instant::now();
     let mut bytes = 0u64;
-    while started.elapsed() < budget {
+    while budget.more(bytes / BULK_CHUNK as u64, started) {
         s.write_all(&chunk).await?;
         bytes += BULK_CHUNK as u64;
     }

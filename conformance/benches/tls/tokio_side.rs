@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::io;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use strports_core::ClientEndpoint;
 use strports_core::endpoint::Address;
@@ -12,7 +12,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-use crate::{BULK_CHUNK, Pki, Plan, Sample, Side, Workload};
+use crate::{BULK_CHUNK, Budget, Pki, Plan, Sample, Side, Workload};
 
 pub(crate) fn row(plan: &Plan, workload: Workload, pki: &Pki) -> io::Result<Vec<(f64, f64)>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -121,7 +121,7 @@ async fn sink<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) {
     let _ = s.shutdown().await;
 }
 
-async fn handshakes<C, F, S>(connect: &C, budget: Duration) -> io::Result<Sample>
+async fn handshakes<C, F, S>(connect: &C, budget: Budget) -> io::Result<Sample>
 where
     C: Fn() -> F,
     F: Future<Output = io::Result<S>>,
@@ -129,7 +129,7 @@ where
 {
     let started = Instant::now();
     let mut n = 0u64;
-    while started.elapsed() < budget {
+    while budget.more(n, started) {
         let mut s = connect().await?;
         s.write_all(b"x").await?;
         s.flush().await?;
@@ -140,7 +140,7 @@ where
     Ok(Sample::new(n as f64, started))
 }
 
-async fn bulk<C, F, S>(connect: &C, budget: Duration) -> io::Result<Sample>
+async fn bulk<C, F, S>(connect: &C, budget: Budget) -> io::Result<Sample>
 where
     C: Fn() -> F,
     F: Future<Output = io::Result<S>>,
@@ -150,7 +150,7 @@ where
     let mut s = connect().await?;
     let started = Instant::now();
     let mut bytes = 0u64;
-    while started.elapsed() < budget {
+    while budget.more(bytes / BULK_CHUNK as u64, started) {
         s.write_all(&chunk).await?;
         bytes += BULK_CHUNK as u64;
     }

@@ -72,8 +72,7 @@ pub fn start_connect(addr: SocketAddr, bind: Option<IpAddr>) -> io::Result<TcpSt
 /// [`ConnectError`](strports_core::happy_eyeballs::ConnectError) lists each error
 /// under its address already.
 pub fn attempt_socket(addr: SocketAddr, bind: Option<IpAddr>) -> io::Result<TcpStream> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_nonblocking(true)?;
+    let socket = nonblocking_stream_socket(Domain::for_address(addr), Some(Protocol::TCP))?;
     if let Some(ip) = bind {
         socket.bind(&SocketAddr::new(ip, 0).into())?;
     }
@@ -83,6 +82,39 @@ pub fn attempt_socket(addr: SocketAddr, bind: Option<IpAddr>) -> io::Result<TcpS
         Err(e) => return Err(e),
     }
     Ok(socket.into())
+}
+
+/// A non-blocking stream socket for an outgoing connection, made non-blocking when it
+/// is created where the OS allows that (one system call instead of three).
+pub(crate) fn nonblocking_stream_socket(
+    domain: Domain,
+    protocol: Option<Protocol>,
+) -> io::Result<Socket> {
+    #[cfg(any(
+        target_os = "android",
+        target_os = "dragonfly",
+        target_os = "freebsd",
+        target_os = "illumos",
+        target_os = "linux",
+        target_os = "netbsd",
+        target_os = "openbsd",
+    ))]
+    let socket = Socket::new(domain, Type::STREAM.nonblocking(), protocol)?;
+    #[cfg(not(any(
+        target_os = "android",
+        target_os = "dragonfly",
+        target_os = "freebsd",
+        target_os = "illumos",
+        target_os = "linux",
+        target_os = "netbsd",
+        target_os = "openbsd",
+    )))]
+    let socket = {
+        let socket = Socket::new(domain, Type::STREAM, protocol)?;
+        socket.set_nonblocking(true)?;
+        socket
+    };
+    Ok(socket)
 }
 
 /// Completes a connect started by [`start_connect`] once the socket is writable:

@@ -121,8 +121,7 @@ pub fn start_connect(address: &UnixAddress, lockfile: bool) -> io::Result<UnixSt
                 ));
             }
         }
-        let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
-        socket.set_nonblocking(true)?;
+        let socket = crate::tcp::nonblocking_stream_socket(Domain::UNIX, None)?;
         match socket.connect(&sockaddr(address)?) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}

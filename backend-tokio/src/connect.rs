@@ -188,10 +188,7 @@ pub(crate) async fn tcp_stream(
 ) -> io::Result<TcpStream> {
     let bind = strports_sys::tcp::bind_ip(bind_address)?;
     match strports_sys::tcp::host_ip(host) {
-        Some(ip) => {
-            let addr = SocketAddr::new(ip, port);
-            within(timeout, &addr, connect_addr(addr, bind)).await
-        }
+        Some(ip) => connect_addr(SocketAddr::new(ip, port), bind, timeout).await,
         None => {
             let config = strports_sys::tcp::race_config(timeout);
             crate::happy_eyeballs::connect(host, port, bind, config, resolver).await
@@ -199,28 +196,47 @@ pub(crate) async fn tcp_stream(
     }
 }
 
-async fn connect_addr(addr: SocketAddr, bind: Option<IpAddr>) -> io::Result<TcpStream> {
-    let stream = strports_sys::tcp::start_connect(addr, bind)?;
+/// Connects to one address. A connect that completes at once (on loopback the
+/// handshake is done inside `connect()`) is not waited for and arms no timer;
+/// otherwise `timeout` (seconds) bounds the wait.
+async fn connect_addr(
+    addr: SocketAddr,
+    bind: Option<IpAddr>,
+    timeout: u32,
+) -> io::Result<TcpStream> {
+    let socket = strports_sys::tcp::start_connect(addr, bind)?;
+    let done = socket.peer_addr().is_ok();
     let context = |e| strports_sys::context(e, format_args!("cannot connect to {addr}"));
-    let stream = TcpStream::from_std(stream).map_err(context)?;
-    stream.writable().await.map_err(context)?;
-    strports_sys::tcp::finish_connect_fd(&stream, addr)?;
+    let stream = TcpStream::from_std(socket).map_err(context)?;
+    if !done {
+        let wait = async {
+            stream.writable().await.map_err(context)?;
+            strports_sys::tcp::finish_connect_fd(&stream, addr)
+        };
+        within(timeout, &addr, wait).await?;
+    }
     // Best effort, as on accepted connections.
     let _ = stream.set_nodelay(true);
     Ok(stream)
 }
 
+/// Connects to a UNIX socket. A connect that completes at once (the usual case: the
+/// kernel queues the connection for the listener inside `connect()`) is not waited
+/// for and arms no timer; otherwise the description's `timeout` bounds the wait.
 async fn connect_unix(client: &UnixClient) -> io::Result<Stream> {
-    let attempt = async {
-        let stream = strports_sys::unix::start_connect(&client.path, client.lockfile)?;
-        let context =
-            |e| strports_sys::context(e, format_args!("cannot connect to unix:{}", client.path));
-        let stream = UnixStream::from_std(stream).map_err(context)?;
-        stream.writable().await.map_err(context)?;
-        strports_sys::unix::finish_connect_fd(&stream, &client.path)?;
-        Ok(Stream::Unix(stream))
-    };
-    within(client.timeout, &UnixTarget(&client.path), attempt).await
+    let socket = strports_sys::unix::start_connect(&client.path, client.lockfile)?;
+    let done = socket.peer_addr().is_ok();
+    let context =
+        |e| strports_sys::context(e, format_args!("cannot connect to unix:{}", client.path));
+    let stream = UnixStream::from_std(socket).map_err(context)?;
+    if !done {
+        let wait = async {
+            stream.writable().await.map_err(context)?;
+            strports_sys::unix::finish_connect_fd(&stream, &client.path)
+        };
+        within(client.timeout, &UnixTarget(&client.path), wait).await?;
+    }
+    Ok(Stream::Unix(stream))
 }
 
 /// `unix:address`, shown only when an error needs it.

@@ -110,7 +110,6 @@ fn remove_stale_socket(path: &Path) -> io::Result<()> {
 /// a live process holds `<path>.lock`. The caller waits until writable, then calls
 /// [`finish_connect`].
 pub fn start_connect(address: &UnixAddress, lockfile: bool) -> io::Result<UnixStream> {
-    let shown = address.to_string();
     let result = || -> io::Result<UnixStream> {
         if let (UnixAddress::Path(path), true) = (address, lockfile) {
             let lock = lock_path(path);
@@ -135,7 +134,8 @@ pub fn start_connect(address: &UnixAddress, lockfile: bool) -> io::Result<UnixSt
         }
         Ok(socket.into())
     };
-    result().map_err(|e| crate::context(e, format_args!("cannot connect to unix:{shown}")))
+    // The address is formatted only for an error: this runs at every connect.
+    result().map_err(|e| crate::context(e, format_args!("cannot connect to unix:{address}")))
 }
 
 /// Completes a connect started by [`start_connect`] once the socket is writable.

@@ -9,9 +9,9 @@
 //! `AsyncRead`/`AsyncWrite`, so every smol and futures I/O utility works on them.
 //! [`serve`] runs one task per connection on smol's executor.
 //!
-//! Supported so far: servers `tcp`, `tcp6`, `unix` (paths and Linux abstract names),
+//! Supported: servers `tcp`, `tcp6`, `unix` (paths and Linux abstract names),
 //! `systemd`, `fd`, `stdio`, `ssl`, `tls`, `haproxy`; clients `tcp`, `unix`, `process`, `ssl`,
-//! `tls` (TLS over rustls: see [`TlsListener`] and [`Stream::Tls`]). Other types fail with
+//! `tls` (TLS over rustls: see [`TlsListener`] and [`Stream::Tls`]). Extension types fail with
 //! [`std::io::ErrorKind::Unsupported`]. This crate never uses tokio; `strports-tokio`
 //! offers the same API on tokio, and both pass the same conformance suite.
 //!

@@ -10,9 +10,9 @@
 //! [`tokio::io::AsyncWrite`], so every tokio I/O utility works on them. [`serve`]
 //! runs one task per connection with [`tokio::spawn`].
 //!
-//! Supported so far: servers `tcp`, `tcp6`, `unix` (paths and Linux abstract names),
+//! Supported: servers `tcp`, `tcp6`, `unix` (paths and Linux abstract names),
 //! `systemd`, `fd`, `stdio`, `ssl`, `tls`, `haproxy`; clients `tcp`, `unix`, `process`, `ssl`,
-//! `tls` (TLS over rustls: see [`TlsListener`] and [`Stream::Tls`]). Other types fail with
+//! `tls` (TLS over rustls: see [`TlsListener`] and [`Stream::Tls`]). Extension types fail with
 //! [`std::io::ErrorKind::Unsupported`]. Everything here must run inside a tokio
 //! runtime (I/O and time drivers enabled; current-thread or multi-thread). This crate
 //! never uses async-io; `strports-smol` offers the same API on smol, and both pass

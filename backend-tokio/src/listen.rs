@@ -16,8 +16,8 @@ use crate::tls::TlsListener;
 
 /// Starts listening as `desc` says: `tcp`, `tcp6`, `unix` (paths and abstract
 /// names), `systemd`, `fd`, `stdio`, `ssl` and `tls` (a [`TlsListener`]: its config is
-/// read and built here, once, on the blocking pool). Other types fail with
-/// [`io::ErrorKind::Unsupported`].
+/// read and built here, once, on the blocking pool), and `haproxy:` around any of them.
+/// Extension types from a `Registry` fail with [`io::ErrorKind::Unsupported`].
 ///
 /// The socket is set up by `strports-sys` (the same code as the smol backend) and
 /// then registered with tokio's reactor. A `tcp` interface that is a host name is

@@ -3,12 +3,15 @@
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::mem::ManuallyDrop;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
 
 use strports_core::endpoint::Address;
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -87,7 +90,8 @@ where
 {
     // Owning the connection tasks here means dropping this future (Serving dropped,
     // or the runtime shutting down) cancels them all.
-    let mut tasks = Tasks::default();
+    let tasks = Tasks::default();
+    let handler = Arc::new(handler);
     // Set while pausing after an accept error.
     let mut paused_until: Option<Instant> = None;
     let end = loop {
@@ -97,7 +101,12 @@ where
             end = &mut commands => break end.unwrap_or(End::Abort),
             () = sleep_until(paused_until), if paused_until.is_some() => paused_until = None,
             accepted = listener.accept(), if paused_until.is_none() => match accepted {
-                Ok((stream, peer)) => tasks.spawn(Logged(handler(stream, peer))),
+                Ok((stream, peer)) => {
+                    // The handler's future is made inside the task, so it is never
+                    // moved (it may hold buffers of kilobytes).
+                    let handler = Arc::clone(&handler);
+                    tasks.spawn(async move { handler(stream, peer).await });
+                }
                 Err(e) if strports_sys::accept::ends_serving(&e) => {
                     tracing::debug!(error = %e, "strports: no more connections to accept");
                     break End::Stop;
@@ -123,39 +132,117 @@ where
     tasks.wait().await;
 }
 
-/// The connection tasks of a [`serve`] loop: their handles, those of finished tasks
-/// dropped whenever the list has doubled since the last pruning (amortised O(1) per
-/// connection). Cheaper per connection than a `JoinSet`, which also wakes the accept
-/// loop each time a connection ends. Dropping it aborts the tasks still running.
+/// The connection tasks of a [`serve`] loop, tracked without keeping their
+/// `JoinHandle`s: a finished task is freed at once, as with a bare `tokio::spawn`
+/// (a kept handle holds the task's memory until it is dropped, and a `JoinSet` also
+/// wakes its owner each time a task ends). Each task counts itself while its future
+/// lives, and parks its waker here while it waits, so [`Tasks::abort`] can wake it to
+/// end. Dropping `Tasks` aborts the tasks still running.
 #[derive(Default)]
 struct Tasks {
-    handles: Vec<JoinHandle<()>>,
-    prune_at: usize,
+    shared: Arc<Shared>,
+}
+
+/// Connection futures larger than this are boxed before they are spawned.
+const INLINE_FUTURE_MAX: usize = 512;
+
+/// What a [`serve`] loop and its connection tasks share.
+#[derive(Default)]
+struct Shared {
+    /// Connection futures not yet dropped.
+    live: AtomicUsize,
+    /// Set once the loop waits for `live` to reach zero.
+    waiting: AtomicBool,
+    /// Set by [`Tasks::abort`]: every task ends at its next poll.
+    aborting: AtomicBool,
+    /// The wakers of tasks that are waiting.
+    parked: Mutex<Parked>,
+    /// Notified when `live` reaches zero while `waiting` is set.
+    idle: Notify,
+}
+
+impl Shared {
+    fn parked(&self) -> MutexGuard<'_, Parked> {
+        // The lock is never held across a call that can panic, but a poisoned list
+        // of wakers is still a valid list.
+        self.parked.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A slab of wakers: a parked task keeps its slot until its future is dropped.
+#[derive(Default)]
+struct Parked {
+    slots: Vec<Option<Waker>>,
+    free: Vec<usize>,
+}
+
+impl Parked {
+    fn insert(&mut self, waker: Waker) -> usize {
+        match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot] = Some(waker);
+                slot
+            }
+            None => {
+                self.slots.push(Some(waker));
+                self.slots.len() - 1
+            }
+        }
+    }
+
+    fn remove(&mut self, slot: usize) -> Option<Waker> {
+        let waker = self.slots.get_mut(slot)?.take();
+        self.free.push(slot);
+        waker
+    }
 }
 
 impl Tasks {
-    fn spawn(&mut self, connection: impl Future<Output = ()> + Send + 'static) {
-        if self.handles.len() >= self.prune_at {
-            self.handles.retain(|h| !h.is_finished());
-            self.prune_at = (self.handles.len() * 2).max(64);
+    /// Spawns `connection` as a tracked task. A large future (one holding a buffer,
+    /// say) is boxed first: tokio's task machinery moves a task's future several
+    /// times (into the task, and the task's stage when it ends), each a `memcpy` of
+    /// its whole size, while a box moves as a pointer.
+    fn spawn<C: Future<Output = ()> + Send + 'static>(&self, connection: C) {
+        if size_of::<C>() > INLINE_FUTURE_MAX {
+            self.spawn_tracked(Box::pin(connection));
+        } else {
+            self.spawn_tracked(connection);
         }
-        self.handles.push(tokio::spawn(connection));
     }
 
+    fn spawn_tracked(&self, connection: impl Future<Output = ()> + Send + 'static) {
+        // Only this loop adds, and it waits (below) in the same task.
+        self.shared.live.fetch_add(1, Ordering::Relaxed);
+        // The handle is dropped at once, as a bare accept-and-spawn loop does.
+        drop(tokio::spawn(Tracked {
+            future: ManuallyDrop::new(connection),
+            shared: Arc::clone(&self.shared),
+            parked: None,
+        }));
+    }
+
+    /// Makes every task end at its next poll, and wakes those that wait.
     fn abort(&self) {
-        for handle in &self.handles {
-            handle.abort();
+        self.shared.aborting.store(true, Ordering::SeqCst);
+        for waker in self.shared.parked().slots.iter().flatten() {
+            waker.wake_by_ref();
         }
     }
 
-    /// Waits until every task has ended. A handle leaves the list only once its task
-    /// has ended, so if this is cancelled, dropping `self` still aborts the rest.
-    async fn wait(&mut self) {
-        while let Some(handle) = self.handles.last_mut() {
-            // A panic was caught and logged in the task (`Logged`); the only other
-            // error is the cancellation `abort` asked for.
-            let _ = handle.await;
-            self.handles.pop();
+    /// Waits until every task's future has been dropped. If this is cancelled,
+    /// dropping `self` still aborts the rest.
+    async fn wait(&self) {
+        let shared = &*self.shared;
+        shared.waiting.store(true, Ordering::SeqCst);
+        loop {
+            let idle = shared.idle.notified();
+            let mut idle = std::pin::pin!(idle);
+            // Registered before the check, so a task ending in between still wakes us.
+            idle.as_mut().enable();
+            if shared.live.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            idle.await;
         }
     }
 }
@@ -166,23 +253,81 @@ impl Drop for Tasks {
     }
 }
 
-/// A connection's future, with a panic logged and ending only that connection.
-struct Logged<F>(F);
+/// A connection task's future: counted in [`Shared::live`] while it lives, parked in
+/// [`Shared::parked`] while it waits, ended by [`Tasks::abort`], and with a panic
+/// logged and ending only that connection.
+struct Tracked<F> {
+    /// Dropped in place by `Drop`, before the task stops counting as live: `stop`
+    /// and `abort` return only once every connection's stream is closed.
+    future: ManuallyDrop<F>,
+    shared: Arc<Shared>,
+    /// The slot in [`Shared::parked`] and the waker stored there.
+    parked: Option<(usize, Waker)>,
+}
 
-impl<F: Future<Output = ()>> Future for Logged<F> {
+impl<F: Future<Output = ()>> Future for Tracked<F> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        // SAFETY: structural pinning: the field is never moved out of a pinned
-        // `Logged`, which has no `Drop` impl and is `Unpin` only if `F` is.
-        let future = unsafe { self.map_unchecked_mut(|logged| &mut logged.0) };
+        // SAFETY: `future` is structurally pinned: it is never moved out of a pinned
+        // `Tracked` (only dropped in place by `Drop`); the other fields are not
+        // pinned and may be moved.
+        let this = unsafe { self.get_unchecked_mut() };
+        if this.shared.aborting.load(Ordering::SeqCst) {
+            return Poll::Ready(());
+        }
+        // SAFETY: see above.
+        let future = unsafe { Pin::new_unchecked(&mut *this.future) };
         match std::panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-            Ok(poll) => poll,
+            Ok(Poll::Ready(())) => return Poll::Ready(()),
+            Ok(Poll::Pending) => {}
             // The future is not polled again; it is dropped with the task.
             Err(_) => {
                 tracing::error!("strports: connection handler panicked");
-                Poll::Ready(())
+                return Poll::Ready(());
             }
+        }
+        // A task's waker is the same at every poll, so this takes the lock once per
+        // connection, not once per poll.
+        if let Some((_, waker)) = &this.parked {
+            if waker.will_wake(cx.waker()) {
+                return Poll::Pending;
+            }
+        }
+        let waker = cx.waker().clone();
+        let mut parked = this.shared.parked();
+        match &mut this.parked {
+            Some((slot, old)) => {
+                if let Some(stored) = parked.slots.get_mut(*slot) {
+                    *stored = Some(waker.clone());
+                }
+                *old = waker;
+            }
+            None => this.parked = Some((parked.insert(waker.clone()), waker)),
+        }
+        // `abort` sets the flag before it takes the lock to wake the parked tasks: if
+        // it woke them before this task parked, the flag is seen here.
+        if this.shared.aborting.load(Ordering::SeqCst) {
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
+}
+
+impl<F> Drop for Tracked<F> {
+    fn drop(&mut self) {
+        // SAFETY: `future` is dropped once, here, in place (as pinning requires), and
+        // never used after.
+        unsafe { ManuallyDrop::drop(&mut self.future) };
+        if let Some((slot, _)) = self.parked.take() {
+            // The stored waker is dropped after the lock is released.
+            let stored = self.shared.parked().remove(slot);
+            drop(stored);
+        }
+        let shared = &self.shared;
+        if shared.live.fetch_sub(1, Ordering::SeqCst) == 1 && shared.waiting.load(Ordering::SeqCst)
+        {
+            shared.idle.notify_waiters();
         }
     }
 }

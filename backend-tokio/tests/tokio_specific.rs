@@ -259,3 +259,106 @@ async fn unix_connect_to_missing_socket() {
     assert_eq!(err.kind(), io::ErrorKind::NotFound);
     assert!(err.to_string().contains("cannot connect to unix:"), "{err}");
 }
+
+/// Serves with a handler that holds each connection until it is cancelled, with or
+/// without a 4 KiB buffer in its future (`serve` boxes large futures and spawns small
+/// ones as they are), opens `n` connections, and returns them once every handler runs.
+async fn held_connections(big: bool, n: usize) -> (strports_tokio::Serving, Vec<Stream>) {
+    let listener = listen(&server("tcp:0:interface=127.0.0.1")).await.unwrap();
+    let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel();
+    let serving = serve(listener, move |mut stream, _| {
+        let started_tx = started_tx.clone();
+        async move {
+            let mut buf = [0u8; 4096];
+            let _ = started_tx.send(());
+            if big {
+                // Reads until the client closes, which it never does.
+                while let Ok(n) = stream.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            } else {
+                let _stream = stream;
+                std::future::pending::<()>().await;
+            }
+        }
+    });
+    let desc = client(&format!(
+        "tcp:127.0.0.1:{}",
+        tcp_port(&serving.local_address().unwrap())
+    ));
+    let mut streams = Vec::new();
+    for _ in 0..n {
+        streams.push(connect(&desc).await.unwrap());
+    }
+    for _ in 0..n {
+        timeout(LIMIT, started.recv()).await.unwrap().unwrap();
+    }
+    (serving, streams)
+}
+
+async fn assert_all_closed(streams: Vec<Stream>) {
+    for mut stream in streams {
+        let mut buf = [0u8; 1];
+        let read = timeout(LIMIT, stream.read(&mut buf)).await.unwrap();
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_abort_ends_every_waiting_connection_on_multi_thread() {
+    for big in [false, true] {
+        let (serving, streams) = held_connections(big, 64).await;
+        timeout(LIMIT, serving.abort()).await.unwrap();
+        assert_all_closed(streams).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_serving_closes_every_connection() {
+    for big in [false, true] {
+        let (serving, streams) = held_connections(big, 16).await;
+        drop(serving);
+        assert_all_closed(streams).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_stop_waits_for_every_connection_then_returns() {
+    let listener = listen(&server("tcp:0:interface=127.0.0.1")).await.unwrap();
+    let serving = serve(listener, |s, _| echo(s));
+    let desc = client(&format!(
+        "tcp:127.0.0.1:{}",
+        tcp_port(&serving.local_address().unwrap())
+    ));
+    let mut streams = Vec::new();
+    for i in 0..32u8 {
+        let mut stream = connect(&desc).await.unwrap();
+        stream.write_all(&[i]).await.unwrap();
+        let mut back = [0u8; 1];
+        timeout(LIMIT, stream.read_exact(&mut back))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(back, [i]);
+        streams.push(stream);
+    }
+    let stop = tokio::spawn(serving.stop());
+    // Every connection still echoes while `stop` waits for them.
+    for (i, stream) in streams.iter_mut().enumerate() {
+        let byte = [i as u8 ^ 0x55];
+        stream.write_all(&byte).await.unwrap();
+        let mut back = [0u8; 1];
+        timeout(LIMIT, stream.read_exact(&mut back))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(back, byte);
+    }
+    assert!(!stop.is_finished());
+    for mut stream in streams {
+        stream.shutdown().await.unwrap();
+    }
+    timeout(LIMIT, stop).await.unwrap().unwrap();
+}

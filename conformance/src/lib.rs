@@ -39,8 +39,9 @@ pub const CASE_TIMEOUT: Duration = Duration::from_secs(60);
 pub trait Backend: Sized + 'static {
     /// The backend's listener.
     type Listener: Send + Sync + 'static;
-    /// The backend's connection stream.
-    type Stream: Send + 'static;
+    /// The backend's connection stream (its descriptor reachable, so that cases can
+    /// inject faults such as a reset).
+    type Stream: Send + std::os::fd::AsFd + 'static;
     /// A running `serve` loop.
     type Serving: Send + 'static;
 
@@ -112,6 +113,13 @@ pub trait Backend: Sized + 'static {
     fn listen_tls(
         desc: &ServerDescription,
         config: Arc<strports_core::tls::rustls::ServerConfig>,
+    ) -> impl Future<Output = io::Result<Self::Listener>> + Send;
+    /// [`listen_tls`](Backend::listen_tls) with a handshake time limit of `timeout`
+    /// instead of the default: `TlsAcceptorStep::new(config).with_timeout(timeout)`.
+    fn listen_tls_with_timeout(
+        desc: &ServerDescription,
+        config: Arc<strports_core::tls::rustls::ServerConfig>,
+        timeout: Duration,
     ) -> impl Future<Output = io::Result<Self::Listener>> + Send;
     /// How many connections a TLS listener dropped because their handshake failed
     /// (`None` for other listeners).
@@ -227,6 +235,17 @@ macro_rules! conformance_tests {
             connect_timeout_when_queue_full,
             connect_tries_resolved_addresses_in_order,
             connect_with_custom_resolver,
+            fault_client_reset_mid_transfer_server_keeps_serving,
+            fault_early_half_close_mid_proxy_header_rejected_promptly,
+            fault_early_half_close_server_sees_eof_and_keeps_serving,
+            fault_early_half_close_tls_handshake_fails_promptly,
+            fault_half_close_after_data_loses_no_byte,
+            fault_peer_process_killed_server_keeps_serving,
+            fault_proxy_header_stall_closed_while_others_served,
+            fault_server_process_killed_client_sees_end,
+            fault_server_reset_mid_transfer_client_sees_error,
+            fault_server_vanishes_tls_truncation_is_an_error,
+            fault_tls_handshake_stall_does_not_block_others,
             fd_adopts_inherited_listener,
             fd_rejects_datagram_socket,
             fd_rejects_non_listening_socket,

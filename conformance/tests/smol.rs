@@ -193,6 +193,16 @@ impl<F: Flavor> Backend for Smol<F> {
         Ok(Listener::Tls(strports_smol::TlsListener::new(raw, step)))
     }
 
+    async fn listen_tls_with_timeout(
+        desc: &ServerDescription,
+        config: Arc<strports_core::tls::rustls::ServerConfig>,
+        timeout: Duration,
+    ) -> io::Result<Listener> {
+        let raw = strports_smol::listen(desc).await?;
+        let step = strports_smol::TlsAcceptorStep::new(config).with_timeout(timeout);
+        Ok(Listener::Tls(strports_smol::TlsListener::new(raw, step)))
+    }
+
     fn failed_handshakes(listener: &Listener) -> Option<u64> {
         match listener {
             Listener::Tls(l) => Some(l.failed_handshakes()),

@@ -163,6 +163,16 @@ impl<F: Flavor> Backend for Tokio<F> {
         Ok(Listener::Tls(strports_tokio::TlsListener::new(raw, step)))
     }
 
+    async fn listen_tls_with_timeout(
+        desc: &ServerDescription,
+        config: Arc<strports_core::tls::rustls::ServerConfig>,
+        timeout: Duration,
+    ) -> io::Result<Listener> {
+        let raw = strports_tokio::listen(desc).await?;
+        let step = strports_tokio::TlsAcceptorStep::new(config).with_timeout(timeout);
+        Ok(Listener::Tls(strports_tokio::TlsListener::new(raw, step)))
+    }
+
     fn failed_handshakes(listener: &Listener) -> Option<u64> {
         match listener {
             Listener::Tls(l) => Some(l.failed_handshakes()),

@@ -3,6 +3,7 @@
 
 mod adopt;
 mod connect;
+mod faults;
 mod happy_eyeballs;
 mod haproxy;
 mod haproxy_interop;
@@ -16,6 +17,7 @@ mod unix;
 
 pub use adopt::*;
 pub use connect::*;
+pub use faults::*;
 pub use happy_eyeballs::*;
 pub use haproxy::*;
 pub use haproxy_interop::*;

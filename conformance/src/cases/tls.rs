@@ -82,12 +82,12 @@ fn q(path: &Path) -> String {
 /// (by the CA, expired, key included), `client.pem` (a client certificate by the CA,
 /// key included), `stranger.pem` (the same by the other CA), and `sni/` (a `tls:`
 /// server directory: `a.example`, `b.example`, `*.c.example`, `localhost`).
-struct Pki {
+pub(super) struct Pki {
     dir: tempfile::TempDir,
 }
 
 impl Pki {
-    fn new() -> Pki {
+    pub(super) fn new() -> Pki {
         let dir = temp_dir();
         let p = dir.path();
         let trusted = ca("strports test ca");
@@ -128,7 +128,7 @@ impl Pki {
     }
 
     /// An `ssl:` server on 127.0.0.1 with `cert` and `key`.
-    fn ssl_server(&self, cert: &str, key: &str, extra: &str) -> String {
+    pub(super) fn ssl_server(&self, cert: &str, key: &str, extra: &str) -> String {
         format!(
             "ssl:0:interface=127.0.0.1:certKey={}:privateKey={}{extra}",
             self.q(cert),
@@ -141,7 +141,7 @@ impl Pki {
         format!("tls:{}:0:interface=\\:\\:1{extra}", self.q("sni"))
     }
 
-    fn ssl_client(&self, host: &str, port: u16, extra: &str) -> String {
+    pub(super) fn ssl_client(&self, host: &str, port: u16, extra: &str) -> String {
         format!("ssl:{host}:{port}:caCertsDir={}{extra}", self.q("ca"))
     }
 
@@ -559,7 +559,7 @@ pub async fn tls_over_process_endpoint<B: Backend>() {
 }
 
 /// The plain server config of `server.pem` (no client certificates).
-fn plain_config(pki: &Pki) -> Arc<tls::rustls::ServerConfig> {
+pub(super) fn plain_config(pki: &Pki) -> Arc<tls::rustls::ServerConfig> {
     let provider = default_provider();
     let read = |name: &str| {
         let path = pki.path(name);

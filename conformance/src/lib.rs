@@ -242,6 +242,7 @@ macro_rules! conformance_tests {
             fault_half_close_after_data_loses_no_byte,
             fault_peer_process_killed_server_keeps_serving,
             fault_proxy_header_stall_closed_while_others_served,
+            fault_reset_before_accept_or_mid_handshake_is_dropped,
             fault_server_process_killed_client_sees_end,
             fault_server_reset_mid_transfer_client_sees_error,
             fault_server_vanishes_tls_truncation_is_an_error,

@@ -958,3 +958,81 @@ async fn server_killed<B: Backend + Stamped>(listen: &str, connect: &str, tls: b
         );
     }
 }
+
+/// Peers that reset their connection before it is accepted, in the middle of the
+/// TLS handshake, or in the middle of the PROXY header are dropped at once (not
+/// after a timeout: 10 minutes here) and counted (`failed_handshakes`,
+/// `proxy_rejections`); a `serve` loop whose accept queue held reset connections
+/// keeps serving, and every listener serves the next client byte-exactly.
+pub async fn fault_reset_before_accept_or_mid_handshake_is_dropped<B: Backend>() {
+    let pattern = Pattern::new(0xfa17_000a);
+    // Plain TCP: reset while still in the accept queue.
+    let listener = B::listen(&server("tcp:0:interface=127.0.0.1"))
+        .await
+        .expect("listen");
+    let port = tcp_address(&B::local_address(&listener).expect("address")).port();
+    let desc = client(&format!("tcp:127.0.0.1:{port}"));
+    for _ in 0..3 {
+        let mut stream = within::<B, _>(LIMIT, "connect", B::connect(&desc))
+            .await
+            .expect("connect");
+        B::write_all(&mut stream, b"never read")
+            .await
+            .expect("write");
+        reset(stream);
+    }
+    let serving = B::serve_echo(listener);
+    good_client::<B>(&desc, &pattern, 256 * 1024).await;
+    within::<B, _>(LIMIT, "stop: every connection task ended", B::stop(serving)).await;
+
+    // TLS: reset before a word, and after the ClientHello.
+    let pki = Pki::new();
+    let listener = B::listen_tls_with_timeout(
+        &server("tcp:0:interface=127.0.0.1"),
+        plain_config(&pki),
+        PATIENT,
+    )
+    .await
+    .expect("listen");
+    let port = tcp_address(&B::local_address(&listener).expect("address")).port();
+    let raw = client(&format!("tcp:127.0.0.1:{port}"));
+    let hello = client_hello();
+    while_serving::<B, _>(&listener, async {
+        for sent in [&[][..], &hello[..]] {
+            let mut stream = B::connect(&raw).await.expect("connect");
+            B::write_all(&mut stream, sent).await.expect("write");
+            reset(stream);
+        }
+        expect_count::<B>("failed handshakes", 2, || {
+            B::failed_handshakes(&listener).expect("a tls listener")
+        })
+        .await;
+        let good = client(&pki.ssl_client("127.0.0.1", port, ":hostname=localhost"));
+        good_client::<B>(&good, &pattern, 256 * 1024).await;
+    })
+    .await;
+
+    // PROXY: reset before a word, and mid-header.
+    let options = HaproxyOptions::default().with_header_timeout(PATIENT);
+    let listener = B::listen_with_haproxy(&server("haproxy:tcp:0:interface=127.0.0.1"), options)
+        .await
+        .expect("listen");
+    let port = tcp_address(&B::local_address(&listener).expect("address")).port();
+    let raw = client(&format!("tcp:127.0.0.1:{port}"));
+    let (_, v2) = proxy_headers();
+    while_serving::<B, _>(&listener, async {
+        for sent in [&[][..], &v2[..20]] {
+            let mut stream = B::connect(&raw).await.expect("connect");
+            B::write_all(&mut stream, sent).await.expect("write");
+            reset(stream);
+        }
+        expect_count::<B>("proxy rejections", 2, || B::proxy_rejections(&listener)).await;
+        within::<B, _>(LIMIT, "a client after them", async {
+            let mut stream = B::connect(&raw).await.expect("connect");
+            B::write_all(&mut stream, &v2).await.expect("header");
+            echo_through::<B>(&mut stream, &pattern, 256 * 1024).await;
+        })
+        .await;
+    })
+    .await;
+}

@@ -8,6 +8,12 @@
 //! ([`test_args`]) with `CHILD_ENV` naming a server description. The child then
 //! listens on it, accepts one connection, echoes it until EOF and exits, so the
 //! parent checks the listener end to end over a real connection.
+//!
+//! With [`CASE_ENV`] set instead, the child runs the child body of that name
+//! ([`crate::cases::run_child_body`]) and nothing else: for cases that measure or
+//! change something process-wide (the count of open descriptors, `RLIMIT_NOFILE`,
+//! child processes), which the cases running in parallel threads of the test
+//! process would disturb. [`run_in_child`] starts such a child and checks it passed.
 
 use std::fs::File;
 use std::io::{self, Read, Seek};
@@ -18,6 +24,10 @@ use crate::{Backend, accept_one, read_exact, server, within};
 
 /// The variable that makes `child_process` act: a server description to listen on.
 pub const CHILD_ENV: &str = "STRPORTS_CONFORMANCE_CHILD";
+
+/// The variable that makes `child_process` run a child body instead: its name (see
+/// [`run_in_child`]).
+pub const CASE_ENV: &str = "STRPORTS_CONFORMANCE_CHILD_CASE";
 
 /// Where `conformance_tests!` was invoked for a backend: lets cases name the
 /// backend's `child_process` test. Implemented by the macro, never by hand.
@@ -52,6 +62,10 @@ pub fn test_executable() -> std::path::PathBuf {
 
 /// The body of the stamped `child_process` test.
 pub fn entry<B: Backend>() {
+    if let Ok(name) = std::env::var(CASE_ENV) {
+        crate::cases::run_child_body::<B>(&name);
+        return;
+    }
     let Ok(text) = std::env::var(CHILD_ENV) else {
         return;
     };
@@ -169,6 +183,46 @@ impl Drop for ChildProcess {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Runs the child body `name` ([`crate::cases::run_child_body`]) in a fresh process
+/// of this test binary and fails, with the child's output, unless it ran its one
+/// test and passed within `limit` (the child is killed then). Returns the child's
+/// output, which is also printed (shown with `--nocapture`).
+pub async fn run_in_child<B: Backend + Stamped>(name: &str, limit: Duration) -> String {
+    let mut command = Command::new(test_executable());
+    command
+        .args(test_args::<B>())
+        .env(CASE_ENV, name)
+        .env_remove(CHILD_ENV);
+    let what = format!("the {} child process running {name}", B::NAME);
+    let mut child = match ChildProcess::spawn(command, &what) {
+        Ok(c) => c,
+        Err(e) => panic!("cannot start {what}: {e}"),
+    };
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        match child.child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                B::sleep(Duration::from_millis(20)).await;
+            }
+            Ok(None) => {
+                let _ = child.child.kill();
+                let _ = child.child.wait();
+                let output = child.output();
+                panic!("{what} did not finish within {limit:?}; output:\n{output}");
+            }
+            Err(e) => panic!("waiting for {what}: {e}"),
+        }
+    };
+    let output = child.output();
+    assert!(
+        status.success() && output.contains("1 passed"),
+        "{what} failed ({status}); output:\n{output}"
+    );
+    eprintln!("{what} passed; output:\n{output}");
+    output
 }
 
 /// Connects to a child's listener with `desc`, retrying while it is not listening

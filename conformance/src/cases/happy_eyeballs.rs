@@ -20,8 +20,8 @@ use crate::{Backend, accept_one, client, closed_port, join_all, server, tcp_addr
 
 /// A listener whose accept queue is full and which never accepts: the kernel drops
 /// further SYNs to it, so a connect there neither succeeds nor fails.
-struct Unresponsive<B: Backend> {
-    addr: SocketAddr,
+pub(super) struct Unresponsive<B: Backend> {
+    pub(super) addr: SocketAddr,
     _listener: B::Listener,
     _queued: Vec<B::Stream>,
 }
@@ -29,7 +29,7 @@ struct Unresponsive<B: Backend> {
 /// Listens on 127.0.0.1 with `backlog=1` and connects (IP literal, `timeout=1`)
 /// until a connect times out: the queue is then full (as in
 /// `connect_timeout_when_queue_full`).
-async fn unresponsive<B: Backend>() -> Unresponsive<B> {
+pub(super) async fn unresponsive<B: Backend>() -> Unresponsive<B> {
     let listener = B::listen(&server("tcp:0:interface=127.0.0.1:backlog=1"))
         .await
         .expect("listen");

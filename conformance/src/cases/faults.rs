@@ -433,12 +433,41 @@ async fn server_goes_away<B: Backend>(listen: &str, connect: impl Fn(u16) -> Str
     )
     .await;
     check_end(&result, gone, tls, "mid-transfer");
+
+    // The client writing when the server goes away (having read 1 MiB; a closing
+    // socket with unread bytes resets too): the client's write fails, it does not
+    // block for ever.
+    let (mut server_stream, mut client_stream) = pair().await;
+    let progress = AtomicU64::new(0);
+    let server_side = async {
+        future::or(
+            async {
+                let end = receive_until_end::<B>(&mut server_stream, &pattern, &progress).await;
+                panic!("the server's read ended first: {end:?}");
+            },
+            reached::<B>(&progress, 1 << 20),
+        )
+        .await;
+        end(server_stream);
+    };
+    let client_side = pattern.send::<B>(&mut client_stream, 1 << 40);
+    let ((), result) = within::<B, _>(
+        LIMIT,
+        "the client writing while the server goes away",
+        future::zip(server_side, client_side),
+    )
+    .await;
+    assert!(
+        matches!(&result, Err(e) if matches!(e.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe)),
+        "a write after the server went away: expected a ConnectionReset or BrokenPipe error, got {result:?}"
+    );
 }
 
 /// A server that resets the connection while the strports client is reading: the
 /// client gets every byte that arrived (checked against what was sent), then a
 /// `ConnectionReset` error, not a hang nor a clean EOF; once after all the bytes
-/// were read, once in the middle of a transfer. Over TCP and `ssl:`.
+/// were read, once in the middle of a transfer. A client writing when the server
+/// resets gets a `ConnectionReset` or `BrokenPipe` error. Over TCP and `ssl:`.
 pub async fn fault_server_reset_mid_transfer_client_sees_error<B: Backend>() {
     server_goes_away::<B>(
         "tcp:0:interface=127.0.0.1",
@@ -458,8 +487,9 @@ pub async fn fault_server_reset_mid_transfer_client_sees_error<B: Backend>() {
 /// A server that closes the connection without a word (no TLS `close_notify`): over
 /// TCP the client reads EOF (all TCP can tell), over TLS an `UnexpectedEof` error
 /// after the bytes that arrived: a truncated TLS stream never reads as a clean end.
-/// A server that does say goodbye (`close_notify`, then half-close) gives a clean
-/// EOF over TLS too.
+/// A client writing when the server closes without reading everything gets an
+/// error (the kernel resets such a connection). A server that does say goodbye
+/// (`close_notify`, then half-close) gives a clean EOF over TLS too.
 pub async fn fault_server_vanishes_tls_truncation_is_an_error<B: Backend>() {
     server_goes_away::<B>(
         "tcp:0:interface=127.0.0.1",

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use futures_lite::future;
 use strports_core::ClientDescription;
-use strports_core::proxy_protocol::{Addresses, HaproxyOptions, ProxyHeader};
+use strports_core::proxy_protocol::{Addresses, HaproxyOptions, ProxyHeader, Tlv};
 use strports_core::tls::{default_provider, rustls};
 
 use super::tls::{Pki, plain_config};
@@ -216,6 +216,39 @@ async fn expect_closed<B: Backend>(stream: &mut B::Stream, what: &str) {
                 Err(e) => panic!("{what}: {e}"),
             }
         }
+    })
+    .await;
+}
+
+/// Sends `bytes` one at a time, 100 ms apart, until the server closes the
+/// connection (EOF, a reset, or a failed write); fails if it never does within
+/// [`LIMIT`] or if all of `bytes` went through: a deadline that a trickling peer
+/// pushes back with every byte would be no deadline.
+async fn trickle<B: Backend>(stream: &mut B::Stream, bytes: &[u8], what: &str) {
+    within::<B, _>(LIMIT, what, async {
+        let mut buf = vec![0u8; CHUNK];
+        for byte in bytes.chunks(1) {
+            if B::write_all(stream, byte).await.is_err() {
+                return;
+            }
+            let closed = future::or(
+                async {
+                    match B::read(stream, &mut buf).await {
+                        Ok(0) | Err(_) => true,
+                        Ok(n) => panic!("{what}: {n} unexpected bytes"),
+                    }
+                },
+                async {
+                    B::sleep(Duration::from_millis(100)).await;
+                    false
+                },
+            )
+            .await;
+            if closed {
+                return;
+            }
+        }
+        panic!("{what}: all {} bytes went through", bytes.len());
     })
     .await;
 }
@@ -534,9 +567,10 @@ pub async fn fault_server_vanishes_tls_truncation_is_an_error<B: Backend>() {
 }
 
 /// Peers that stall in the TLS handshake (silent; half a ClientHello; a whole
-/// ClientHello, then no answer to the server) do not hold up others: meanwhile other
-/// clients complete handshakes and are echoed byte-exactly. The stalled ones are
-/// closed once the handshake timeout (1 s, set through `TlsAcceptorStep`) passes,
+/// ClientHello, then no answer to the server; a ClientHello trickled a byte every
+/// 100 ms) do not hold up others: meanwhile other clients complete handshakes and
+/// are echoed byte-exactly. The stalled ones are closed once the handshake timeout
+/// (1 s, set through `TlsAcceptorStep`, a deadline for the whole handshake) passes,
 /// and counted in `failed_handshakes`; the listener then still serves.
 pub async fn fault_tls_handshake_stall_does_not_block_others<B: Backend>() {
     let pki = Pki::new();
@@ -562,28 +596,35 @@ pub async fn fault_tls_handshake_stall_does_not_block_others<B: Backend>() {
         B::write_all(&mut mute, &hello)
             .await
             .expect("write a ClientHello");
+        let mut trickler = B::connect(&raw).await.expect("connect");
+        let trickling = trickle::<B>(
+            &mut trickler,
+            &hello,
+            "a peer trickling its ClientHello cut off",
+        );
         let clients = (0..3)
             .map(|_| good_client::<B>(&good, &pattern, 256 * 1024))
             .collect();
-        join_all(clients).await;
+        future::zip(join_all(clients), trickling).await;
         expect_closed::<B>(&mut silent, "a silent peer closed").await;
         expect_closed::<B>(&mut half, "a peer stalled mid-ClientHello closed").await;
         expect_closed::<B>(&mut mute, "a peer stalled after its ClientHello closed").await;
-        expect_count::<B>("failed handshakes", 3, || {
+        expect_count::<B>("failed handshakes", 4, || {
             B::failed_handshakes(&listener).expect("a tls listener")
         })
         .await;
         good_client::<B>(&good, &pattern, 256 * 1024).await;
     })
     .await;
-    assert_eq!(B::failed_handshakes(&listener), Some(3));
+    assert_eq!(B::failed_handshakes(&listener), Some(4));
 }
 
 /// Peers that stall inside the PROXY header — a v2 signature only, a v2 header
-/// short of its last address bytes, a v1 line without its CRLF — all at once, do not
-/// hold up others: clients with whole headers (v1 and v2) are served byte-exactly
-/// meanwhile. The stalled ones are closed after the header timeout (1 s) and counted
-/// in `proxy_rejections`. (`haproxy_header_timeout_closes_connection` covers a silent
+/// short of its last address bytes, a v1 line without its CRLF, a long v2 header
+/// trickled a byte every 100 ms — all at once, do not hold up others: clients with
+/// whole headers (v1 and v2) are served byte-exactly meanwhile. The stalled ones are
+/// closed after the header timeout (1 s, a deadline for the whole header) and
+/// counted in `proxy_rejections`. (`haproxy_header_timeout_closes_connection` covers a silent
 /// peer and half a v1 header one at a time, with nobody else waiting.)
 pub async fn fault_proxy_header_stall_closed_while_others_served<B: Backend>() {
     let options = HaproxyOptions::default().with_header_timeout(SHORT);
@@ -593,6 +634,14 @@ pub async fn fault_proxy_header_stall_closed_while_others_served<B: Backend>() {
     let port = tcp_address(&B::local_address(&listener).expect("address")).port();
     let raw = client(&format!("tcp:127.0.0.1:{port}"));
     let (v1, v2) = proxy_headers();
+    // A v2 header with a 1000-byte TLV: 100 s of trickling.
+    let long = ProxyHeader::v2(Addresses::tcp(
+        "192.0.2.3:3333".parse().expect("address"),
+        "198.51.100.1:80".parse().expect("address"),
+    ))
+    .with_tlv(Tlv::new(0xe0, vec![b'x'; 1000]))
+    .encode()
+    .expect("encode");
     let pattern = Pattern::new(0xfa17_0004);
     let proxied_client = |header: &'static str| {
         let bytes = if header == "v1" { &v1 } else { &v2 };
@@ -612,20 +661,22 @@ pub async fn fault_proxy_header_stall_closed_while_others_served<B: Backend>() {
                 .expect("write part of a header");
             stalled.push(stream);
         }
-        join_all(vec![
+        let mut trickler = B::connect(&raw).await.expect("connect");
+        let trickling = trickle::<B>(&mut trickler, &long, "a peer trickling its header cut off");
+        let clients = join_all(vec![
             proxied_client("v1"),
             proxied_client("v2"),
             proxied_client("v1"),
-        ])
-        .await;
+        ]);
+        future::zip(clients, trickling).await;
         for stream in &mut stalled {
             expect_closed::<B>(stream, "a peer stalled mid-header closed").await;
         }
-        expect_count::<B>("proxy rejections", 3, || B::proxy_rejections(&listener)).await;
+        expect_count::<B>("proxy rejections", 4, || B::proxy_rejections(&listener)).await;
         proxied_client("v2").await;
     })
     .await;
-    assert_eq!(B::proxy_rejections(&listener), 3);
+    assert_eq!(B::proxy_rejections(&listener), 4);
 }
 
 /// A client that half-closes at once, before sending anything (over TCP, UNIX, and
@@ -1065,4 +1116,40 @@ pub async fn fault_reset_before_accept_or_mid_handshake_is_dropped<B: Backend>()
         .await;
     })
     .await;
+}
+
+/// The other way round: a server that stalls the TLS handshake (accepts and says
+/// nothing; or sends the start of a ServerHello and stops) makes a strports client's
+/// connect fail with `TimedOut` once its `timeout=` (1 s) passes, not hang.
+pub async fn fault_tls_server_stall_client_times_out<B: Backend>() {
+    let pki = Pki::new();
+    let listener = B::listen(&server("tcp:0:interface=127.0.0.1"))
+        .await
+        .expect("listen");
+    let port = tcp_address(&B::local_address(&listener).expect("address")).port();
+    let desc = client(&pki.ssl_client("127.0.0.1", port, ":hostname=localhost:timeout=1"));
+    // A handshake record header promising 80 bytes, and the first of them.
+    let partial_server_hello: &[u8] = &[0x16, 0x03, 0x03, 0x00, 0x50, 0x02];
+    for sent in [&[][..], partial_server_hello] {
+        let server_side = async {
+            let (mut stream, _) = B::accept(&listener).await.expect("accept");
+            B::write_all(&mut stream, sent).await.expect("write");
+            stream
+        };
+        let (_stream, result) = within::<B, _>(
+            LIMIT,
+            "a client connecting to a stalled server",
+            future::zip(server_side, B::connect(&desc)),
+        )
+        .await;
+        let error = match result {
+            Ok(_) => panic!("a handshake with a stalled server succeeded"),
+            Err(e) => e,
+        };
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut, "{error}");
+        assert!(
+            error.to_string().starts_with("tls handshake failed"),
+            "{error}"
+        );
+    }
 }

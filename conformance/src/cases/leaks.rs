@@ -72,7 +72,8 @@ pub async fn leaks_ten_thousand_connections_return_every_descriptor<B: Backend +
 /// A serve loop whose `accept` fails with `EMFILE` (the process is out of
 /// descriptors) neither exits nor spins: it logs a warning and pauses before each
 /// retry, and once descriptors free up it serves the connections that waited and new
-/// ones. Runs in a child process of its own (`RLIMIT_NOFILE` is process-wide).
+/// ones; on `tcp:`, `unix:` and `haproxy:tcp:` listeners. Runs in a child process of
+/// its own (`RLIMIT_NOFILE` is process-wide).
 pub async fn serve_keeps_serving_after_emfile<B: Backend + Stamped>() {
     run_in_child::<B>(EMFILE, CHILD_LIMIT).await;
 }
@@ -630,9 +631,12 @@ const MAX_FAILURES_IN_WINDOW: u64 = 200;
 /// How long the failures are counted for.
 const FAILURE_WINDOW: Duration = Duration::from_secs(1);
 
-/// The serve loop's "accept failed" warnings seen so far, and the first one's error.
+/// The serve loops' "accept failed" warnings seen so far, and the last one's error.
 static ACCEPT_FAILURES: AtomicU64 = AtomicU64::new(0);
-static FIRST_ACCEPT_ERROR: Mutex<Option<String>> = Mutex::new(None);
+static LAST_ACCEPT_ERROR: Mutex<String> = Mutex::new(String::new());
+
+/// The PROXY header the `haproxy:` scenario's clients send first.
+const PROXY_V1: &[u8] = b"PROXY TCP4 192.0.2.1 198.51.100.1 4000 80\r\n";
 
 async fn emfile_body<B: Backend>() {
     if !cfg!(target_os = "linux") {
@@ -641,19 +645,44 @@ async fn emfile_body<B: Backend>() {
     }
     tracing::subscriber::set_global_default(AcceptFailures)
         .expect("no other tracing subscriber in the child process");
-    let listener = B::listen(&server("tcp:0:interface=127.0.0.1:backlog=64"))
-        .await
-        .expect("listen");
-    let port = tcp_address(&B::local_address(&listener).expect("local address")).port();
-    let desc = client(&format!("tcp:127.0.0.1:{port}:timeout=10"));
+    let dir = temp_dir();
+    let (_, path) = socket_path(&dir, "emfile.sock");
+    emfile_scenario::<B>("tcp:0:interface=127.0.0.1:backlog=64", None, &[]).await;
+    emfile_scenario::<B>(&format!("unix:{path}:backlog=64"), Some(&path), &[]).await;
+    emfile_scenario::<B>(
+        "haproxy:tcp:0:interface=127.0.0.1:backlog=64",
+        None,
+        PROXY_V1,
+    )
+    .await;
+}
+
+/// Serves echo on `listen` (a UNIX socket at `unix_path`, or TCP) with [`CLIENTS`]
+/// clients queued (each having sent `preamble`) and only [`HEADROOM`] descriptors free: the loop accepts a few, fails
+/// with `EMFILE` without spinning, and serves every client once they close in turn,
+/// then new ones.
+async fn emfile_scenario<B: Backend>(listen: &str, unix_path: Option<&str>, preamble: &[u8]) {
+    let listener = B::listen(&server(listen)).await.expect("listen");
+    // `unix_path` for a UNIX listener, else the TCP port listened on.
+    let desc = client(&match unix_path {
+        Some(path) => format!("unix:{path}:timeout=10"),
+        None => {
+            let address = B::local_address(&listener).expect("local address");
+            format!("tcp:127.0.0.1:{}:timeout=10", tcp_address(&address).port())
+        }
+    });
+    let connect = || async {
+        let mut stream = within::<B, _>(LIMIT, "connect", B::connect(&desc))
+            .await
+            .unwrap_or_else(|e| panic!("{listen}: connect {desc}: {e}"));
+        B::write_all(&mut stream, preamble).await.expect("write");
+        stream
+    };
     // Connected before the limit is lowered (a client needs a descriptor too); they
     // wait in the accept queue, as nothing accepts yet.
     let mut clients = Vec::new();
     for _ in 0..CLIENTS {
-        let stream = within::<B, _>(LIMIT, "connect", B::connect(&desc))
-            .await
-            .expect("connect");
-        clients.push(stream);
+        clients.push(connect().await);
     }
 
     // The limit where exactly HEADROOM descriptor numbers below it are free (new
@@ -669,24 +698,29 @@ async fn emfile_body<B: Backend>() {
         limit += 1;
     }
     let original = nofile_limit();
+    let failed_before = ACCEPT_FAILURES.load(Ordering::SeqCst);
     set_nofile_limit(libc::rlimit {
         rlim_cur: limit as libc::rlim_t,
         rlim_max: original.rlim_max,
     });
     let serving = B::serve_echo(listener);
 
-    within::<B, _>(LIMIT, "an accept failing with EMFILE", async {
-        while ACCEPT_FAILURES.load(Ordering::SeqCst) == 0 {
-            B::sleep(Duration::from_millis(10)).await;
-        }
-    })
+    within::<B, _>(
+        LIMIT,
+        &format!("{listen}: an accept failing with EMFILE"),
+        async {
+            while ACCEPT_FAILURES.load(Ordering::SeqCst) == failed_before {
+                B::sleep(Duration::from_millis(10)).await;
+            }
+        },
+    )
     .await;
     let before = ACCEPT_FAILURES.load(Ordering::SeqCst);
     B::sleep(FAILURE_WINDOW).await;
     let in_window = ACCEPT_FAILURES.load(Ordering::SeqCst) - before;
     assert!(
         in_window < MAX_FAILURES_IN_WINDOW,
-        "{in_window} accept failures in {FAILURE_WINDOW:?}: the serve loop spins"
+        "{listen}: {in_window} accept failures in {FAILURE_WINDOW:?}: the serve loop spins"
     );
 
     // Each client closing frees its descriptor and the server's: the loop then
@@ -696,30 +730,27 @@ async fn emfile_body<B: Backend>() {
         finish::<B>(&mut stream).await;
     }
     for i in 0..3 {
-        let mut stream = within::<B, _>(LIMIT, "connect after EMFILE", B::connect(&desc))
-            .await
-            .expect("connect after EMFILE");
+        let mut stream = connect().await;
         echo_check::<B>(&mut stream, format!("new client {i}").as_bytes()).await;
         finish::<B>(&mut stream).await;
     }
     set_nofile_limit(original);
     within::<B, _>(LIMIT, "stop", B::stop(serving)).await;
 
-    let first = FIRST_ACCEPT_ERROR
+    let last = LAST_ACCEPT_ERROR
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .clone()
-        .unwrap_or_default();
+        .clone();
     assert!(
-        first.contains(&format!("os error {}", libc::EMFILE)),
-        "the first accept failure was not EMFILE: {first:?}"
+        last.contains(&format!("os error {}", libc::EMFILE)),
+        "{listen}: the accept failure was not EMFILE: {last:?}"
     );
     eprintln!(
-        "emfile: limit {limit} with {} open, {free} free below it; {CLIENTS} clients waiting; \
-         {in_window} accept failures in {FAILURE_WINDOW:?}, {} in all ({first}); \
-         every waiting client and 3 new ones echoed",
+        "emfile: {listen}: limit {limit} with {} open, {free} free below it; {CLIENTS} \
+         clients waiting; {in_window} accept failures in {FAILURE_WINDOW:?}, {} in all \
+         ({last}); every waiting client and 3 new ones echoed",
         open.len(),
-        ACCEPT_FAILURES.load(Ordering::SeqCst),
+        ACCEPT_FAILURES.load(Ordering::SeqCst) - failed_before,
     );
 }
 
@@ -770,10 +801,9 @@ impl tracing::Subscriber for AcceptFailures {
         }
         let mut fields = Fields::default();
         event.record(&mut fields);
-        if fields.message.starts_with("strports: accept failed")
-            && ACCEPT_FAILURES.fetch_add(1, Ordering::SeqCst) == 0
-        {
-            *FIRST_ACCEPT_ERROR.lock().unwrap_or_else(|p| p.into_inner()) = Some(fields.error);
+        if fields.message.starts_with("strports: accept failed") {
+            *LAST_ACCEPT_ERROR.lock().unwrap_or_else(|p| p.into_inner()) = fields.error;
+            ACCEPT_FAILURES.fetch_add(1, Ordering::SeqCst);
         }
     }
     fn enter(&self, _: &tracing::span::Id) {}

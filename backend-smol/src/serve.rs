@@ -3,13 +3,12 @@
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use async_io::Timer;
-use futures_lite::FutureExt;
 use smol::{Executor, Task};
 use strports_core::endpoint::Address;
+use strports_sys::tasks::{self, Tasks};
 
 use crate::{Listener, Stream};
 
@@ -90,21 +89,22 @@ enum Spawner {
 }
 
 impl Spawner {
+    /// Spawns `future` and drops the task's handle (`detach`): `tasks` counts the
+    /// task, and can end it. A large future is boxed first (see [`tasks::boxes`]).
+    fn spawn_tracked<C: Future<Output = ()> + Send + 'static>(&self, tasks: &Tasks, connection: C) {
+        if tasks::boxes::<C>() {
+            self.spawn(tasks.track(Box::pin(connection))).detach();
+        } else {
+            self.spawn(tasks.track(connection)).detach();
+        }
+    }
+
     fn spawn<F: Future<Output = ()> + Send + 'static>(&self, future: F) -> Task<()> {
         match self {
             Spawner::Global => smol::spawn(future),
             Spawner::Executor(e) => e.spawn(future),
         }
     }
-}
-
-/// The connection tasks still (possibly) running, owned jointly by the accept loop
-/// (which adds to it) and [`Serving`] (which takes them when stopping).
-type Tasks = Arc<Mutex<Vec<Task<()>>>>;
-
-fn lock(tasks: &Tasks) -> MutexGuard<'_, Vec<Task<()>>> {
-    // The lock is never held across a panic point that matters: recover the data.
-    tasks.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn start<H, F>(spawner: Spawner, listener: Listener, handler: H) -> Serving
@@ -115,12 +115,14 @@ where
     let local = listener
         .local_address()
         .map_err(|e| (e.kind(), e.to_string()));
-    let tasks: Tasks = Arc::default();
+    // Shared by the accept loop (which adds to it) and `Serving` (which ends or waits
+    // for the tasks); the last one dropped aborts those still running.
+    let tasks = Arc::new(Tasks::default());
     let accept_loop = spawner.spawn(accept_loop(
         spawner.clone(),
         listener,
         handler,
-        tasks.clone(),
+        Arc::clone(&tasks),
     ));
     Serving {
         local,
@@ -129,38 +131,19 @@ where
     }
 }
 
-async fn accept_loop<H, F>(spawner: Spawner, listener: Listener, handler: H, tasks: Tasks)
+async fn accept_loop<H, F>(spawner: Spawner, listener: Listener, handler: H, tasks: Arc<Tasks>)
 where
     H: Fn(Stream, Address) -> F + Send + Sync + 'static,
     F: Future<Output = ()> + Send + 'static,
 {
-    // Finished tasks are dropped when the list reaches this length, which then
-    // doubles the live count: amortised O(1) per connection.
-    let mut prune_at = 64;
     let handler = Arc::new(handler);
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
-                // The handler is called inside the task, so its future is built in
-                // place and held once. (A future made here and moved in would be
-                // held twice, as a captured value and inside `catch_unwind`, and
-                // copied at each move into the executor: for a handler with a 4 KiB
-                // buffer that was 40 KB of copying per connection.) A panic in the
-                // call itself is caught too.
-                let handler = handler.clone();
-                let task = spawner.spawn(async move {
-                    let shown = peer.clone();
-                    let connection = async move { handler(stream, peer).await };
-                    if AssertUnwindSafe(connection).catch_unwind().await.is_err() {
-                        tracing::error!(peer = %shown, "strports: connection handler panicked");
-                    }
-                });
-                let mut tasks = lock(&tasks);
-                if tasks.len() >= prune_at {
-                    tasks.retain(|t| !t.is_finished());
-                    prune_at = (tasks.len() * 2).max(64);
-                }
-                tasks.push(task);
+                // The handler is called inside the task, so a panic in the call
+                // itself ends only that task too.
+                let handler = Arc::clone(&handler);
+                spawner.spawn_tracked(&tasks, async move { handler(stream, peer).await });
             }
             Err(e) if strports_sys::accept::ends_serving(&e) => {
                 // `stdio` after its one connection: stop accepting; the running
@@ -186,7 +169,7 @@ where
 pub struct Serving {
     local: Result<Address, (io::ErrorKind, String)>,
     accept_loop: Option<Task<()>>,
-    tasks: Tasks,
+    tasks: Arc<Tasks>,
 }
 
 impl Serving {
@@ -200,31 +183,26 @@ impl Serving {
 
     /// Stops accepting and closes the listener (a `unix` socket file is removed
     /// before this returns), then waits until every running connection task has
-    /// finished.
+    /// finished (or been dropped with its executor).
     pub async fn stop(mut self) {
-        for task in self.stop_accepting().await {
-            // `fallible`: a task whose executor was dropped ends as cancelled
-            // instead of panicking here.
-            task.fallible().await;
-        }
+        self.stop_accepting().await;
+        self.tasks.wait().await;
     }
 
     /// Like [`stop`](Serving::stop), but cancels the running connection tasks
-    /// (dropping their futures and streams) instead of waiting for them.
+    /// (dropping their futures and streams) and waits until they are gone.
     pub async fn abort(mut self) {
-        for task in self.stop_accepting().await {
-            task.cancel().await;
-        }
+        self.stop_accepting().await;
+        self.tasks.abort();
+        self.tasks.wait().await;
     }
 
-    /// Cancels the accept loop, which drops the listener, and returns the
-    /// connection tasks.
-    async fn stop_accepting(&mut self) -> Vec<Task<()>> {
+    /// Cancels the accept loop, which drops the listener.
+    async fn stop_accepting(&mut self) {
         if let Some(accept_loop) = self.accept_loop.take() {
             // Returns once the loop's future, and with it the listener, is dropped.
             accept_loop.cancel().await;
         }
-        std::mem::take(&mut *lock(&self.tasks))
     }
 }
 

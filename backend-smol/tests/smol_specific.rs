@@ -444,3 +444,96 @@ fn abstract_listener_reports_its_name() {
         );
     });
 }
+
+/// Serves on `executor` with a handler that holds each connection until it is
+/// cancelled, with or without a 4 KiB buffer in its future (`serve` boxes large
+/// futures and spawns small ones as they are), opens `n` connections, and returns
+/// them once every handler runs.
+async fn held_connections(
+    executor: &Arc<smol::Executor<'static>>,
+    big: bool,
+    n: usize,
+) -> (strports_smol::Serving, Vec<Stream>) {
+    let listener = listen(&server("tcp:0:interface=127.0.0.1")).await.unwrap();
+    let port = tcp_port(&listener);
+    let started = Arc::new(AtomicUsize::new(0));
+    let seen = started.clone();
+    let serving = serve_on(executor, listener, move |mut stream, _| {
+        let seen = seen.clone();
+        async move {
+            let mut buf = [0u8; 4096];
+            seen.fetch_add(1, Ordering::SeqCst);
+            if big {
+                // Reads until the client closes, which it never does.
+                while let Ok(n) = stream.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            } else {
+                let _keep = stream;
+                future::pending::<()>().await;
+            }
+        }
+    });
+    let desc = client(&format!("tcp:127.0.0.1:{port}"));
+    let mut streams = Vec::new();
+    for _ in 0..n {
+        streams.push(connect(&desc).await.unwrap());
+    }
+    timeout("handlers", async {
+        while started.load(Ordering::SeqCst) < n {
+            async_io::Timer::after(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    (serving, streams)
+}
+
+async fn assert_all_closed(streams: Vec<Stream>) {
+    for mut stream in streams {
+        let mut buf = [0u8; 1];
+        let read = timeout("eof", stream.read(&mut buf)).await;
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    }
+}
+
+/// Runs `body` with an executor driven by two threads besides the test's.
+fn on_two_threads<F: Future<Output = ()>>(body: impl FnOnce(Arc<smol::Executor<'static>>) -> F) {
+    let executor = Arc::new(smol::Executor::new());
+    let (stop, stopped) = smol::channel::unbounded::<()>();
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let executor = executor.clone();
+            let stopped = stopped.clone();
+            std::thread::spawn(move || smol::block_on(executor.run(stopped.recv())))
+        })
+        .collect();
+    smol::block_on(body(executor));
+    drop(stop);
+    for thread in threads {
+        let _ = thread.join().unwrap();
+    }
+}
+
+#[test]
+fn abort_ends_every_waiting_connection_on_two_threads() {
+    on_two_threads(|executor| async move {
+        for big in [false, true] {
+            let (serving, streams) = held_connections(&executor, big, 64).await;
+            timeout("abort", serving.abort()).await;
+            assert_all_closed(streams).await;
+        }
+    });
+}
+
+#[test]
+fn dropping_serving_closes_every_connection() {
+    on_two_threads(|executor| async move {
+        for big in [false, true] {
+            let (serving, streams) = held_connections(&executor, big, 16).await;
+            drop(serving);
+            assert_all_closed(streams).await;
+        }
+    });
+}

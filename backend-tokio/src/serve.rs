@@ -3,15 +3,11 @@
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::mem::ManuallyDrop;
-use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll, Waker};
+use std::sync::Arc;
 
 use strports_core::endpoint::Address;
-use tokio::sync::{Notify, oneshot};
+use strports_sys::tasks::{self, Tasks};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -102,10 +98,10 @@ where
             () = sleep_until(paused_until), if paused_until.is_some() => paused_until = None,
             accepted = listener.accept(), if paused_until.is_none() => match accepted {
                 Ok((stream, peer)) => {
-                    // The handler's future is made inside the task, so it is never
-                    // moved (it may hold buffers of kilobytes).
+                    // The handler is called inside the task, so a panic in the call
+                    // itself ends only that task too.
                     let handler = Arc::clone(&handler);
-                    tasks.spawn(async move { handler(stream, peer).await });
+                    spawn(&tasks, async move { handler(stream, peer).await });
                 }
                 Err(e) if strports_sys::accept::ends_serving(&e) => {
                     tracing::debug!(error = %e, "strports: no more connections to accept");
@@ -132,203 +128,14 @@ where
     tasks.wait().await;
 }
 
-/// The connection tasks of a [`serve`] loop, tracked without keeping their
-/// `JoinHandle`s: a finished task is freed at once, as with a bare `tokio::spawn`
-/// (a kept handle holds the task's memory until it is dropped, and a `JoinSet` also
-/// wakes its owner each time a task ends). Each task counts itself while its future
-/// lives, and parks its waker here while it waits, so [`Tasks::abort`] can wake it to
-/// end. Dropping `Tasks` aborts the tasks still running.
-#[derive(Default)]
-struct Tasks {
-    shared: Arc<Shared>,
-}
-
-/// Connection futures larger than this are boxed before they are spawned.
-const INLINE_FUTURE_MAX: usize = 512;
-
-/// What a [`serve`] loop and its connection tasks share.
-#[derive(Default)]
-struct Shared {
-    /// Connection futures not yet dropped.
-    live: AtomicUsize,
-    /// Set once the loop waits for `live` to reach zero.
-    waiting: AtomicBool,
-    /// Set by [`Tasks::abort`]: every task ends at its next poll.
-    aborting: AtomicBool,
-    /// The wakers of tasks that are waiting.
-    parked: Mutex<Parked>,
-    /// Notified when `live` reaches zero while `waiting` is set.
-    idle: Notify,
-}
-
-impl Shared {
-    fn parked(&self) -> MutexGuard<'_, Parked> {
-        // The lock is never held across a call that can panic, but a poisoned list
-        // of wakers is still a valid list.
-        self.parked.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// A slab of wakers: a parked task keeps its slot until its future is dropped.
-#[derive(Default)]
-struct Parked {
-    slots: Vec<Option<Waker>>,
-    free: Vec<usize>,
-}
-
-impl Parked {
-    fn insert(&mut self, waker: Waker) -> usize {
-        match self.free.pop() {
-            Some(slot) => {
-                self.slots[slot] = Some(waker);
-                slot
-            }
-            None => {
-                self.slots.push(Some(waker));
-                self.slots.len() - 1
-            }
-        }
-    }
-
-    fn remove(&mut self, slot: usize) -> Option<Waker> {
-        let waker = self.slots.get_mut(slot)?.take();
-        self.free.push(slot);
-        waker
-    }
-}
-
-impl Tasks {
-    /// Spawns `connection` as a tracked task. A large future (one holding a buffer,
-    /// say) is boxed first: tokio's task machinery moves a task's future several
-    /// times (into the task, and the task's stage when it ends), each a `memcpy` of
-    /// its whole size, while a box moves as a pointer.
-    fn spawn<C: Future<Output = ()> + Send + 'static>(&self, connection: C) {
-        if size_of::<C>() > INLINE_FUTURE_MAX {
-            self.spawn_tracked(Box::pin(connection));
-        } else {
-            self.spawn_tracked(connection);
-        }
-    }
-
-    fn spawn_tracked(&self, connection: impl Future<Output = ()> + Send + 'static) {
-        // Only this loop adds, and it waits (below) in the same task.
-        self.shared.live.fetch_add(1, Ordering::Relaxed);
-        // The handle is dropped at once, as a bare accept-and-spawn loop does.
-        drop(tokio::spawn(Tracked {
-            future: ManuallyDrop::new(connection),
-            shared: Arc::clone(&self.shared),
-            parked: None,
-        }));
-    }
-
-    /// Makes every task end at its next poll, and wakes those that wait.
-    fn abort(&self) {
-        self.shared.aborting.store(true, Ordering::SeqCst);
-        for waker in self.shared.parked().slots.iter().flatten() {
-            waker.wake_by_ref();
-        }
-    }
-
-    /// Waits until every task's future has been dropped. If this is cancelled,
-    /// dropping `self` still aborts the rest.
-    async fn wait(&self) {
-        let shared = &*self.shared;
-        shared.waiting.store(true, Ordering::SeqCst);
-        loop {
-            let idle = shared.idle.notified();
-            let mut idle = std::pin::pin!(idle);
-            // Registered before the check, so a task ending in between still wakes us.
-            idle.as_mut().enable();
-            if shared.live.load(Ordering::SeqCst) == 0 {
-                return;
-            }
-            idle.await;
-        }
-    }
-}
-
-impl Drop for Tasks {
-    fn drop(&mut self) {
-        self.abort();
-    }
-}
-
-/// A connection task's future: counted in [`Shared::live`] while it lives, parked in
-/// [`Shared::parked`] while it waits, ended by [`Tasks::abort`], and with a panic
-/// logged and ending only that connection.
-struct Tracked<F> {
-    /// Dropped in place by `Drop`, before the task stops counting as live: `stop`
-    /// and `abort` return only once every connection's stream is closed.
-    future: ManuallyDrop<F>,
-    shared: Arc<Shared>,
-    /// The slot in [`Shared::parked`] and the waker stored there.
-    parked: Option<(usize, Waker)>,
-}
-
-impl<F: Future<Output = ()>> Future for Tracked<F> {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        // SAFETY: `future` is structurally pinned: it is never moved out of a pinned
-        // `Tracked` (only dropped in place by `Drop`); the other fields are not
-        // pinned and may be moved.
-        let this = unsafe { self.get_unchecked_mut() };
-        if this.shared.aborting.load(Ordering::SeqCst) {
-            return Poll::Ready(());
-        }
-        // SAFETY: see above.
-        let future = unsafe { Pin::new_unchecked(&mut *this.future) };
-        match std::panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-            Ok(Poll::Ready(())) => return Poll::Ready(()),
-            Ok(Poll::Pending) => {}
-            // The future is not polled again; it is dropped with the task.
-            Err(_) => {
-                tracing::error!("strports: connection handler panicked");
-                return Poll::Ready(());
-            }
-        }
-        // A task's waker is the same at every poll, so this takes the lock once per
-        // connection, not once per poll.
-        if let Some((_, waker)) = &this.parked {
-            if waker.will_wake(cx.waker()) {
-                return Poll::Pending;
-            }
-        }
-        let waker = cx.waker().clone();
-        let mut parked = this.shared.parked();
-        match &mut this.parked {
-            Some((slot, old)) => {
-                if let Some(stored) = parked.slots.get_mut(*slot) {
-                    *stored = Some(waker.clone());
-                }
-                *old = waker;
-            }
-            None => this.parked = Some((parked.insert(waker.clone()), waker)),
-        }
-        // `abort` sets the flag before it takes the lock to wake the parked tasks: if
-        // it woke them before this task parked, the flag is seen here.
-        if this.shared.aborting.load(Ordering::SeqCst) {
-            return Poll::Ready(());
-        }
-        Poll::Pending
-    }
-}
-
-impl<F> Drop for Tracked<F> {
-    fn drop(&mut self) {
-        // SAFETY: `future` is dropped once, here, in place (as pinning requires), and
-        // never used after.
-        unsafe { ManuallyDrop::drop(&mut self.future) };
-        if let Some((slot, _)) = self.parked.take() {
-            // The stored waker is dropped after the lock is released.
-            let stored = self.shared.parked().remove(slot);
-            drop(stored);
-        }
-        let shared = &self.shared;
-        if shared.live.fetch_sub(1, Ordering::SeqCst) == 1 && shared.waiting.load(Ordering::SeqCst)
-        {
-            shared.idle.notify_waiters();
-        }
+/// Spawns a connection task, boxing a large future first (see [`tasks::boxes`]). The
+/// task's handle is dropped at once, as a bare accept-and-spawn loop does: `tasks`
+/// counts the task, and can end it.
+fn spawn<C: Future<Output = ()> + Send + 'static>(tasks: &Tasks, connection: C) {
+    if tasks::boxes::<C>() {
+        drop(tokio::spawn(tasks.track(Box::pin(connection))));
+    } else {
+        drop(tokio::spawn(tasks.track(connection)));
     }
 }
 

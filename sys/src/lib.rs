@@ -7,7 +7,9 @@
 //! this here means no socket-setup decision lives in only one backend (the same idea
 //! as `quinn-udp` under quinn's runtimes). Nothing here blocks except [`resolve`] and
 //! name-valued interfaces in [`tcp::bind_addresses`], which backends run off their
-//! async threads.
+//! async threads. One module is not about the OS: [`tasks`], the runtime-free
+//! bookkeeping of a `serve` loop's connection tasks, which both backends spawn on
+//! their own executors.
 
 pub mod accept;
 pub mod adopt;
@@ -15,6 +17,7 @@ pub mod lock;
 pub mod process;
 pub mod resolve;
 pub mod stdio;
+pub mod tasks;
 pub mod tcp;
 #[cfg(feature = "tls")]
 pub mod tls;

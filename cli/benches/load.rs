@@ -1,0 +1,147 @@
+//! Load test of `strports listen --echo` and `strports relay`: many concurrent
+//! connections doing checked echo round trips for a fixed time, on each runtime.
+//!
+//! ```sh
+//! cargo bench -p strports-cli --bench load
+//! cargo bench -p strports-cli --bench load -- --runtime smol --target relay --connections 200 --seconds 5
+//! ```
+//!
+//! Options (after `--`): `--runtime tokio|smol|both` (both), `--target
+//! echo|relay|both` (both), `--transport tcp|unix|both` (tcp), `--connections N`
+//! (1000), `--seconds S` (30), `--seed N`. One line per run, then a Markdown table.
+//! Exits with status 1 if any run had an error (a failed connect or round trip, a
+//! byte that differs from the one sent, a missing EOF, a server that logged a problem
+//! or did not exit 0 on SIGTERM). See `support/load_gen.rs` for what is checked and bounded.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[path = "support/load_gen.rs"]
+mod load_gen;
+
+use load_gen::{Config, Target, Transport};
+
+const USAGE: &str = "usage: cargo bench -p strports-cli --bench load -- \
+[--runtime tokio|smol|both] [--target echo|relay|both] [--transport tcp|unix|both] \
+[--connections N] [--seconds S] [--seed N]";
+
+fn usage(problem: &str) -> ! {
+    eprintln!("{problem}\n{USAGE}");
+    std::process::exit(2);
+}
+
+fn main() {
+    let mut runtimes = vec!["tokio", "smol"];
+    let mut targets = vec![Target::Echo, Target::Relay];
+    let mut transports = vec![Transport::Tcp];
+    let mut connections = 1000;
+    let mut seconds = 30.0;
+    let mut seed = 0x5eed;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--bench" {
+            continue; // added by `cargo bench`
+        }
+        let Some(value) = args.next() else {
+            usage(&format!("{arg} needs a value"));
+        };
+        match (arg.as_str(), value.as_str()) {
+            ("--runtime", "both") => runtimes = vec!["tokio", "smol"],
+            ("--runtime", "tokio") => runtimes = vec!["tokio"],
+            ("--runtime", "smol") => runtimes = vec!["smol"],
+            ("--target", "both") => targets = vec![Target::Echo, Target::Relay],
+            ("--target", "echo") => targets = vec![Target::Echo],
+            ("--target", "relay") => targets = vec![Target::Relay],
+            ("--transport", "both") => transports = vec![Transport::Tcp, Transport::Unix],
+            ("--transport", "tcp") => transports = vec![Transport::Tcp],
+            ("--transport", "unix") => transports = vec![Transport::Unix],
+            ("--connections", n) => {
+                connections = n
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .unwrap_or_else(|| usage(&format!("bad --connections {n:?}")));
+            }
+            ("--seconds", s) => {
+                seconds = s
+                    .parse()
+                    .ok()
+                    .filter(|&s: &f64| s > 0.0 && s < 86_400.0)
+                    .unwrap_or_else(|| usage(&format!("bad --seconds {s:?}")));
+            }
+            ("--seed", s) => {
+                seed = s
+                    .parse()
+                    .unwrap_or_else(|_| usage(&format!("bad --seed {s:?}")));
+            }
+            _ => usage(&format!("unknown option {arg} {value}")),
+        }
+    }
+    let limit = load_gen::raise_fd_limit(connections).unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    });
+    eprintln!(
+        "load: {connections} connections, {seconds}s per run, open-files limit {limit}, seed {seed}"
+    );
+    let mut reports = Vec::new();
+    for &transport in &transports {
+        for &target in &targets {
+            for runtime in &runtimes {
+                let config = Config {
+                    binary: PathBuf::from(env!("CARGO_BIN_EXE_strports")),
+                    runtime: (*runtime).to_owned(),
+                    target,
+                    transport,
+                    connections,
+                    duration: Duration::from_secs_f64(seconds),
+                    seed,
+                };
+                let report = load_gen::run(&config);
+                println!("{}", report.line());
+                for e in &report.error_messages {
+                    println!("  error: {e}");
+                }
+                reports.push(report);
+            }
+        }
+    }
+    println!();
+    println!(
+        "| runtime | target | transport | connections | round trips/s | MiB/s each way | errors | peak RSS echo server | peak RSS relay |"
+    );
+    println!("|---|---|---|---:|---:|---:|---:|---:|---:|");
+    let mut errors = 0;
+    for r in &reports {
+        let rss = |name: &str| {
+            r.servers
+                .iter()
+                .find(|s| s.name == name)
+                .map_or("".to_owned(), |s| {
+                    format!(
+                        "{:.1} MiB (idle {:.1}, after close {:.1})",
+                        s.peak_rss_kib as f64 / 1024.0,
+                        s.idle_rss_kib as f64 / 1024.0,
+                        s.after_rss_kib as f64 / 1024.0
+                    )
+                })
+        };
+        println!(
+            "| {} | {} | {} | {} | {:.0} | {:.1} | {} | {} | {} |",
+            r.config.runtime,
+            r.config.target,
+            r.config.transport,
+            r.connected,
+            r.round_trips_per_sec(),
+            r.mib_per_sec(),
+            r.errors,
+            rss("echo"),
+            rss("relay"),
+        );
+        errors += r.errors;
+    }
+    if errors > 0 {
+        eprintln!("load: {errors} error(s)");
+        std::process::exit(1);
+    }
+}

@@ -60,7 +60,8 @@ pub fn run_child_body<B: Backend>(name: &str) {
 }
 
 /// 10,000 connections, opened and closed: TCP, UNIX and TLS echo round trips through
-/// `serve`, refused and failed connects, connects and Happy Eyeballs races dropped
+/// `serve`, refused, timed-out and otherwise failed connects (TLS handshakes among
+/// them), connects and Happy Eyeballs races dropped
 /// while in progress, `haproxy:` connections rejected for a garbage header, and
 /// `process:` clients. Afterwards the process has as many descriptors open as before
 /// them (measured after a warm-up round), and no child process, running or zombie.
@@ -90,10 +91,15 @@ struct Mix {
     unix: usize,
     /// `ssl:` connections (a full handshake each) echoing through `serve`.
     tls: usize,
+    /// `ssl:` connects that reject the server's certificate (wrong host name): the
+    /// handshake fails on both sides.
+    tls_rejected: usize,
     /// Connects to a loopback port where nothing listens: refused.
     refused: usize,
     /// Connects to a UNIX socket path that does not exist.
     missing: usize,
+    /// Connects to an unresponsive address with `timeout=1`: timed out.
+    timed_out: usize,
     /// Connects to an unresponsive address, dropped while the connect is in progress.
     cancelled: usize,
     /// Happy Eyeballs races between two unresponsive addresses, dropped once both
@@ -111,8 +117,10 @@ impl Mix {
         self.tcp
             + self.unix
             + self.tls
+            + self.tls_rejected
             + self.refused
             + self.missing
+            + self.timed_out
             + self.cancelled
             + self.abandoned_races
             + self.proxy
@@ -124,12 +132,14 @@ impl Mix {
 const MIX: Mix = Mix {
     tcp: 4000,
     unix: 3000,
-    tls: 300,
-    refused: 1000,
+    tls: 250,
+    tls_rejected: 50,
+    refused: 900,
     missing: 250,
+    timed_out: 50,
     cancelled: 400,
     abandoned_races: 100,
-    proxy: 750,
+    proxy: 800,
     process: 200,
 };
 
@@ -141,8 +151,10 @@ const WARM_UP: Mix = Mix {
     tcp: 8,
     unix: 8,
     tls: 4,
+    tls_rejected: 2,
     refused: 4,
     missing: 4,
+    timed_out: 2,
     cancelled: 4,
     abandoned_races: 2,
     proxy: 4,
@@ -246,16 +258,20 @@ async fn round<B: Backend>(fixtures: &Fixtures<B>, mix: Mix, name: &str) -> Stri
     );
     let port = tcp_address(&B::serving_address(&tls).expect("ssl address")).port();
     let tls_desc = client(&pki.ssl_client("127.0.0.1", port, ":hostname=localhost"));
+    let wrong_name_desc = client(&pki.ssl_client("127.0.0.1", port, ":hostname=wrong.example"));
     let refusing = Refusing::new();
     let refused_desc = client(&format!("tcp:127.0.0.1:{}:timeout=10", refusing.port));
     let (_, missing_path) = socket_path(&fixtures.dir, "missing.sock");
     let missing_desc = client(&format!("unix:{missing_path}:timeout=10"));
     let stuck: Vec<SocketAddr> = fixtures.stuck.iter().map(|s| s.addr).collect();
-    let stuck_desc = client(&format!(
-        "tcp:{}:{}:timeout=30",
-        stuck[0].ip(),
-        stuck[0].port()
-    ));
+    let stuck_at = |timeout: u32| {
+        client(&format!(
+            "tcp:{}:{}:timeout={timeout}",
+            stuck[0].ip(),
+            stuck[0].port()
+        ))
+    };
+    let (stuck_desc, timing_out_desc) = (stuck_at(30), stuck_at(1));
     let race_desc = client("tcp:stuck.invalid:80:timeout=30");
     let resolver = TableResolver::new(vec![("stuck.invalid", stuck)]);
     let proxy = B::listen_with_haproxy(
@@ -283,6 +299,14 @@ async fn round<B: Backend>(fixtures: &Fixtures<B>, mix: Mix, name: &str) -> Stri
     timed("tls", mix.tls, started);
 
     let started = Instant::now();
+    batches::<B, _, _>(&what("tls rejected"), mix.tls_rejected, 10, |_| async {
+        let result = within::<B, _>(LIMIT, "tls connect", B::connect(&wrong_name_desc)).await;
+        assert!(result.is_err(), "connect {wrong_name_desc} succeeded");
+    })
+    .await;
+    timed("tls-rejected", mix.tls_rejected, started);
+
+    let started = Instant::now();
     batches::<B, _, _>(&what("refused"), mix.refused, 50, |_| {
         failed_connect::<B>(&refused_desc, io::ErrorKind::ConnectionRefused)
     })
@@ -295,6 +319,13 @@ async fn round<B: Backend>(fixtures: &Fixtures<B>, mix: Mix, name: &str) -> Stri
     })
     .await;
     timed("missing-unix", mix.missing, started);
+
+    let started = Instant::now();
+    batches::<B, _, _>(&what("timed out"), mix.timed_out, 50, |_| {
+        failed_connect::<B>(&timing_out_desc, io::ErrorKind::TimedOut)
+    })
+    .await;
+    timed("timed-out", mix.timed_out, started);
 
     let started = Instant::now();
     batches::<B, _, _>(&what("cancelled"), mix.cancelled, 50, |_| {

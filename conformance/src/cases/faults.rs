@@ -897,9 +897,10 @@ impl Drop for Socat {
 
 /// A peer process (`socat`) killed with SIGKILL in the middle of a connection, with
 /// its stdin, and so its connection, still open: the server's read ends (EOF, or a
-/// reset if the peer had unread bytes), and the listener serves the next client
-/// byte-exactly. Over TCP and UNIX. Skipped with a note if `socat` is not installed
-/// (and `CI` is not set).
+/// reset if the peer had unread bytes; over TLS an `UnexpectedEof` error, as the
+/// peer sent no `close_notify`, or a reset), and the listener serves the next
+/// client byte-exactly. Over TCP, UNIX and `ssl:` (socat's `OPENSSL:` address).
+/// Skipped with a note if `socat` is not installed (and `CI` is not set).
 pub async fn fault_peer_process_killed_server_keeps_serving<B: Backend>() {
     if !have_socat() {
         return;
@@ -923,6 +924,17 @@ pub async fn fault_peer_process_killed_server_keeps_serving<B: Backend>() {
         unix,
         &format!("UNIX-CONNECT:{}", path.display()),
         &format!("unix:{text}"),
+    )
+    .await;
+    let pki = Pki::new();
+    let ssl = B::listen(&server(&pki.ssl_server("server.pem", "server.key", "")))
+        .await
+        .expect("listen");
+    let port = tcp_address(&B::local_address(&ssl).expect("address")).port();
+    peer_killed::<B>(
+        ssl,
+        &format!("OPENSSL:127.0.0.1:{port},verify=0"),
+        &pki.ssl_client("127.0.0.1", port, ":hostname=localhost"),
     )
     .await;
 }
@@ -951,10 +963,10 @@ async fn peer_killed<B: Backend>(listener: B::Listener, socat: &str, connect: &s
         B::read(&mut stream, &mut buf),
     )
     .await;
-    assert!(
-        matches!(&result, Ok(0)) || check_reset(&result),
-        "expected EOF or a reset, got {result:?}"
-    );
+    let tls = socat.starts_with("OPENSSL:");
+    if !check_reset(&result) {
+        check_end(&result, Gone::Vanished, tls, "after the peer was killed");
+    }
     drop(stream);
     let serving = B::serve_echo(listener);
     good_client::<B>(&client(connect), &Pattern::new(0xfa17_0009), 512 * 1024).await;

@@ -64,7 +64,8 @@ pub fn run_child_body<B: Backend>(name: &str) {
 /// them), connects and Happy Eyeballs races dropped
 /// while in progress, `haproxy:` connections rejected for a garbage header, and
 /// `process:` clients. Afterwards the process has as many descriptors open as before
-/// them (measured after a warm-up round), and no child process, running or zombie.
+/// them (measured after a warm-up round), and no child process, running or zombie;
+/// before the servers stop, only their own descriptors are left.
 /// Runs in a child process of its own.
 pub async fn leaks_ten_thousand_connections_return_every_descriptor<B: Backend + Stamped>() {
     run_in_child::<B>(LEAKS, CHILD_LIMIT).await;
@@ -282,6 +283,7 @@ async fn round<B: Backend>(fixtures: &Fixtures<B>, mix: Mix, name: &str) -> Stri
     .expect("listen haproxy");
     let port = tcp_address(&B::local_address(&proxy).expect("haproxy address")).port();
     let proxy_desc = client(&format!("tcp:127.0.0.1:{port}:timeout=10"));
+    let with_servers = open_descriptors();
 
     let started = Instant::now();
     batches::<B, _, _>(&what("tcp"), mix.tcp, 50, |i| echo_once::<B>(&tcp_desc, i)).await;
@@ -371,6 +373,11 @@ async fn round<B: Backend>(fixtures: &Fixtures<B>, mix: Mix, name: &str) -> Stri
     batches::<B, _, _>(&what("process"), mix.process, 10, process_once::<B>).await;
     timed("process", mix.process, started);
 
+    // Every connection is closed: only the servers' descriptors are left, before
+    // stopping them (which would also close connections a serve loop kept).
+    if let Err(e) = descriptors_back_to::<B>(&with_servers).await {
+        panic!("{name} round, before stopping the servers: {e}");
+    }
     for (kind, serving) in [("tcp", tcp), ("unix", unix), ("tls", tls)] {
         within::<B, _>(
             LIMIT,
@@ -562,6 +569,8 @@ async fn steady_descriptors<B: Backend>() -> BTreeMap<RawFd, String> {
 
 /// Waits until as many descriptors are open as in `baseline`: the count and how long
 /// it took, or after [`SETTLE_LIMIT`] an error listing the difference.
+/// (Waits: closing may finish in another task or thread, such as a connection
+/// handler or a thread logging a child's standard error.)
 async fn descriptors_back_to<B: Backend>(
     baseline: &BTreeMap<RawFd, String>,
 ) -> Result<(usize, Duration), String> {

@@ -796,7 +796,7 @@ type ConnectTo<'a, B> = &'a dyn Fn(&<B as Backend>::Serving) -> String;
 /// A client that half-closes right after its last write, with much of its data
 /// still in flight, gets every byte echoed back before EOF: over TCP, UNIX, `ssl:`
 /// and `haproxy:tcp:` (there also with the header, a payload and the EOF all in one
-/// go).
+/// go, and with the header and the EOF only).
 pub async fn fault_half_close_after_data_loses_no_byte<B: Backend>() {
     let pattern = Pattern::new(0xfa17_0008);
     let tcp_port =
@@ -836,6 +836,14 @@ pub async fn fault_half_close_after_data_loses_no_byte<B: Backend>() {
         B::shutdown_write(&mut stream).await.expect("half-close");
         let back = read_to_end::<B>(&mut stream).await.expect("read to EOF");
         assert_eq!(back, b"tiny");
+    })
+    .await;
+    within::<B, _>(LIMIT, "a header, then EOF at once", async {
+        let mut stream = B::connect(&raw).await.expect("connect");
+        B::write_all(&mut stream, &v2).await.expect("write");
+        B::shutdown_write(&mut stream).await.expect("half-close");
+        let back = read_to_end::<B>(&mut stream).await.expect("read to EOF");
+        assert!(back.is_empty(), "{} bytes from nowhere", back.len());
     })
     .await;
     within::<B, _>(LIMIT, "4 MiB through haproxy:", async {
@@ -1163,5 +1171,57 @@ pub async fn fault_tls_server_stall_client_times_out<B: Backend>() {
             error.to_string().starts_with("tls handshake failed"),
             "{error}"
         );
+    }
+}
+
+/// A server that goes away in the middle of the TLS handshake, after reading the
+/// ClientHello, makes a strports client's connect fail at once (its `timeout=` is
+/// 10 minutes here): a reset with `ConnectionReset`, a close with `UnexpectedEof`
+/// ("tls handshake failed: the peer closed the connection during the handshake").
+pub async fn fault_tls_server_gone_mid_handshake_client_fails_at_once<B: Backend>() {
+    let pki = Pki::new();
+    let listener = B::listen(&server("tcp:0:interface=127.0.0.1"))
+        .await
+        .expect("listen");
+    let port = tcp_address(&B::local_address(&listener).expect("address")).port();
+    let desc = client(&pki.ssl_client("127.0.0.1", port, ":hostname=localhost:timeout=600"));
+    for gone in [Gone::Reset, Gone::Vanished] {
+        let server_side = async {
+            let (mut stream, _) = B::accept(&listener).await.expect("accept");
+            // The whole ClientHello record, so that nothing is left unread (a close
+            // with unread bytes would reset).
+            let mut header = [0u8; 5];
+            read_exact::<B>(&mut stream, &mut header)
+                .await
+                .expect("read a record header");
+            let mut body = vec![0u8; usize::from(u16::from_be_bytes([header[3], header[4]]))];
+            read_exact::<B>(&mut stream, &mut body)
+                .await
+                .expect("read the ClientHello");
+            match gone {
+                Gone::Reset => reset(stream),
+                Gone::Vanished => drop(stream),
+            }
+        };
+        let ((), result) = within::<B, _>(
+            LIMIT,
+            "a client whose server went away mid-handshake",
+            future::zip(server_side, B::connect(&desc)),
+        )
+        .await;
+        let error = match result {
+            Ok(_) => panic!("a handshake with a vanished server succeeded"),
+            Err(e) => e,
+        };
+        match gone {
+            Gone::Reset => assert_eq!(error.kind(), io::ErrorKind::ConnectionReset, "{error}"),
+            Gone::Vanished => {
+                assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof, "{error}");
+                assert!(
+                    error.to_string().starts_with("tls handshake failed"),
+                    "{error}"
+                );
+            }
+        }
     }
 }

@@ -40,7 +40,7 @@ use crate::{
 /// The bound on every wait for one step.
 const LIMIT: Duration = Duration::from_secs(10);
 /// A handshake or header timeout short enough for stalled peers to be dropped soon.
-const SHORT: Duration = Duration::from_secs(1);
+const SHORT: Duration = Duration::from_secs(2);
 /// A timeout so long that a connection closed within [`LIMIT`] was closed for
 /// another reason (the peer's EOF).
 const PATIENT: Duration = Duration::from_secs(600);
@@ -570,7 +570,7 @@ pub async fn fault_server_vanishes_tls_truncation_is_an_error<B: Backend>() {
 /// ClientHello, then no answer to the server; a ClientHello trickled a byte every
 /// 100 ms) do not hold up others: meanwhile other clients complete handshakes and
 /// are echoed byte-exactly. The stalled ones are closed once the handshake timeout
-/// (1 s, set through `TlsAcceptorStep`, a deadline for the whole handshake) passes,
+/// (2 s, set through `TlsAcceptorStep`, a deadline for the whole handshake) passes,
 /// and counted in `failed_handshakes`; the listener then still serves.
 pub async fn fault_tls_handshake_stall_does_not_block_others<B: Backend>() {
     let pki = Pki::new();
@@ -623,7 +623,7 @@ pub async fn fault_tls_handshake_stall_does_not_block_others<B: Backend>() {
 /// short of its last address bytes, a v1 line without its CRLF, a long v2 header
 /// trickled a byte every 100 ms — all at once, do not hold up others: clients with
 /// whole headers (v1 and v2) are served byte-exactly meanwhile. The stalled ones are
-/// closed after the header timeout (1 s, a deadline for the whole header) and
+/// closed after the header timeout (2 s, a deadline for the whole header) and
 /// counted in `proxy_rejections`. (`haproxy_header_timeout_closes_connection` covers a silent
 /// peer and half a v1 header one at a time, with nobody else waiting.)
 pub async fn fault_proxy_header_stall_closed_while_others_served<B: Backend>() {

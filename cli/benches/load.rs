@@ -8,7 +8,8 @@
 //!
 //! Options (after `--`): `--runtime tokio|smol|both` (both), `--target
 //! echo|relay|both` (both), `--transport tcp|unix|both` (tcp), `--connections N`
-//! (1000), `--seconds S` (30), `--seed N`. One line per run, then a Markdown table.
+//! (1000), `--seconds S` (30), `--seed N`, `--waves N` (1: with more, the same servers
+//! get N waves of connections one after the other, and their RSS is shown after each). One line per run, then a Markdown table.
 //! Exits with status 1 if any run had an error (a failed connect or round trip, a
 //! byte that differs from the one sent, a missing EOF, a server that logged a problem
 //! or did not exit 0 on SIGTERM). See `support/load_gen.rs` for what is checked and bounded.
@@ -23,7 +24,7 @@ use load_gen::{Config, Target, Transport};
 
 const USAGE: &str = "usage: cargo bench -p strports-cli --bench load -- \
 [--runtime tokio|smol|both] [--target echo|relay|both] [--transport tcp|unix|both] \
-[--connections N] [--seconds S] [--seed N]";
+[--connections N] [--seconds S] [--seed N] [--waves N]";
 
 fn usage(problem: &str) -> ! {
     eprintln!("{problem}\n{USAGE}");
@@ -37,6 +38,7 @@ fn main() {
     let mut connections = 1000;
     let mut seconds = 30.0;
     let mut seed = 0x5eed;
+    let mut waves = 1;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--bench" {
@@ -69,6 +71,13 @@ fn main() {
                     .filter(|&s: &f64| s > 0.0 && s < 86_400.0)
                     .unwrap_or_else(|| usage(&format!("bad --seconds {s:?}")));
             }
+            ("--waves", n) => {
+                waves = n
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .unwrap_or_else(|| usage(&format!("bad --waves {n:?}")));
+            }
             ("--seed", s) => {
                 seed = s
                     .parse()
@@ -82,7 +91,7 @@ fn main() {
         std::process::exit(1);
     });
     eprintln!(
-        "load: {connections} connections, {seconds}s per run, open-files limit {limit}, seed {seed}"
+        "load: {connections} connections, {seconds}s per run, {waves} wave(s), open-files limit {limit}, seed {seed}"
     );
     let mut reports = Vec::new();
     for &transport in &transports {
@@ -96,6 +105,7 @@ fn main() {
                     connections,
                     duration: Duration::from_secs_f64(seconds),
                     seed,
+                    waves,
                 };
                 let report = load_gen::run(&config);
                 println!("{}", report.line());
@@ -119,10 +129,10 @@ fn main() {
                 .find(|s| s.name == name)
                 .map_or("".to_owned(), |s| {
                     format!(
-                        "{:.1} MiB (idle {:.1}, after close {:.1})",
+                        "{:.1} MiB (idle {:.1}, after close {})",
                         s.peak_rss_kib as f64 / 1024.0,
                         s.idle_rss_kib as f64 / 1024.0,
-                        s.after_rss_kib as f64 / 1024.0
+                        s.after_close_mib()
                     )
                 })
         };

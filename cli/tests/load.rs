@@ -36,6 +36,7 @@ fn thousand_connections_echo_and_relay_on_both_runtimes_no_lost_bytes() {
                 connections: CONNECTIONS,
                 duration: Duration::from_secs(seconds),
                 seed: 0x5eed,
+                waves: 1,
             };
             let report = load_gen::run(&config);
             eprintln!("{}", report.line());

@@ -105,6 +105,9 @@ pub(crate) struct Config {
     pub(crate) duration: Duration,
     /// Seed of every connection's message sizes and content.
     pub(crate) seed: u64,
+    /// Waves of `connections` connections, one after the other, against the same
+    /// servers (to see whether memory comes back after each).
+    pub(crate) waves: usize,
 }
 
 /// Memory and exit of one server process.
@@ -116,10 +119,22 @@ pub(crate) struct ServerReport {
     pub(crate) idle_rss_kib: u64,
     /// Peak RSS (`VmHWM`) just before SIGTERM (KiB).
     pub(crate) peak_rss_kib: u64,
-    /// RSS once every connection was closed (KiB).
-    pub(crate) after_rss_kib: u64,
+    /// RSS once every connection was closed (KiB), after each wave.
+    pub(crate) after_rss_kib: Vec<u64>,
     /// "connection closed" summary lines it logged.
     pub(crate) closed: usize,
+}
+
+impl ServerReport {
+    /// The RSS after each wave's connections closed, in MiB ("70.1, 70.3").
+    pub(crate) fn after_close_mib(&self) -> String {
+        let kib: Vec<String> = self
+            .after_rss_kib
+            .iter()
+            .map(|k| format!("{:.1}", *k as f64 / 1024.0))
+            .collect();
+        kib.join(", ")
+    }
 }
 
 /// The outcome of one run.
@@ -127,13 +142,15 @@ pub(crate) struct ServerReport {
 pub(crate) struct Report {
     /// What ran.
     pub(crate) config: Config,
-    /// Connections that were established (and did their first round trip).
+    /// Connections that were established (and did their first round trip), in all
+    /// waves.
     pub(crate) connected: usize,
     /// Round trips completed in the timed phase.
     pub(crate) round_trips: u64,
     /// Bytes echoed in the timed phase (each way).
     pub(crate) bytes: u64,
-    /// From the start of the timed phase until the last connection's last round trip.
+    /// From the start of the timed phase until the last connection's last round trip
+    /// (the sum over the waves).
     pub(crate) elapsed: Duration,
     /// Every error: connections, round trips, mismatches, server logs and exits.
     pub(crate) errors: usize,
@@ -172,12 +189,12 @@ impl Report {
         );
         for s in &self.servers {
             line.push_str(&format!(
-                "; {} server: {} connections logged closed, RSS idle {:.1} MiB, peak {:.1} MiB, after close {:.1} MiB",
+                "; {} server: {} connections logged closed, RSS idle {:.1} MiB, peak {:.1} MiB, after close {} MiB",
                 s.name,
                 s.closed,
                 s.idle_rss_kib as f64 / 1024.0,
                 s.peak_rss_kib as f64 / 1024.0,
-                s.after_rss_kib as f64 / 1024.0,
+                s.after_close_mib(),
             ));
         }
         line
@@ -287,11 +304,56 @@ async fn run_async(config: &Config) -> Report {
     servers.push(echo);
     let connect_to = Arc::new(connect_to);
 
+    let mut connected = 0;
+    let mut round_trips = 0;
+    let mut bytes = 0;
+    let mut elapsed = Duration::ZERO;
+    for wave in 0..config.waves.max(1) {
+        let w = run_wave(config, wave as u64, &connect_to, &mut errors).await;
+        connected += w.connected;
+        round_trips += w.round_trips;
+        bytes += w.bytes;
+        elapsed += w.elapsed;
+        // Every connection is closed on our side: the servers must log each one.
+        for server in servers.iter_mut() {
+            server.wait_closed(connected, &mut errors);
+            server
+                .after_waves_kib
+                .push(memory(server.child.id()).map_or(0, |m| m.rss_kib));
+        }
+    }
+    let mut reports = Vec::new();
+    for server in servers {
+        reports.push(server.stop(connected, &mut errors));
+    }
+    Report {
+        config: config.clone(),
+        connected,
+        round_trips,
+        bytes,
+        elapsed,
+        errors: errors.count,
+        error_messages: errors.messages,
+        servers: reports,
+    }
+}
+
+/// What one wave of connections did.
+struct Wave {
+    connected: usize,
+    round_trips: u64,
+    bytes: u64,
+    elapsed: Duration,
+}
+
+/// Opens `config.connections` connections, has them do round trips for
+/// `config.duration`, and closes them.
+async fn run_wave(config: &Config, wave: u64, connect_to: &Arc<Addr>, errors: &mut Errors) -> Wave {
     // Connect everything, each connection with one small round trip, before timing.
     let mut setup = JoinSet::new();
     for id in 0..config.connections {
         let addr = connect_to.clone();
-        let seed = connection_seed(config.seed, id as u64);
+        let seed = connection_seed(config.seed ^ mix(wave), id as u64);
         setup.spawn(async move {
             match tokio::time::timeout(CONNECT_TIMEOUT, Conn::open(id, &addr, seed)).await {
                 Ok(result) => result,
@@ -346,25 +408,11 @@ async fn run_async(config: &Config) -> Report {
             }
         }
     }
-    drop(timed);
-
-    // Every connection is closed on our side: the servers must log each one.
-    let mut reports = Vec::new();
-    for server in servers.iter_mut() {
-        server.wait_closed(connected, &mut errors);
-    }
-    for server in servers {
-        reports.push(server.stop(connected, &mut errors));
-    }
-    Report {
-        config: config.clone(),
+    Wave {
         connected,
         round_trips,
         bytes,
         elapsed: last_end.saturating_duration_since(start),
-        errors: errors.count,
-        error_messages: errors.messages,
-        servers: reports,
     }
 }
 
@@ -394,6 +442,7 @@ struct Server {
     child: Child,
     address: Addr,
     idle_rss_kib: u64,
+    after_waves_kib: Vec<u64>,
     stats: Arc<Mutex<LogStats>>,
     log_reader: Option<thread::JoinHandle<()>>,
 }
@@ -422,6 +471,7 @@ impl Server {
             child,
             address,
             idle_rss_kib,
+            after_waves_kib: Vec::new(),
             stats,
             log_reader: Some(log_reader),
         }
@@ -507,7 +557,7 @@ impl Server {
             name: self.name,
             idle_rss_kib: self.idle_rss_kib,
             peak_rss_kib: mem.peak_kib,
-            after_rss_kib: mem.rss_kib,
+            after_rss_kib: std::mem::take(&mut self.after_waves_kib),
             closed: stats.closed,
         }
     }

@@ -31,6 +31,14 @@ fn usage(problem: &str) -> ! {
     std::process::exit(2);
 }
 
+/// The 1-minute load average, from `/proc/loadavg`.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned())
+}
+
 fn main() {
     let mut runtimes = vec!["tokio", "smol"];
     let mut targets = vec![Target::Echo, Target::Relay];
@@ -107,8 +115,13 @@ fn main() {
                     seed,
                     waves,
                 };
+                let before = load_average();
                 let report = load_gen::run(&config);
-                println!("{}", report.line());
+                println!(
+                    "{} (load average before {before}, after {})",
+                    report.line(),
+                    load_average()
+                );
                 for e in &report.error_messages {
                     println!("  error: {e}");
                 }
@@ -118,7 +131,7 @@ fn main() {
     }
     println!();
     println!(
-        "| runtime | target | transport | connections | round trips/s | MiB/s each way | errors | peak RSS echo server | peak RSS relay |"
+        "| runtime | target | transport | connections (all waves) | round trips/s | MiB/s each way | errors | peak RSS echo server | peak RSS relay |"
     );
     println!("|---|---|---|---:|---:|---:|---:|---:|---:|");
     let mut errors = 0;

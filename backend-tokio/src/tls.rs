@@ -183,7 +183,10 @@ impl TlsListener {
     fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Stream, Address)>> {
         let mut state = self.lock();
         let state = &mut *state;
-        let result = 'found: {
+        let result = 'found: loop {
+            // Whether accepting stopped at the limit, rather than with the listening
+            // socket registered for a wake-up (`Pending`).
+            let mut at_limit = true;
             while state.handshakes.len() < MAX_IN_FLIGHT {
                 let accepting = state.accepting.get_or_insert_with(|| {
                     let raw = self.raw.clone();
@@ -198,7 +201,10 @@ impl TlsListener {
                         state.accepting = None;
                         break 'found Err(e);
                     }
-                    Poll::Pending => break,
+                    Poll::Pending => {
+                        at_limit = false;
+                        break;
+                    }
                 }
             }
             let mut i = 0;
@@ -215,6 +221,12 @@ impl TlsListener {
                     }
                     Poll::Pending => i += 1,
                 }
+            }
+            if at_limit && state.handshakes.len() < MAX_IN_FLIGHT {
+                // Handshakes failed while the listening socket was not being polled:
+                // accept again, or nothing would wake this listener for new
+                // connections once the last handshake in flight is gone.
+                continue;
             }
             if !state.waiters.iter().any(|w| w.will_wake(cx.waker())) {
                 state.waiters.push(cx.waker().clone());

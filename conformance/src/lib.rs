@@ -247,6 +247,7 @@ macro_rules! conformance_tests {
             fault_server_reset_mid_transfer_client_sees_error,
             fault_server_vanishes_tls_truncation_is_an_error,
             fault_tls_handshake_stall_does_not_block_others,
+            fault_tls_handshakes_failing_at_capacity_resume_accepting,
             fault_tls_server_gone_mid_handshake_client_fails_at_once,
             fault_tls_server_stall_client_times_out,
             fd_adopts_inherited_listener,

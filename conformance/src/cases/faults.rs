@@ -1225,3 +1225,69 @@ pub async fn fault_tls_server_gone_mid_handshake_client_fails_at_once<B: Backend
         }
     }
 }
+
+/// The length of the accept queue of the loopback TCP listener on `port` (Linux:
+/// the `rx_queue` of its `LISTEN` line in `/proc/net/tcp`); `None` where that
+/// cannot be read.
+fn accept_queue(port: u16) -> Option<u64> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let local = format!("0100007F:{port:04X}");
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.get(1) != Some(&local.as_str()) || fields.get(3) != Some(&"0A") {
+            return None;
+        }
+        let (_, rx) = fields.get(4)?.split_once(':')?;
+        u64::from_str_radix(rx, 16).ok()
+    })
+}
+
+/// Waits until the accept queue of the listener on `port` holds `n` connections
+/// (where it cannot be read: lets 500 ms pass instead).
+async fn accept_queue_reaches<B: Backend>(port: u16, n: u64, what: &str) {
+    if accept_queue(port).is_none() {
+        println!("note: /proc/net/tcp unreadable; waiting 500 ms for: {what}");
+        B::sleep(Duration::from_millis(500)).await;
+        return;
+    }
+    within::<B, _>(LIMIT, what, async {
+        while accept_queue(port) != Some(n) {
+            B::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+}
+
+/// A TLS listener that takes as many connections at once as it runs handshakes
+/// (256, the backends' limit), all of which fail at once (their peers sent
+/// garbage and went away while waiting in the kernel's queue), keeps accepting: the
+/// next client is served. (Regression: the listener stopped at the limit without
+/// polling the listening socket again, so once those handshakes failed nothing
+/// woke it: a `serve` loop on it never accepted again.)
+pub async fn fault_tls_handshakes_failing_at_capacity_resume_accepting<B: Backend>() {
+    const IN_FLIGHT: usize = 256;
+    let pki = Pki::new();
+    let listener = B::listen_tls_with_timeout(
+        &server("tcp:0:interface=127.0.0.1:backlog=512"),
+        plain_config(&pki),
+        PATIENT,
+    )
+    .await
+    .expect("listen");
+    let port = tcp_address(&B::local_address(&listener).expect("address")).port();
+    let raw = client(&format!("tcp:127.0.0.1:{port}"));
+    for _ in 0..IN_FLIGHT {
+        let mut stream = within::<B, _>(LIMIT, "connect", B::connect(&raw))
+            .await
+            .expect("connect");
+        B::write_all(&mut stream, b"GET / HTTP/1.0\r\n\r\n")
+            .await
+            .expect("write garbage");
+    }
+    accept_queue_reaches::<B>(port, IN_FLIGHT as u64, "every bad peer queued").await;
+    let serving = B::serve_echo(listener);
+    accept_queue_reaches::<B>(port, 0, "every bad peer taken").await;
+    let good = client(&pki.ssl_client("127.0.0.1", port, ":hostname=localhost"));
+    good_client::<B>(&good, &Pattern::new(0xfa17_000b), 64 * 1024).await;
+    within::<B, _>(LIMIT, "stop", B::stop(serving)).await;
+}

@@ -45,6 +45,12 @@ pub enum Stream {
     /// are pushed to the socket as far as it takes them, and any TLS bytes still
     /// buffered are sent on the next read, write or flush; `close()` sends TLS's
     /// `close_notify` and then half-closes the inner stream.
+    ///
+    /// A read gives EOF only after the peer's `close_notify`: a peer that closes the
+    /// connection without it (it crashed, or was killed) makes the read after the
+    /// last bytes fail with [`io::ErrorKind::UnexpectedEof`], so a truncated stream
+    /// never passes for a complete one; a reset fails with
+    /// [`io::ErrorKind::ConnectionReset`] (conformance cases `fault_*`).
     Tls(Box<futures_rustls::TlsStream<Stream>>),
 }
 

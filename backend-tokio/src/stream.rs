@@ -40,7 +40,14 @@ pub enum Stream {
     /// TLS (`ssl:`, `tls:`) over another stream: TCP, or any `endpoint=` of a `tls:`
     /// client. Boxed: one allocation per connection, none per read or write. Writes
     /// are pushed to the socket as far as it takes them, and any TLS bytes still
-    /// buffered are sent on the next read, write or flush.
+    /// buffered are sent on the next read, write or flush; `shutdown()` sends TLS's
+    /// `close_notify` and then half-closes the inner stream.
+    ///
+    /// A read gives EOF only after the peer's `close_notify`: a peer that closes the
+    /// connection without it (it crashed, or was killed) makes the read after the
+    /// last bytes fail with [`io::ErrorKind::UnexpectedEof`], so a truncated stream
+    /// never passes for a complete one; a reset fails with
+    /// [`io::ErrorKind::ConnectionReset`] (conformance cases `fault_*`).
     Tls(Box<tokio_rustls::TlsStream<Stream>>),
 }
 

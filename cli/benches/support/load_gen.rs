@@ -539,9 +539,21 @@ impl Server {
                 }
             }
         }
-        // The process is gone, so its stderr is at EOF (it has no children).
+        // The process is gone, so its stderr is at EOF, unless a child of its own
+        // still holds it: wait a bounded time for the reader.
         if let Some(reader) = self.log_reader.take() {
-            let _ = reader.join();
+            let deadline = Instant::now() + LOG_TIMEOUT;
+            while !reader.is_finished() && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(10));
+            }
+            if reader.is_finished() {
+                let _ = reader.join();
+            } else {
+                errors.add(format!(
+                    "{}: its stderr is still open {LOG_TIMEOUT:?} after it exited",
+                    self.name
+                ));
+            }
         }
         let stats = self.stats.lock().expect("log stats");
         for problem in &stats.problems {

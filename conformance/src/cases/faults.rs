@@ -6,11 +6,11 @@
 //! What the reading end of a connection sees when its peer goes away (asserted
 //! here, the same on every backend; Linux semantics):
 //!
-//! | the peer                                   | plain stream             | TLS stream                        |
-//! |--------------------------------------------|--------------------------|-----------------------------------|
-//! | resets (RST: `SO_LINGER` 0)                | the bytes, then `ConnectionReset` | the same                 |
-//! | closes without a word (dropped, killed)    | the bytes, then EOF      | the bytes, then an `UnexpectedEof` error |
-//! | half-closes (TLS: `close_notify` first)    | the bytes, then EOF      | the bytes, then EOF               |
+//! | the peer                                | plain stream                      | TLS stream                               |
+//! |-----------------------------------------|-----------------------------------|------------------------------------------|
+//! | resets (RST: `SO_LINGER` 0)             | the bytes, then `ConnectionReset` | the same                                 |
+//! | closes without a word (dropped, killed) | the bytes, then EOF               | the bytes, then an `UnexpectedEof` error |
+//! | half-closes (TLS: `close_notify` first) | the bytes, then EOF               | the bytes, then EOF                      |
 //!
 //! So over TLS a peer that vanished is never mistaken for one that finished:
 //! truncation is an error (rustls' "peer closed connection without sending TLS
@@ -522,7 +522,8 @@ pub async fn fault_server_reset_mid_transfer_client_sees_error<B: Backend>() {
 /// after the bytes that arrived: a truncated TLS stream never reads as a clean end.
 /// A client writing when the server closes without reading everything gets an
 /// error (the kernel resets such a connection). A server that does say goodbye
-/// (`close_notify`, then half-close) gives a clean EOF over TLS too.
+/// (`close_notify`, then half-close) gives a clean EOF over TLS too; a TLS client
+/// that vanishes is an `UnexpectedEof` error on the server's side alike.
 pub async fn fault_server_vanishes_tls_truncation_is_an_error<B: Backend>() {
     server_goes_away::<B>(
         "tcp:0:interface=127.0.0.1",
@@ -564,6 +565,45 @@ pub async fn fault_server_vanishes_tls_truncation_is_an_error<B: Backend>() {
         assert_eq!(rest, b"goodbye");
     })
     .await;
+
+    // The other way round: a TLS client that vanishes, read by the server.
+    let (accepted, connected) = within::<B, _>(
+        LIMIT,
+        "connect",
+        future::zip(B::accept(&listener), B::connect(&desc)),
+    )
+    .await;
+    let (mut server_stream, _) = accepted.expect("accept");
+    let mut client_stream = connected.expect("connect");
+    let result = within::<B, _>(LIMIT, "the server's read of a vanished client", async {
+        B::write_all(&mut client_stream, b"partial")
+            .await
+            .expect("write");
+        let mut got = [0u8; 7];
+        read_exact::<B>(&mut server_stream, &mut got)
+            .await
+            .expect("read");
+        assert_eq!(&got, b"partial");
+        // Read by the client (with the session tickets before it): a close with
+        // unread bytes would reset.
+        B::write_all(&mut server_stream, b"ack")
+            .await
+            .expect("write");
+        let mut ack = [0u8; 3];
+        read_exact::<B>(&mut client_stream, &mut ack)
+            .await
+            .expect("read");
+        drop(client_stream);
+        let mut buf = vec![0u8; CHUNK];
+        B::read(&mut server_stream, &mut buf).await
+    })
+    .await;
+    check_end(
+        &result,
+        Gone::Vanished,
+        true,
+        "a client gone without close_notify",
+    );
 }
 
 /// Peers that stall in the TLS handshake (silent; half a ClientHello; a whole

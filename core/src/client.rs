@@ -108,8 +108,9 @@ pub struct TlsClient {
     pub host: String,
     /// `port`: required.
     pub port: u16,
-    /// `timeout`: seconds per connection attempt. Default 30. Ignored with `endpoint`
-    /// (as in Twisted).
+    /// `timeout`: seconds per connection attempt, and the limit on the TLS handshake.
+    /// Default 30. With `endpoint` it limits only the handshake (the inner endpoint's
+    /// own `timeout` limits its connect; Twisted ignores this one there).
     pub timeout: u32,
     /// `bindAddress`: local address to connect from. Ignored with `endpoint`.
     pub bind_address: Option<String>,

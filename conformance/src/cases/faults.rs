@@ -30,7 +30,7 @@ use strports_core::ClientDescription;
 use strports_core::proxy_protocol::{Addresses, HaproxyOptions, ProxyHeader, Tlv};
 use strports_core::tls::{default_provider, rustls};
 
-use super::tls::{Pki, plain_config};
+use super::tls::{Pki, endpoint, plain_config};
 use crate::child::{self, CHILD_ENV, ChildProcess, Stamped};
 use crate::{
     Backend, Pattern, client, closed_port, join_all, read_exact, read_to_end, server, socket_path,
@@ -1187,10 +1187,25 @@ pub async fn fault_tls_server_stall_client_times_out<B: Backend>() {
         .await
         .expect("listen");
     let port = tcp_address(&B::local_address(&listener).expect("address")).port();
-    let desc = client(&pki.ssl_client("127.0.0.1", port, ":hostname=localhost:timeout=1"));
+    // `ssl:`, `tls:`, and `tls:` over `endpoint=` (whose `timeout` limits only the
+    // handshake there: the inner `tcp:` has its own).
+    let nested = pki.tls_client(
+        "localhost",
+        port,
+        &format!("{}:timeout=1", endpoint(&format!("tcp:127.0.0.1:{port}"))),
+    );
+    let descs = [
+        pki.ssl_client("127.0.0.1", port, ":hostname=localhost:timeout=1"),
+        pki.tls_client("127.0.0.1", port, ":timeout=1"),
+        nested,
+    ];
     // A handshake record header promising 80 bytes, and the first of them.
     let partial_server_hello: &[u8] = &[0x16, 0x03, 0x03, 0x00, 0x50, 0x02];
-    for sent in [&[][..], partial_server_hello] {
+    for (desc, sent) in descs
+        .iter()
+        .flat_map(|d| [(d, &[][..]), (d, partial_server_hello)])
+    {
+        let desc = client(desc);
         let server_side = async {
             let (mut stream, _) = B::accept(&listener).await.expect("accept");
             B::write_all(&mut stream, sent).await.expect("write");

@@ -145,13 +145,13 @@ impl Pki {
         format!("ssl:{host}:{port}:caCertsDir={}{extra}", self.q("ca"))
     }
 
-    fn tls_client(&self, host: &str, port: u16, extra: &str) -> String {
+    pub(super) fn tls_client(&self, host: &str, port: u16, extra: &str) -> String {
         format!("tls:{host}:{port}:trustRoots={}{extra}", self.q("ca"))
     }
 }
 
 /// `:endpoint=<desc>`, `desc` escaped one level for nesting.
-fn endpoint(desc: &str) -> String {
+pub(super) fn endpoint(desc: &str) -> String {
     format!(":endpoint={}", quote(desc))
 }
 

@@ -1,9 +1,11 @@
 //! The short version of the load benchmark (`cli/benches/load.rs`), for CI: 1,000
 //! concurrent connections doing checked echo round trips for a few seconds through
 //! `strports listen --echo` and through `strports relay` in front of it, on each
-//! runtime, over TCP (and the relay once more over UNIX sockets). Asserts no errors (every byte echoed in order, every connection closed
-//! cleanly, both servers exit 0 on SIGTERM); throughput and memory are printed, never
-//! asserted.
+//! runtime, over TCP (and the relay once more over UNIX sockets). Asserts no errors
+//! (every byte echoed in order, every connection closed cleanly, both servers exit 0
+//! on SIGTERM); throughput and memory are printed, never asserted. Where the hard
+//! open-files limit is too low for 1,000 connections, it runs as many as fit (at least
+//! 100) and says so.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -23,7 +25,17 @@ const RUNS: [(Target, Transport, u64); 3] = [
 
 #[test]
 fn thousand_connections_echo_and_relay_on_both_runtimes_no_lost_bytes() {
-    load_gen::raise_fd_limit(CONNECTIONS).expect("enough descriptors for the load test");
+    // A machine whose hard open-files limit is too low for 1,000 connections (a
+    // container with 1,024, say) runs as many as fit, and says so.
+    let connections = match load_gen::raise_fd_limit(CONNECTIONS) {
+        Ok(_) => CONNECTIONS,
+        Err(why) => {
+            let fitting = load_gen::connections_within_fd_limit().min(CONNECTIONS);
+            assert!(fitting >= 100, "{why}");
+            eprintln!("load test: {why}; running {fitting} connections instead");
+            fitting
+        }
+    };
     let started = Instant::now();
     let mut failed = Vec::new();
     for (target, transport, seconds) in RUNS {
@@ -33,7 +45,7 @@ fn thousand_connections_echo_and_relay_on_both_runtimes_no_lost_bytes() {
                 runtime: runtime.to_owned(),
                 target,
                 transport,
-                connections: CONNECTIONS,
+                connections,
                 duration: Duration::from_secs(seconds),
                 seed: 0x5eed,
                 waves: 1,
@@ -43,9 +55,9 @@ fn thousand_connections_echo_and_relay_on_both_runtimes_no_lost_bytes() {
             for e in &report.error_messages {
                 eprintln!("  error: {e}");
             }
-            if report.errors > 0 || report.connected != CONNECTIONS || report.round_trips == 0 {
+            if report.errors > 0 || report.connected != connections || report.round_trips == 0 {
                 failed.push(format!(
-                    "{runtime} {target} {transport}: {} error(s), {} of {CONNECTIONS} connected, {} round trips; first: {:?}",
+                    "{runtime} {target} {transport}: {} error(s), {} of {connections} connected, {} round trips; first: {:?}",
                     report.errors,
                     report.connected,
                     report.round_trips,

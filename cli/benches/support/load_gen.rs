@@ -254,6 +254,21 @@ pub(crate) fn raise_fd_limit(connections: usize) -> Result<u64, String> {
     Ok(limit.rlim_cur)
 }
 
+/// How many connections the current open-files limit allows (see
+/// [`raise_fd_limit`]), for a caller that would rather run fewer than fail.
+#[allow(dead_code)] // Used by the CI test, not by the benchmark.
+pub(crate) fn connections_within_fd_limit() -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return 0;
+    }
+    (limit.rlim_cur.saturating_sub(SPARE_FDS) / 2) as usize
+}
+
 /// Runs one load test. Never hangs: every phase is bounded.
 pub(crate) fn run(config: &Config) -> Report {
     let runtime = tokio::runtime::Builder::new_multi_thread()

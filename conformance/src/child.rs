@@ -20,6 +20,8 @@ use std::io::{self, Read, Seek};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
 
+use strports_core::ClientDescription;
+
 use crate::{Backend, accept_one, read_exact, server, within};
 
 /// The variable that makes `child_process` act: a server description to listen on.
@@ -226,14 +228,16 @@ pub async fn run_in_child<B: Backend + Stamped>(name: &str, limit: Duration) -> 
 }
 
 /// Connects to a child's listener with `desc`, retrying while it is not listening
-/// yet (and failing at once if the child died), then checks an echo round trip and
-/// a clean close.
-pub async fn check_child_echo<B: Backend>(child: &mut ChildProcess, desc: &str) {
-    let client = crate::client(desc);
-    let mut stream = within::<B, _>(Duration::from_secs(15), "connecting to the child", async {
+/// yet and failing at once if the child died; fails after `limit`.
+pub async fn connect_to_child<B: Backend>(
+    child: &mut ChildProcess,
+    desc: &ClientDescription,
+    limit: Duration,
+) -> B::Stream {
+    within::<B, _>(limit, "connecting to the child", async {
         loop {
             child.assert_running();
-            match B::connect(&client).await {
+            match B::connect(desc).await {
                 Ok(s) => return s,
                 Err(e)
                     if matches!(
@@ -247,7 +251,15 @@ pub async fn check_child_echo<B: Backend>(child: &mut ChildProcess, desc: &str) 
             }
         }
     })
-    .await;
+    .await
+}
+
+/// Connects to a child's listener with `desc`, retrying while it is not listening
+/// yet (and failing at once if the child died), then checks an echo round trip and
+/// a clean close.
+pub async fn check_child_echo<B: Backend>(child: &mut ChildProcess, desc: &str) {
+    let client = crate::client(desc);
+    let mut stream = connect_to_child::<B>(child, &client, Duration::from_secs(15)).await;
     let message = b"hello from the parent process";
     within::<B, _>(Duration::from_secs(15), "echo through the child", async {
         B::write_all(&mut stream, message).await.expect("write");

@@ -308,6 +308,25 @@ fn ssl_server_at(pki: &Pki, port: u16) -> String {
         .replacen("ssl:0:", &format!("ssl:{port}:"), 1)
 }
 
+/// A TLS listener on 127.0.0.1 with `pki`'s server certificate and the given
+/// handshake timeout, its port, and a plain `tcp:` client description to reach it
+/// without TLS (to misbehave in the handshake).
+async fn tls_listener<B: Backend>(
+    pki: &Pki,
+    handshake_timeout: Duration,
+) -> (B::Listener, u16, ClientDescription) {
+    let listener = B::listen_tls_with_timeout(
+        &server("tcp:0:interface=127.0.0.1"),
+        plain_config(pki),
+        handshake_timeout,
+    )
+    .await
+    .expect("listen");
+    let port = tcp_address(&B::local_address(&listener).expect("address")).port();
+    let raw = client(&format!("tcp:127.0.0.1:{port}"));
+    (listener, port, raw)
+}
+
 /// A client that resets its connection in the middle of a transfer ends only that
 /// connection: the server reads a correct prefix of what was sent, then a
 /// `ConnectionReset` error (never a clean EOF, never a hang). A `serve` loop whose
@@ -614,15 +633,7 @@ pub async fn fault_server_vanishes_tls_truncation_is_an_error<B: Backend>() {
 /// and counted in `failed_handshakes`; the listener then still serves.
 pub async fn fault_tls_handshake_stall_does_not_block_others<B: Backend>() {
     let pki = Pki::new();
-    let listener = B::listen_tls_with_timeout(
-        &server("tcp:0:interface=127.0.0.1"),
-        plain_config(&pki),
-        SHORT,
-    )
-    .await
-    .expect("listen");
-    let port = tcp_address(&B::local_address(&listener).expect("address")).port();
-    let raw = client(&format!("tcp:127.0.0.1:{port}"));
+    let (listener, port, raw) = tls_listener::<B>(&pki, SHORT).await;
     let good = client(&pki.ssl_client("127.0.0.1", port, ":hostname=localhost"));
     let hello = client_hello();
     let pattern = Pattern::new(0xfa17_0003);
@@ -773,15 +784,7 @@ async fn early_half_close<B: Backend>(listen: &str, connect: impl Fn(&B::Serving
 /// the next client.
 pub async fn fault_early_half_close_tls_handshake_fails_promptly<B: Backend>() {
     let pki = Pki::new();
-    let listener = B::listen_tls_with_timeout(
-        &server("tcp:0:interface=127.0.0.1"),
-        plain_config(&pki),
-        PATIENT,
-    )
-    .await
-    .expect("listen");
-    let port = tcp_address(&B::local_address(&listener).expect("address")).port();
-    let raw = client(&format!("tcp:127.0.0.1:{port}"));
+    let (listener, port, raw) = tls_listener::<B>(&pki, PATIENT).await;
     let hello = client_hello();
     while_serving::<B, _>(&listener, async {
         for sent in [&[][..], &hello[..hello.len() / 2]] {
@@ -1055,24 +1058,7 @@ async fn server_killed<B: Backend + Stamped>(listen: &str, connect: &str, tls: b
     command.args(child::test_args::<B>()).env(CHILD_ENV, listen);
     let mut child = ChildProcess::spawn(command, "the echo server child").expect("spawn child");
     let desc = client(connect);
-    let mut stream = within::<B, _>(LIMIT, "connecting to the child", async {
-        loop {
-            child.assert_running();
-            match B::connect(&desc).await {
-                Ok(s) => return s,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound
-                    ) =>
-                {
-                    B::sleep(Duration::from_millis(20)).await;
-                }
-                Err(e) => panic!("connect {desc}: {e}"),
-            }
-        }
-    })
-    .await;
+    let mut stream = child::connect_to_child::<B>(&mut child, &desc, LIMIT).await;
     within::<B, _>(LIMIT, "an echo through the child", async {
         B::write_all(&mut stream, b"are you there?")
             .await
@@ -1128,15 +1114,7 @@ pub async fn fault_reset_before_accept_or_mid_handshake_is_dropped<B: Backend>()
 
     // TLS: reset before a word, and after the ClientHello.
     let pki = Pki::new();
-    let listener = B::listen_tls_with_timeout(
-        &server("tcp:0:interface=127.0.0.1"),
-        plain_config(&pki),
-        PATIENT,
-    )
-    .await
-    .expect("listen");
-    let port = tcp_address(&B::local_address(&listener).expect("address")).port();
-    let raw = client(&format!("tcp:127.0.0.1:{port}"));
+    let (listener, port, raw) = tls_listener::<B>(&pki, PATIENT).await;
     let hello = client_hello();
     while_serving::<B, _>(&listener, async {
         for sent in [&[][..], &hello[..]] {

@@ -386,7 +386,9 @@ pub fn describe_tls_error(error: &rustls::Error) -> io::Error {
 /// Rewrites an [`io::Error`] from a TLS stream's handshake (tokio-rustls,
 /// futures-rustls): a wrapped rustls error becomes [`describe_tls_error`]'s message; an
 /// end of stream becomes `tls handshake failed: the peer closed the connection during
-/// the handshake`; anything else (a socket error) is returned unchanged.
+/// the handshake`, and a reset or broken pipe `tls handshake failed: the peer reset the
+/// connection during the handshake` (each keeping its [`io::ErrorKind`]); anything
+/// else (another socket error, a timeout) is returned unchanged.
 ///
 /// ```
 /// use std::io;
@@ -401,18 +403,40 @@ pub fn describe_handshake_error(e: io::Error) -> io::Error {
     if let Some(r) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
         return describe_tls_error(r);
     }
-    if e.kind() == io::ErrorKind::UnexpectedEof {
-        return io::Error::new(
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof => io::Error::new(
             io::ErrorKind::UnexpectedEof,
             "tls handshake failed: the peer closed the connection during the handshake",
-        );
+        ),
+        kind @ (io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe) => io::Error::new(
+            kind,
+            "tls handshake failed: the peer reset the connection during the handshake",
+        ),
+        _ => e,
     }
-    e
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn socket_errors_in_a_handshake_say_so_and_keep_their_kind() {
+        for kind in [
+            io::ErrorKind::ConnectionReset,
+            io::ErrorKind::BrokenPipe,
+            io::ErrorKind::UnexpectedEof,
+        ] {
+            let e = describe_handshake_error(io::Error::from(kind));
+            assert_eq!(e.kind(), kind);
+            assert!(
+                e.to_string().starts_with("tls handshake failed: the peer "),
+                "{e}"
+            );
+        }
+        let other = describe_handshake_error(io::Error::from(io::ErrorKind::TimedOut));
+        assert_eq!(other.kind(), io::ErrorKind::TimedOut);
+    }
 
     #[test]
     fn utc_dates() {

@@ -332,7 +332,10 @@ pub(crate) async fn plain_listen(
         return Err(strports_sys::unsupported(desc.type_name()));
     };
     let config = server_config(desc).await?;
-    let raw = unblock(move || strports_sys::tcp::listen(&tcp, ipv6)).await?;
+    let raw = unblock(move || {
+        strports_sys::tcp::listen_as(&tcp, ipv6, strports_sys::tcp::TypeNames::TLS)
+    })
+    .await?;
     let raw = tokio::net::TcpListener::from_std(raw)
         .map_err(|e| strports_sys::context(e, format_args!("cannot listen on {desc}")))?;
     Ok((Listener::Tcp(raw), TlsAcceptorStep::new(config)))

@@ -10,10 +10,38 @@ use strports_core::TcpServer;
 use strports_core::endpoint::Lookup;
 use strports_core::happy_eyeballs::HappyEyeballsConfig;
 
+/// The description types that name a TCP server's two families in messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TypeNames {
+    /// The type that listens on IPv4 (`tcp`, `ssl`).
+    pub ipv4: &'static str,
+    /// The type that listens on IPv6 (`tcp6`, `tls`).
+    pub ipv6: &'static str,
+}
+
+impl TypeNames {
+    /// `tcp` and `tcp6`.
+    pub const TCP: TypeNames = TypeNames {
+        ipv4: "tcp",
+        ipv6: "tcp6",
+    };
+    /// `ssl` (IPv4) and `tls` (IPv6) servers.
+    pub const TLS: TypeNames = TypeNames {
+        ipv4: "ssl",
+        ipv6: "tls",
+    };
+}
+
 /// The addresses a TCP server binds for `interface`: an IP literal as is, `""` as the
 /// family's wildcard, a name resolved (blocking) to the family's addresses.
-/// `ipv6` selects `tcp6` (IPv6 addresses) over `tcp` (IPv4 addresses).
-pub fn bind_addresses(interface: &str, port: u16, ipv6: bool) -> io::Result<Vec<SocketAddr>> {
+/// `ipv6` selects `tcp6` (IPv6 addresses) over `tcp` (IPv4 addresses); an IP literal
+/// of the other family is an error that names the type for it (from `types`).
+pub fn bind_addresses(
+    interface: &str,
+    port: u16,
+    ipv6: bool,
+    types: TypeNames,
+) -> io::Result<Vec<SocketAddr>> {
     let family = if ipv6 { "IPv6" } else { "IPv4" };
     if interface.is_empty() {
         let ip: IpAddr = if ipv6 {
@@ -29,7 +57,7 @@ pub fn bind_addresses(interface: &str, port: u16, ipv6: bool) -> io::Result<Vec<
                 io::ErrorKind::InvalidInput,
                 format!(
                     "cannot listen on {interface:?}: not an {family} address (use {} for it)",
-                    if ipv6 { "tcp" } else { "tcp6" }
+                    if ipv6 { types.ipv4 } else { types.ipv6 }
                 ),
             ));
         }
@@ -210,8 +238,14 @@ pub fn listen_blocks(server: &TcpServer) -> bool {
 /// [`bind_addresses`] of its interface, tried in order until one [`listener`] binds.
 /// Blocking when the interface is a name: run it off the async threads.
 pub fn listen(server: &TcpServer, ipv6: bool) -> io::Result<TcpListener> {
+    listen_as(server, ipv6, TypeNames::TCP)
+}
+
+/// [`listen`] for a server whose types are named `types` in messages (the TCP under
+/// `ssl:` and `tls:` servers: [`TypeNames::TLS`]).
+pub fn listen_as(server: &TcpServer, ipv6: bool, types: TypeNames) -> io::Result<TcpListener> {
     let mut last = None;
-    for addr in bind_addresses(&server.interface, server.port, ipv6)? {
+    for addr in bind_addresses(&server.interface, server.port, ipv6, types)? {
         match listener(addr, server.backlog) {
             Ok(l) => return Ok(l),
             Err(e) => last = Some(e),
@@ -223,4 +257,26 @@ pub fn listen(server: &TcpServer, ipv6: bool) -> io::Result<TcpListener> {
             format!("cannot listen on {:?}: no address", server.interface),
         )
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_of_the_other_family_names_the_type_for_it() {
+        let cases = [
+            ("127.0.0.1", true, TypeNames::TCP, "use tcp for it"),
+            ("::1", false, TypeNames::TCP, "use tcp6 for it"),
+            ("127.0.0.1", true, TypeNames::TLS, "use ssl for it"),
+            ("::1", false, TypeNames::TLS, "use tls for it"),
+        ];
+        for (interface, ipv6, types, expected) in cases {
+            let e = bind_addresses(interface, 0, ipv6, types).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+            assert!(e.to_string().contains(expected), "{e}");
+        }
+        let ok = bind_addresses("127.0.0.1", 80, false, TypeNames::TLS).unwrap();
+        assert_eq!(ok, vec![SocketAddr::from(([127, 0, 0, 1], 80))]);
+    }
 }

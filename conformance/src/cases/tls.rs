@@ -224,6 +224,12 @@ pub async fn tls_server_default_interface_is_ipv6<B: Backend>() {
         address.ip().is_unspecified() && address.is_ipv6(),
         "{address}"
     );
+    // An IPv4 interface is for `ssl:`, and the error says so.
+    let ipv4 = format!("tls:{}:0:interface=127.0.0.1", pki.q("sni"));
+    match B::listen(&server(&ipv4)).await {
+        Ok(_) => panic!("{ipv4} listened"),
+        Err(e) => assert!(e.to_string().contains("use ssl for it"), "{e}"),
+    }
 }
 
 /// What a failed client connect says, with its kind.

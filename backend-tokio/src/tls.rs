@@ -15,7 +15,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use strports_core::endpoint::{Address, Resolver};
@@ -23,6 +23,7 @@ use strports_core::tls::rustls::pki_types::ServerName;
 use strports_core::tls::rustls::{ClientConfig, ServerConfig};
 use strports_core::tls::{default_provider, describe_handshake_error};
 use strports_core::{ClientDescription, ServerDescription, TcpServer};
+use strports_sys::in_flight::InFlight;
 use strports_sys::tls::ClientTls;
 use tokio_rustls::{TlsAcceptor, TlsConnector, TlsStream};
 
@@ -31,10 +32,6 @@ use crate::{Listener, Stream};
 /// How long a server gives each connection to complete its TLS handshake unless told
 /// otherwise ([`TlsAcceptorStep::with_timeout`]): 10 s.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// At most this many handshakes run at once per listener; beyond it, new connections
-/// wait in the kernel's backlog.
-const MAX_IN_FLIGHT: usize = 256;
 
 /// The server side of a TLS handshake, applied to one raw accepted stream: a
 /// `ServerConfig` and a time limit. Cheap to clone.
@@ -117,16 +114,10 @@ type Accepting = Pin<Box<dyn Future<Output = io::Result<(Stream, Address)>> + Se
 pub struct TlsListener {
     raw: Arc<Listener>,
     step: ConnectionStep,
-    state: Mutex<InFlight>,
+    /// The raw accept in progress and the handshakes in flight (at most
+    /// [`strports_sys::in_flight::MAX_IN_FLIGHT`]; beyond it, new connections wait in the kernel's backlog).
+    state: Mutex<InFlight<Accepting>>,
     failed: AtomicU64,
-}
-
-struct InFlight {
-    accepting: Option<Accepting>,
-    handshakes: Vec<Accepting>,
-    /// Tasks waiting in `accept`: the inner futures only remember the last one, so
-    /// the others are woken whenever that one leaves.
-    waiters: Vec<Waker>,
 }
 
 impl TlsListener {
@@ -147,11 +138,7 @@ impl TlsListener {
         TlsListener {
             raw: Arc::new(raw),
             step,
-            state: Mutex::new(InFlight {
-                accepting: None,
-                handshakes: Vec::new(),
-                waiters: Vec::new(),
-            }),
+            state: Mutex::new(InFlight::default()),
             failed: AtomicU64::new(0),
         }
     }
@@ -176,69 +163,23 @@ impl TlsListener {
         self.failed.load(Ordering::Relaxed)
     }
 
-    fn lock(&self) -> MutexGuard<'_, InFlight> {
+    fn lock(&self) -> MutexGuard<'_, InFlight<Accepting>> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Stream, Address)>> {
-        let mut state = self.lock();
-        let state = &mut *state;
-        let result = 'found: loop {
-            // Whether accepting stopped at the limit, rather than with the listening
-            // socket registered for a wake-up (`Pending`).
-            let mut at_limit = true;
-            while state.handshakes.len() < MAX_IN_FLIGHT {
-                let accepting = state.accepting.get_or_insert_with(|| {
-                    let raw = self.raw.clone();
-                    Box::pin(async move { raw.accept().await })
-                });
-                match accepting.as_mut().poll(cx) {
-                    Poll::Ready(Ok((stream, peer))) => {
-                        state.accepting = None;
-                        state.handshakes.push((self.step)(stream, peer));
-                    }
-                    Poll::Ready(Err(e)) => {
-                        state.accepting = None;
-                        break 'found Err(e);
-                    }
-                    Poll::Pending => {
-                        at_limit = false;
-                        break;
-                    }
-                }
-            }
-            let mut i = 0;
-            while i < state.handshakes.len() {
-                match state.handshakes[i].as_mut().poll(cx) {
-                    Poll::Ready(Ok(done)) => {
-                        drop(state.handshakes.swap_remove(i));
-                        break 'found Ok(done);
-                    }
-                    Poll::Ready(Err(e)) => {
-                        drop(state.handshakes.swap_remove(i));
-                        self.failed.fetch_add(1, Ordering::Relaxed);
-                        tracing::debug!(error = %e, "strports: tls handshake failed; connection dropped");
-                    }
-                    Poll::Pending => i += 1,
-                }
-            }
-            if at_limit && state.handshakes.len() < MAX_IN_FLIGHT {
-                // Handshakes failed while the listening socket was not being polled:
-                // accept again, or nothing would wake this listener for new
-                // connections once the last handshake in flight is gone.
-                continue;
-            }
-            if !state.waiters.iter().any(|w| w.will_wake(cx.waker())) {
-                state.waiters.push(cx.waker().clone());
-            }
-            return Poll::Pending;
-        };
-        for w in state.waiters.drain(..) {
-            if !w.will_wake(cx.waker()) {
-                w.wake();
-            }
-        }
-        Poll::Ready(result)
+        self.lock().poll_next(
+            cx,
+            || -> Accepting {
+                let raw = self.raw.clone();
+                Box::pin(async move { raw.accept().await })
+            },
+            |(stream, peer)| (self.step)(stream, peer),
+            |e| {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(error = %e, "strports: tls handshake failed; connection dropped");
+            },
+        )
     }
 }
 
@@ -272,10 +213,7 @@ impl Future for Accept<'_> {
 impl Drop for Accept<'_> {
     // The inner futures may hold this task's waker only: hand the wait to the others.
     fn drop(&mut self) {
-        let waiters = std::mem::take(&mut self.listener.lock().waiters);
-        for w in waiters {
-            w.wake();
-        }
+        self.listener.lock().hand_over();
     }
 }
 

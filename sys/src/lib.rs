@@ -7,12 +7,13 @@
 //! this here means no socket-setup decision lives in only one backend (the same idea
 //! as `quinn-udp` under quinn's runtimes). Nothing here blocks except [`resolve`] and
 //! name-valued interfaces in [`tcp::bind_addresses`], which backends run off their
-//! async threads. One module is not about the OS: [`tasks`], the runtime-free
-//! bookkeeping of a `serve` loop's connection tasks, which both backends spawn on
-//! their own executors.
+//! async threads. Two modules are not about the OS but runtime-free state both
+//! backends drive: [`tasks`], the bookkeeping of a `serve` loop's connection tasks,
+//! and [`in_flight`], a listener's concurrent per-connection steps (TLS handshakes).
 
 pub mod accept;
 pub mod adopt;
+pub mod in_flight;
 pub mod lock;
 pub mod process;
 pub mod resolve;

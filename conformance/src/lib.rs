@@ -88,6 +88,8 @@ pub trait Backend: Sized + 'static {
     fn serving_address(serving: &Self::Serving) -> io::Result<Address>;
     /// `serving.stop()`.
     fn stop(serving: Self::Serving) -> impl Future<Output = ()> + Send;
+    /// `serving.abort()`.
+    fn abort(serving: Self::Serving) -> impl Future<Output = ()> + Send;
 
     /// Writes all of `buf`.
     fn write_all(
@@ -290,6 +292,7 @@ macro_rules! conformance_tests {
             process_stderr_dropped,
             process_stderr_logged,
             serve_keeps_serving_after_emfile,
+            serve_abort_ends_every_waiting_connection,
             serve_stop_refuses_new_connections,
             serve_stop_removes_unix_socket,
             serve_stop_waits_for_running_connections,

@@ -163,6 +163,10 @@ impl<F: Flavor> Backend for Smol<F> {
         serving.stop()
     }
 
+    fn abort(serving: Serving) -> impl Future<Output = ()> + Send {
+        serving.abort()
+    }
+
     async fn write_all(stream: &mut Stream, buf: &[u8]) -> io::Result<()> {
         stream.write_all(buf).await
     }

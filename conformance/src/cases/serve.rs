@@ -9,6 +9,38 @@ use crate::{
     within,
 };
 
+/// `abort()` ends every running connection, also those waiting for data (their
+/// handlers are parked in a read), then returns; the listener is closed.
+pub async fn serve_abort_ends_every_waiting_connection<B: Backend>() {
+    let listener = B::listen(&server("tcp:0:interface=127.0.0.1"))
+        .await
+        .expect("listen");
+    let serving = B::serve_echo(listener);
+    let port = tcp_address(&B::serving_address(&serving).expect("serving address")).port();
+    let desc = client(&format!("tcp:127.0.0.1:{port}:timeout=5"));
+    let mut streams = Vec::new();
+    for i in 0..64u8 {
+        let mut stream = B::connect(&desc).await.expect("connect");
+        // Echoed: the handler runs, and now waits in its next read.
+        echo_check::<B>(&mut stream, &[i]).await;
+        streams.push(stream);
+    }
+    within::<B, _>(Duration::from_secs(10), "abort", B::abort(serving)).await;
+    for mut stream in streams {
+        let mut buf = [0u8; 1];
+        let read = within::<B, _>(Duration::from_secs(10), "read after abort", async {
+            B::read(&mut stream, &mut buf).await
+        })
+        .await;
+        assert!(
+            matches!(read, Ok(0) | Err(_)),
+            "still open after abort: {read:?}"
+        );
+    }
+    let after = within::<B, _>(Duration::from_secs(10), "connect", B::connect(&desc)).await;
+    expect_error(after, io::ErrorKind::ConnectionRefused, &[]);
+}
+
 /// After `stop()`, new connections are refused.
 pub async fn serve_stop_refuses_new_connections<B: Backend>() {
     let listener = B::listen(&server("tcp:0:interface=127.0.0.1"))

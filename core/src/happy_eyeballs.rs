@@ -472,6 +472,11 @@ impl HappyEyeballs {
             return Self::with_addresses(host, port, [ip], config, now);
         }
         let mut he = Self::empty(host, port, config, now);
+        if he.deadline.is_some_and(|d| d <= now) {
+            // A zero overall timeout: out of time before any lookup could answer.
+            he.fail_overall();
+            return he;
+        }
         he.pending_v6 = true;
         he.pending_v4 = true;
         he.actions.push_back(Action::Resolve(Lookup::Ipv6));

@@ -776,6 +776,18 @@ fn overall_timeout_while_resolving() {
 }
 
 #[test]
+fn zero_overall_timeout_with_a_name_fails_at_once_without_lookups() {
+    // Found by the property test in CI: the deadline was `now` itself, so
+    // `poll_timeout` returned a time not after `now` while lookups were asked for.
+    let c = config(|c| c.overall_timeout = Some(Duration::ZERO));
+    let mut sim = Sim::new(c);
+    assert_eq!(sim.he.poll_timeout(), None);
+    sim.until(5000);
+    sim.check(&[(0, "failed: cannot resolve example.com within 0ns")]);
+    assert_eq!(sim.error().kind(), io::ErrorKind::TimedOut);
+}
+
+#[test]
 fn all_failing_lists_every_address_in_attempt_order() {
     let mut sim = Sim::known(&[V6_1, V4_1, V6_2], HappyEyeballsConfig::default());
     sim.until(500);

@@ -1,9 +1,8 @@
 //! Adopting inherited listening sockets (systemd socket activation and `fd:`).
 
-use std::collections::HashSet;
 use std::io;
 use std::net::TcpListener;
-use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{BorrowedFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::sync::Mutex;
 
@@ -22,14 +21,17 @@ pub enum AdoptedListener {
     Unix(UnixListener),
 }
 
-/// Descriptors adopted so far: each can be adopted once (like Twisted's
-/// `AlreadyListened`), because after adoption the number belongs to us and may later
-/// be reused for something else.
-static ADOPTED: Mutex<Option<HashSet<RawFd>>> = Mutex::new(None);
+/// Held while a descriptor is checked, duplicated and closed, so that two threads
+/// adopting the same number cannot both take it (the second finds it closed).
+static ADOPTING: Mutex<()> = Mutex::new(());
 
-/// Takes ownership of descriptor `fd` after checking that it is open, is a socket of
-/// family `domain`, is a stream socket, and is listening; sets close-on-exec and
-/// non-blocking.
+/// Adopts descriptor `fd` after checking that it is open, is a socket of family
+/// `domain`, is a stream socket, and is listening. As Twisted's
+/// `AdoptedStreamServerEndpoint` does, the socket is duplicated (close-on-exec, at
+/// 3 or above) and the original number closed: adopting the same number again finds
+/// it closed, and once the listener is dropped the number is free for anything,
+/// including another adoption. The new descriptor is non-blocking. A descriptor that
+/// fails a check is left open.
 pub fn adopt(fd: RawFd, domain: Domain) -> io::Result<AdoptedListener> {
     let fail = |why: String| {
         io::Error::new(
@@ -40,11 +42,7 @@ pub fn adopt(fd: RawFd, domain: Domain) -> io::Result<AdoptedListener> {
     if fd < 0 {
         return Err(fail("is negative".to_owned()));
     }
-    let mut adopted = ADOPTED.lock().unwrap_or_else(|p| p.into_inner());
-    let set = adopted.get_or_insert_with(HashSet::new);
-    if set.contains(&fd) {
-        return Err(fail("was already adopted by another listener".to_owned()));
-    }
+    let _adopting = ADOPTING.lock().unwrap_or_else(|p| p.into_inner());
     // SAFETY: F_GETFD only queries the descriptor table; any integer is fine.
     if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
         return Err(fail("is not open".to_owned()));
@@ -80,13 +78,15 @@ pub fn adopt(fd: RawFd, domain: Domain) -> io::Result<AdoptedListener> {
     if !sock.is_listener()? {
         return Err(fail("is not listening".to_owned()));
     }
-    // SAFETY: checked to be an open socket; from here on we own it (recorded in ADOPTED
-    // so that no second listener takes the same number).
-    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-    set.insert(fd);
-    drop(adopted);
-    let sock = socket2::Socket::from(owned);
-    sock.set_cloexec(true)?;
+    // The copy is ours from the start: close-on-exec, above the standard streams.
+    let copy = borrowed
+        .try_clone_to_owned()
+        .map_err(|e| fail(format!("could not be duplicated ({e})")))?;
+    // SAFETY: `fd` is open (checked above) and was handed to us to adopt; it is not
+    // used again after this close, and the lock keeps another adoption from
+    // closing it a second time.
+    unsafe { libc::close(fd) };
+    let sock = socket2::Socket::from(copy);
     sock.set_nonblocking(true)?;
     Ok(match domain {
         Domain::Unix => AdoptedListener::Unix(sock.into()),

@@ -4,7 +4,12 @@
 //!
 //! The policy (timeout, limits, which addresses a connection reports, what is a
 //! rejection) is `strports_core::proxy_protocol`'s; this module only drives it.
-//! The smol backend's `haproxy.rs` has the same shape.
+//! Headers are read concurrently by the accept machine `strports_sys::in_flight`
+//! (the one [`TlsListener`](crate::TlsListener) runs its handshakes with), with
+//! reading one header as the per-connection step, at most
+//! [`HaproxyOptions::max_pending`] at once; this module supplies the step, under the
+//! header timeout of the runtime's timer. The smol backend's `haproxy.rs` has the
+//! same shape.
 
 use std::fmt;
 use std::future::{Future, poll_fn};
@@ -12,23 +17,27 @@ use std::io::{self, IoSlice};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
-use futures_util::stream::{FuturesUnordered, StreamExt};
 use strports_core::ServerDescription;
 use strports_core::endpoint::Address;
 use strports_core::proxy_protocol::{
     self, Decoded, Decoder, HEADER_READ_SIZE, HaproxyOptions, ProxyHeader, Rejection,
 };
+use strports_sys::in_flight::InFlight;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::Mutex;
 
 use crate::{Listener, Stream};
 
-/// A boxed `listen` or `accept` future (boxed because `haproxy:` nests).
+/// A boxed `listen` future (boxed because `haproxy:` nests).
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = io::Result<T>> + Send + 'a>>;
 
-/// One connection's header being read, under the header timeout.
+/// A raw accept on the inner listener (owning it, so it can wait in the listener).
+type Accepting = Pin<Box<dyn Future<Output = io::Result<(Stream, Address)>> + Send>>;
+
+/// One connection's header being read, under the header timeout; a failure says why
+/// and who the transport's peer was.
 type Handshake = Pin<Box<dyn Future<Output = Result<Proxied, (Rejection, Address)>> + Send>>;
 
 /// Listens as `desc` says, with `options` for every `haproxy:` wrapper in it.
@@ -61,16 +70,24 @@ pub(crate) fn listen_with(
 /// A listener whose connections start with a PROXY header: the `haproxy:` wrapper
 /// around another [`Listener`]. Reach it as [`Listener::Haproxy`].
 ///
-/// Headers are read concurrently, each under the header timeout, while
-/// [`Listener::accept`] is awaited (as [`serve`](crate::serve) always does): a slow
-/// client never holds up the others. A connection whose header is missing,
-/// malformed, too slow or for a datagram flow is closed, logged (`tracing`, target
-/// `strports::haproxy`) and counted in [`ProxyListener::rejections`]; `accept` only
-/// returns connections with a valid header, as [`Stream::Proxied`].
+/// Headers are read concurrently, each under the header timeout, inside
+/// [`Listener::accept`] (the accept machine of `strports_sys::in_flight`, shared
+/// with [`TlsListener`](crate::TlsListener)): each call accepts every connection that
+/// is ready, up to [`HaproxyOptions::max_pending`] headers in flight (beyond it, new
+/// connections wait in the kernel's backlog until a header is done), and polls all
+/// unfinished headers, so a slow client never holds up the others. Headers progress
+/// only while someone is in `accept` (as [`serve`](crate::serve) always is). A
+/// connection whose header is missing, malformed, too slow or for a datagram flow
+/// is closed, logged (`tracing`, target `strports::haproxy`) and counted in
+/// [`ProxyListener::rejections`]; `accept` only returns connections with a valid
+/// header, as [`Stream::Proxied`]. Cancel-safe: accepted connections and headers in
+/// flight wait in the listener, so a dropped `accept` loses none.
 pub struct ProxyListener {
-    inner: Listener,
+    inner: Arc<Listener>,
     options: HaproxyOptions,
-    pending: Mutex<FuturesUnordered<Handshake>>,
+    /// The raw accept in progress and the headers being read (at most
+    /// `options.max_pending()`).
+    state: Mutex<InFlight<Accepting, Handshake>>,
     rejections: AtomicU64,
 }
 
@@ -87,9 +104,9 @@ impl fmt::Debug for ProxyListener {
 impl ProxyListener {
     fn new(inner: Listener, options: HaproxyOptions) -> ProxyListener {
         ProxyListener {
-            inner,
+            inner: Arc::new(inner),
             options,
-            pending: Mutex::new(FuturesUnordered::new()),
+            state: Mutex::new(InFlight::with_limit(options.max_pending())),
             rejections: AtomicU64::new(0),
         }
     }
@@ -111,45 +128,51 @@ impl ProxyListener {
 
     /// Accepts connections and reads their headers until one is complete.
     /// Cancel-safe: accepted connections wait in the listener, not in the future.
-    pub(crate) fn accept(&self) -> BoxFuture<'_, (Stream, Address)> {
-        Box::pin(async move {
-            // One caller at a time drives the pending headers; others queue here.
-            let mut pending = self.pending.lock().await;
-            loop {
-                let mut accepting = std::pin::pin!(self.inner.accept());
-                let max = self.options.max_pending();
-                let event = poll_fn(|cx| {
-                    if let Poll::Ready(Some(done)) = pending.poll_next_unpin(cx) {
-                        return Poll::Ready(Event::Done(done));
-                    }
-                    if pending.len() < max {
-                        if let Poll::Ready(accepted) = accepting.as_mut().poll(cx) {
-                            return Poll::Ready(Event::Accepted(accepted));
-                        }
-                    }
-                    Poll::Pending
-                })
-                .await;
-                match event {
-                    Event::Accepted(accepted) => {
-                        let (stream, peer) = accepted?;
-                        pending.push(Box::pin(handshake(
-                            stream,
-                            peer,
-                            self.options.header_timeout(),
-                        )));
-                    }
-                    Event::Done(Ok(proxied)) => {
-                        let source = proxied.source.clone();
-                        return Ok((Stream::Proxied(Box::new(proxied)), source));
-                    }
-                    Event::Done(Err((why, peer))) => {
-                        self.rejections.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(target: "strports::haproxy", %peer, "closed connection: {why}");
-                    }
-                }
-            }
+    pub(crate) async fn accept(&self) -> io::Result<(Stream, Address)> {
+        Accept { listener: self }.await
+    }
+
+    fn lock(&self) -> MutexGuard<'_, InFlight<Accepting, Handshake>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Stream, Address)>> {
+        let timeout = self.options.header_timeout();
+        let done = self.lock().poll_next(
+            cx,
+            || -> Accepting {
+                let inner = self.inner.clone();
+                Box::pin(async move { inner.accept().await })
+            },
+            |(stream, peer)| -> Handshake { Box::pin(handshake(stream, peer, timeout)) },
+            |(why, peer)| {
+                self.rejections.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(target: "strports::haproxy", %peer, "closed connection: {why}");
+            },
+        );
+        done.map_ok(|proxied| {
+            let source = proxied.source.clone();
+            (Stream::Proxied(Box::new(proxied)), source)
         })
+    }
+}
+
+struct Accept<'a> {
+    listener: &'a ProxyListener,
+}
+
+impl Future for Accept<'_> {
+    type Output = io::Result<(Stream, Address)>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.listener.poll_accept(cx)
+    }
+}
+
+impl Drop for Accept<'_> {
+    // The inner futures may hold this task's waker only: hand the wait to the others.
+    fn drop(&mut self) {
+        self.listener.lock().hand_over();
     }
 }
 
@@ -207,11 +230,6 @@ impl AsFd for ProxyListener {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.inner.as_fd()
     }
-}
-
-enum Event {
-    Accepted(io::Result<(Stream, Address)>),
-    Done(Result<Proxied, (Rejection, Address)>),
 }
 
 async fn handshake(

@@ -268,6 +268,7 @@ macro_rules! conformance_tests {
             haproxy_header_split_across_small_writes,
             haproxy_header_timeout_closes_connection,
             haproxy_interop_real_haproxy,
+            haproxy_max_pending_holds_further_connections_in_the_backlog,
             haproxy_nested_haproxy_reads_two_headers,
             haproxy_payload_in_same_write_as_header,
             haproxy_serve_echo_round_trip,

@@ -1,37 +1,56 @@
-//! Accepting with a per-connection step run concurrently (the TLS handshake of
-//! `ssl:`/`tls:` servers), for both backends: the runtime-free state a listener keeps
-//! between `accept` calls. Each poll accepts every raw connection that is ready (up to
-//! [`MAX_IN_FLIGHT`] steps in flight) and polls every unfinished step, so a slow or
-//! hostile peer never holds up the others.
+//! Accepting with a per-connection step run concurrently, for both backends: the
+//! runtime-free state a listener keeps between `accept` calls. The step is the TLS
+//! handshake of `ssl:`/`tls:` servers, or reading the PROXY header of `haproxy:`
+//! servers. Each poll accepts every raw connection that is ready (up to the
+//! instance's limit of steps in flight: [`MAX_IN_FLIGHT`] unless
+//! [`InFlight::with_limit`] says otherwise) and polls every unfinished step, so a
+//! slow or hostile peer never holds up the others. At the limit no raw connection is
+//! accepted (the kernel's backlog holds them) until a step ends.
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-/// Steps in flight at most; beyond that, accepting waits for one to end.
+/// Steps in flight at most for [`InFlight::default`]; beyond that, accepting waits
+/// for one to end.
 pub const MAX_IN_FLIGHT: usize = 256;
 
-/// The raw accept in progress, the steps in flight and the tasks waiting in `accept`.
-pub struct InFlight<F> {
-    accepting: Option<F>,
-    steps: Vec<F>,
+/// The raw accept in progress (an `A`), the steps in flight (each an `S`; by
+/// default the same type) and the tasks waiting in `accept`.
+pub struct InFlight<A, S = A> {
+    accepting: Option<A>,
+    steps: Vec<S>,
+    /// Steps in flight at most (at least 1).
+    limit: usize,
     /// Tasks waiting in `accept`: the inner futures only remember the last one, so
     /// the others are woken whenever that one leaves.
     waiters: Vec<Waker>,
 }
 
-impl<F> Default for InFlight<F> {
+impl<A, S> Default for InFlight<A, S> {
+    /// At most [`MAX_IN_FLIGHT`] steps in flight.
     fn default() -> Self {
-        InFlight {
-            accepting: None,
-            steps: Vec::new(),
-            waiters: Vec::new(),
-        }
+        InFlight::with_limit(MAX_IN_FLIGHT)
     }
 }
 
-impl<F> InFlight<F> {
+impl<A, S> InFlight<A, S> {
+    /// At most `limit` steps in flight (at least 1: 0 counts as 1).
+    pub fn with_limit(limit: usize) -> Self {
+        InFlight {
+            accepting: None,
+            steps: Vec::new(),
+            limit: limit.max(1),
+            waiters: Vec::new(),
+        }
+    }
+
+    /// How many steps may be in flight at once.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
     /// How many steps are in flight.
     pub fn len(&self) -> usize {
         self.steps.len()
@@ -41,9 +60,7 @@ impl<F> InFlight<F> {
     pub fn is_empty(&self) -> bool {
         self.steps.is_empty()
     }
-}
 
-impl<F> InFlight<F> {
     /// Wakes every task waiting in `accept`: call it when an `accept` future is
     /// dropped, since the inner futures may hold that task's waker only.
     pub fn hand_over(&mut self) {
@@ -53,39 +70,31 @@ impl<F> InFlight<F> {
     }
 }
 
-impl<T, F: Future<Output = io::Result<T>> + Unpin> InFlight<F> {
+impl<T, U, E, A, S> InFlight<A, S>
+where
+    A: Future<Output = io::Result<T>> + Unpin,
+    S: Future<Output = Result<U, E>> + Unpin,
+{
     /// The next connection whose step succeeded. `accept` starts a raw accept, `step`
     /// starts the step on an accepted connection, and `failed` is told of each step
     /// that failed (its connection is dropped). A raw accept error is returned as is.
+    ///
+    /// The steps in flight are polled before accepting, so a raw accept that keeps
+    /// failing (`EMFILE` until a connection ends) never starves the connections
+    /// already accepted: a step that is done is returned before accepting is tried.
     pub fn poll_next(
         &mut self,
         cx: &mut Context<'_>,
-        mut accept: impl FnMut() -> F,
-        mut step: impl FnMut(T) -> F,
-        mut failed: impl FnMut(io::Error),
-    ) -> Poll<io::Result<T>> {
+        mut accept: impl FnMut() -> A,
+        mut step: impl FnMut(T) -> S,
+        mut failed: impl FnMut(E),
+    ) -> Poll<io::Result<U>> {
+        // Steps from `polled` on have not been polled in this call yet.
+        let mut polled = 0;
         let result = 'found: loop {
-            // Whether accepting stopped at the limit, rather than with the listening
-            // socket registered for a wake-up (`Pending`).
-            let mut at_limit = true;
-            while self.steps.len() < MAX_IN_FLIGHT {
-                let accepting = self.accepting.get_or_insert_with(&mut accept);
-                match Pin::new(accepting).poll(cx) {
-                    Poll::Ready(Ok(accepted)) => {
-                        self.accepting = None;
-                        self.steps.push(step(accepted));
-                    }
-                    Poll::Ready(Err(e)) => {
-                        self.accepting = None;
-                        break 'found Err(e);
-                    }
-                    Poll::Pending => {
-                        at_limit = false;
-                        break;
-                    }
-                }
-            }
-            let mut i = 0;
+            // Removing a step moves the last one, not yet polled here if new, to its
+            // place: the index stays, so every step from `polled` on is polled.
+            let mut i = polled;
             while i < self.steps.len() {
                 match Pin::new(&mut self.steps[i]).poll(cx) {
                     Poll::Ready(Ok(done)) => {
@@ -99,10 +108,27 @@ impl<T, F: Future<Output = io::Result<T>> + Unpin> InFlight<F> {
                     Poll::Pending => i += 1,
                 }
             }
-            if at_limit && self.steps.len() < MAX_IN_FLIGHT {
-                // Steps failed while the listening socket was not being polled:
-                // accept again, or nothing would wake this listener for new
-                // connections once the last step in flight is gone.
+            polled = self.steps.len();
+            // Accept while below the limit; at the limit the listening socket is not
+            // polled, and a step ending (polled above, with this task's waker)
+            // brings this task back to accept again.
+            while self.steps.len() < self.limit {
+                let accepting = self.accepting.get_or_insert_with(&mut accept);
+                match Pin::new(accepting).poll(cx) {
+                    Poll::Ready(Ok(accepted)) => {
+                        self.accepting = None;
+                        self.steps.push(step(accepted));
+                    }
+                    Poll::Ready(Err(e)) => {
+                        self.accepting = None;
+                        break 'found Err(e);
+                    }
+                    Poll::Pending => break,
+                }
+            }
+            if self.steps.len() > polled {
+                // New steps: poll them now, so that they register for a wake-up
+                // (and those failing at once make room to accept again).
                 continue;
             }
             if !self.waiters.iter().any(|w| w.will_wake(cx.waker())) {
@@ -121,7 +147,10 @@ impl<T, F: Future<Output = io::Result<T>> + Unpin> InFlight<F> {
 
 #[cfg(test)]
 mod tests {
-    use std::future::{pending, ready};
+    use std::cell::{Cell, RefCell};
+    use std::collections::HashMap;
+    use std::future::{pending, poll_fn, ready};
+    use std::rc::Rc;
 
     use super::*;
 
@@ -182,6 +211,115 @@ mod tests {
         assert_eq!(failures, 300);
         assert_eq!(next, 300);
         assert!(in_flight.is_empty());
+    }
+
+    /// How the steps of [`poll_endless`] end: by connection number, success or not.
+    type Outcomes = Rc<RefCell<HashMap<u32, bool>>>;
+
+    /// Polls once with raw connections always ready (numbered from 1, counted in
+    /// `accepts`), each step pending until `outcomes` says how it ends.
+    fn poll_endless(
+        in_flight: &mut InFlight<Step>,
+        accepts: &Cell<u32>,
+        outcomes: &Outcomes,
+        failures: &mut u32,
+    ) -> Poll<io::Result<u32>> {
+        let mut cx = Context::from_waker(Waker::noop());
+        in_flight.poll_next(
+            &mut cx,
+            || -> Step {
+                accepts.set(accepts.get() + 1);
+                Box::pin(ready(Ok(accepts.get())))
+            },
+            |i| -> Step {
+                let outcomes = outcomes.clone();
+                Box::pin(poll_fn(move |_| match outcomes.borrow().get(&i) {
+                    Some(true) => Poll::Ready(Ok(i)),
+                    Some(false) => Poll::Ready(Err(io::Error::other("bad header"))),
+                    None => Poll::Pending,
+                }))
+            },
+            |_| *failures += 1,
+        )
+    }
+
+    #[test]
+    fn a_custom_limit_holds_raw_accepts_until_a_step_ends() {
+        let mut in_flight = InFlight::with_limit(2);
+        assert_eq!(in_flight.limit(), 2);
+        let (accepts, outcomes, mut failures) = (Cell::new(0), Outcomes::default(), 0);
+        let got = poll_endless(&mut in_flight, &accepts, &outcomes, &mut failures);
+        assert!(got.is_pending(), "{got:?}");
+        assert_eq!(
+            (accepts.get(), in_flight.len()),
+            (2, 2),
+            "stopped at the limit"
+        );
+        let got = poll_endless(&mut in_flight, &accepts, &outcomes, &mut failures);
+        assert!(got.is_pending(), "{got:?}");
+        assert_eq!(accepts.get(), 2, "no raw accept started at the limit");
+
+        // One step succeeds: it is returned, and the next poll accepts again.
+        outcomes.borrow_mut().insert(1, true);
+        let got = poll_endless(&mut in_flight, &accepts, &outcomes, &mut failures);
+        assert!(matches!(got, Poll::Ready(Ok(1))), "{got:?}");
+        let got = poll_endless(&mut in_flight, &accepts, &outcomes, &mut failures);
+        assert!(got.is_pending(), "{got:?}");
+        assert_eq!(
+            (accepts.get(), in_flight.len()),
+            (3, 2),
+            "accepting resumed"
+        );
+
+        // One step fails: accepting resumes in the same poll.
+        outcomes.borrow_mut().insert(2, false);
+        let got = poll_endless(&mut in_flight, &accepts, &outcomes, &mut failures);
+        assert!(got.is_pending(), "{got:?}");
+        assert_eq!(failures, 1);
+        assert_eq!(
+            (accepts.get(), in_flight.len()),
+            (4, 2),
+            "accepting resumed"
+        );
+    }
+
+    #[test]
+    fn a_zero_limit_counts_as_one_and_default_is_max_in_flight() {
+        assert_eq!(InFlight::<Step>::with_limit(0).limit(), 1);
+        assert_eq!(InFlight::<Step>::default().limit(), MAX_IN_FLIGHT);
+    }
+
+    #[test]
+    fn a_failing_accept_does_not_starve_the_steps_in_flight() {
+        // Two connections accepted, then the raw accept fails for good (as with
+        // EMFILE until a connection ends): the two are still handed out.
+        let mut in_flight: InFlight<Step> = InFlight::default();
+        let accepts = Cell::new(0u32);
+        let mut poll = || {
+            let mut cx = Context::from_waker(Waker::noop());
+            in_flight.poll_next(
+                &mut cx,
+                || -> Step {
+                    accepts.set(accepts.get() + 1);
+                    match accepts.get() {
+                        n @ 1..=2 => Box::pin(ready(Ok(n))),
+                        _ => Box::pin(ready(Err(io::Error::from_raw_os_error(24)))),
+                    }
+                },
+                |i| -> Step { Box::pin(ready(Ok(i))) },
+                |_| panic!("no step fails"),
+            )
+        };
+        let mut got = Vec::new();
+        for _ in 0..4 {
+            match poll() {
+                Poll::Ready(Ok(i)) => got.push(i),
+                Poll::Ready(Err(e)) => assert_eq!(e.raw_os_error(), Some(24)),
+                Poll::Pending => panic!("the accept fails at once"),
+            }
+        }
+        got.sort_unstable();
+        assert_eq!(got, [1, 2]);
     }
 
     #[test]

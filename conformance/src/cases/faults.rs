@@ -1276,7 +1276,7 @@ fn accept_queue(port: u16) -> Option<u64> {
 
 /// Waits until the accept queue of the listener on `port` holds `n` connections
 /// (where it cannot be read: lets 500 ms pass instead).
-async fn accept_queue_reaches<B: Backend>(port: u16, n: u64, what: &str) {
+pub(crate) async fn accept_queue_reaches<B: Backend>(port: u16, n: u64, what: &str) {
     if accept_queue(port).is_none() {
         println!("note: /proc/net/tcp unreadable; waiting 500 ms for: {what}");
         B::sleep(Duration::from_millis(500)).await;

@@ -3,20 +3,22 @@
 //!
 //! Headers are only read while `accept` is awaited, so every case that expects a
 //! rejection keeps an `accept` running next to its clients. Waits are bounded, but
-//! nothing asserts how long anything took.
+//! nothing asserts how long anything took (one case gives `accept` 300 ms to show
+//! that it returns nothing: a slow machine can only make that pass).
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use futures_lite::future::zip;
+use futures_lite::future::{self, zip};
 use strports_core::UnixAddress;
 use strports_core::endpoint::Address;
 use strports_core::proxy_protocol::{
     Addresses, HaproxyOptions, ProxyHeader, Tlv, encode_v1, encode_v2,
 };
 
+use super::faults::accept_queue_reaches;
 use crate::{
     Backend, Pattern, client, echo_check, finish, read_to_end, server, socket_path, tcp_address,
     temp_dir, within,
@@ -354,6 +356,60 @@ pub async fn haproxy_header_timeout_closes_connection<B: Backend>() {
     .await;
     check_good::<B>(accepted, client).await;
     assert_eq!(B::proxy_rejections(&listener), 2);
+}
+
+/// With `max_pending` connections waiting for their header, the listener accepts no
+/// more: the next client stays in the kernel's backlog, even with a complete header
+/// sent, until one of the waiting connections ends (closed without a header:
+/// counted as a rejection); then it is accepted.
+pub async fn haproxy_max_pending_holds_further_connections_in_the_backlog<B: Backend>() {
+    let options = HaproxyOptions::default()
+        .with_header_timeout(PATIENT)
+        .with_max_pending(2);
+    let listener = B::listen_with_haproxy(&server("haproxy:tcp:0:interface=127.0.0.1"), options)
+        .await
+        .expect("listen");
+    let port = tcp_address(&B::local_address(&listener).expect("local address")).port();
+    let connect = format!("tcp:127.0.0.1:{port}");
+    let silent = within::<B, _>(WAIT, "connect the silent clients", async {
+        let one = B::connect(&client(&connect)).await.expect("connect");
+        let two = B::connect(&client(&connect)).await.expect("connect");
+        [one, two]
+    })
+    .await;
+    // Both queued before the third connects, so they are accepted first.
+    accept_queue_reaches::<B>(port, 2, "both silent clients queued").await;
+    let held = within::<B, _>(WAIT, "connect the third client", good_client::<B>(&connect)).await;
+
+    // A negative wait: it can only pass wrongly (too short to see a broken limit),
+    // never fail from slowness.
+    let early = future::or(async { Some(B::accept(&listener).await) }, async {
+        B::sleep(Duration::from_millis(300)).await;
+        None
+    })
+    .await;
+    if let Some(accepted) = early {
+        let peer = accepted.map(|(_, peer)| peer);
+        panic!("accepted past max_pending 2 while two headers were pending: {peer:?}");
+    }
+    accept_queue_reaches::<B>(port, 1, "the third client held in the backlog").await;
+    assert_eq!(B::proxy_rejections(&listener), 0);
+
+    let [one, _two] = silent;
+    drop(one);
+    let accepted = within::<B, _>(
+        WAIT,
+        "accept once a silent client left",
+        B::accept(&listener),
+    )
+    .await
+    .expect("accept");
+    assert_eq!(
+        B::proxy_rejections(&listener),
+        1,
+        "the closed silent client"
+    );
+    check_good::<B>(accepted, held).await;
 }
 
 /// `haproxy:haproxy:tcp:...` reads two headers; the second one names the client.

@@ -12,6 +12,8 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
+use futures_util::stream::{FuturesUnordered, Stream};
+
 /// Steps in flight at most for [`InFlight::default`]; beyond that, accepting waits
 /// for one to end.
 pub const MAX_IN_FLIGHT: usize = 256;
@@ -20,7 +22,7 @@ pub const MAX_IN_FLIGHT: usize = 256;
 /// default the same type) and the tasks waiting in `accept`.
 pub struct InFlight<A, S = A> {
     accepting: Option<A>,
-    steps: Vec<S>,
+    steps: FuturesUnordered<S>,
     /// Steps in flight at most (at least 1).
     limit: usize,
     /// Tasks waiting in `accept`: the inner futures only remember the last one, so
@@ -40,7 +42,7 @@ impl<A, S> InFlight<A, S> {
     pub fn with_limit(limit: usize) -> Self {
         InFlight {
             accepting: None,
-            steps: Vec::new(),
+            steps: FuturesUnordered::new(),
             limit: limit.max(1),
             waiters: Vec::new(),
         }
@@ -73,13 +75,15 @@ impl<A, S> InFlight<A, S> {
 impl<T, U, E, A, S> InFlight<A, S>
 where
     A: Future<Output = io::Result<T>> + Unpin,
-    S: Future<Output = Result<U, E>> + Unpin,
+    S: Future<Output = Result<U, E>>,
 {
     /// The next connection whose step succeeded. `accept` starts a raw accept, `step`
     /// starts the step on an accepted connection, and `failed` is told of each step
     /// that failed (its connection is dropped). A raw accept error is returned as is.
     ///
-    /// The steps in flight are polled before accepting, so a raw accept that keeps
+    /// Only the steps woken since the last call are polled (a [`FuturesUnordered`]),
+    /// so a call costs the same with one step in flight or with a full set of silent
+    /// peers. The steps are polled before accepting, so a raw accept that keeps
     /// failing (`EMFILE` until a connection ends) never starves the connections
     /// already accepted: a step that is done is returned before accepting is tried.
     pub fn poll_next(
@@ -89,35 +93,26 @@ where
         mut step: impl FnMut(T) -> S,
         mut failed: impl FnMut(E),
     ) -> Poll<io::Result<U>> {
-        // Steps from `polled` on have not been polled in this call yet.
-        let mut polled = 0;
         let result = 'found: loop {
-            // Removing a step moves the last one, not yet polled here if new, to its
-            // place: the index stays, so every step from `polled` on is polled.
-            let mut i = polled;
-            while i < self.steps.len() {
-                match Pin::new(&mut self.steps[i]).poll(cx) {
-                    Poll::Ready(Ok(done)) => {
-                        drop(self.steps.swap_remove(i));
-                        break 'found Ok(done);
-                    }
-                    Poll::Ready(Err(e)) => {
-                        drop(self.steps.swap_remove(i));
-                        failed(e);
-                    }
-                    Poll::Pending => i += 1,
+            // Pending also when the set yields after a round of polls (it then wakes
+            // this task again); `None` when no step is in flight.
+            while let Poll::Ready(Some(outcome)) = Pin::new(&mut self.steps).poll_next(cx) {
+                match outcome {
+                    Ok(done) => break 'found Ok(done),
+                    Err(e) => failed(e),
                 }
             }
-            polled = self.steps.len();
             // Accept while below the limit; at the limit the listening socket is not
-            // polled, and a step ending (polled above, with this task's waker)
+            // polled, and a step ending (it wakes the set, which wakes this task)
             // brings this task back to accept again.
+            let mut added = false;
             while self.steps.len() < self.limit {
                 let accepting = self.accepting.get_or_insert_with(&mut accept);
                 match Pin::new(accepting).poll(cx) {
                     Poll::Ready(Ok(accepted)) => {
                         self.accepting = None;
                         self.steps.push(step(accepted));
+                        added = true;
                     }
                     Poll::Ready(Err(e)) => {
                         self.accepting = None;
@@ -126,7 +121,7 @@ where
                     Poll::Pending => break,
                 }
             }
-            if self.steps.len() > polled {
+            if added {
                 // New steps: poll them now, so that they register for a wake-up
                 // (and those failing at once make room to accept again).
                 continue;
@@ -213,15 +208,31 @@ mod tests {
         assert!(in_flight.is_empty());
     }
 
-    /// How the steps of [`poll_endless`] end: by connection number, success or not.
-    type Outcomes = Rc<RefCell<HashMap<u32, bool>>>;
+    /// How the steps of [`poll_endless`] end, by connection number (success or
+    /// not), the wakers of those still pending, and how many step polls there were.
+    #[derive(Default)]
+    struct Outcomes {
+        ends: RefCell<HashMap<u32, bool>>,
+        wakers: RefCell<HashMap<u32, Waker>>,
+        polls: Cell<u32>,
+    }
+
+    impl Outcomes {
+        /// Ends step `i` (as a peer's bytes arriving would) and wakes it.
+        fn end(&self, i: u32, ok: bool) {
+            self.ends.borrow_mut().insert(i, ok);
+            if let Some(w) = self.wakers.borrow_mut().remove(&i) {
+                w.wake();
+            }
+        }
+    }
 
     /// Polls once with raw connections always ready (numbered from 1, counted in
-    /// `accepts`), each step pending until `outcomes` says how it ends.
+    /// `accepts`), each step pending until `outcomes` ends it.
     fn poll_endless(
         in_flight: &mut InFlight<Step>,
         accepts: &Cell<u32>,
-        outcomes: &Outcomes,
+        outcomes: &Rc<Outcomes>,
         failures: &mut u32,
     ) -> Poll<io::Result<u32>> {
         let mut cx = Context::from_waker(Waker::noop());
@@ -233,10 +244,16 @@ mod tests {
             },
             |i| -> Step {
                 let outcomes = outcomes.clone();
-                Box::pin(poll_fn(move |_| match outcomes.borrow().get(&i) {
-                    Some(true) => Poll::Ready(Ok(i)),
-                    Some(false) => Poll::Ready(Err(io::Error::other("bad header"))),
-                    None => Poll::Pending,
+                Box::pin(poll_fn(move |cx| {
+                    outcomes.polls.set(outcomes.polls.get() + 1);
+                    match outcomes.ends.borrow().get(&i) {
+                        Some(true) => Poll::Ready(Ok(i)),
+                        Some(false) => Poll::Ready(Err(io::Error::other("bad header"))),
+                        None => {
+                            outcomes.wakers.borrow_mut().insert(i, cx.waker().clone());
+                            Poll::Pending
+                        }
+                    }
                 }))
             },
             |_| *failures += 1,
@@ -247,7 +264,7 @@ mod tests {
     fn a_custom_limit_holds_raw_accepts_until_a_step_ends() {
         let mut in_flight = InFlight::with_limit(2);
         assert_eq!(in_flight.limit(), 2);
-        let (accepts, outcomes, mut failures) = (Cell::new(0), Outcomes::default(), 0);
+        let (accepts, outcomes, mut failures) = (Cell::new(0), Rc::<Outcomes>::default(), 0);
         let got = poll_endless(&mut in_flight, &accepts, &outcomes, &mut failures);
         assert!(got.is_pending(), "{got:?}");
         assert_eq!(
@@ -260,7 +277,7 @@ mod tests {
         assert_eq!(accepts.get(), 2, "no raw accept started at the limit");
 
         // One step succeeds: it is returned, and the next poll accepts again.
-        outcomes.borrow_mut().insert(1, true);
+        outcomes.end(1, true);
         let got = poll_endless(&mut in_flight, &accepts, &outcomes, &mut failures);
         assert!(matches!(got, Poll::Ready(Ok(1))), "{got:?}");
         let got = poll_endless(&mut in_flight, &accepts, &outcomes, &mut failures);
@@ -272,7 +289,7 @@ mod tests {
         );
 
         // One step fails: accepting resumes in the same poll.
-        outcomes.borrow_mut().insert(2, false);
+        outcomes.end(2, false);
         let got = poll_endless(&mut in_flight, &accepts, &outcomes, &mut failures);
         assert!(got.is_pending(), "{got:?}");
         assert_eq!(failures, 1);
@@ -281,6 +298,25 @@ mod tests {
             (4, 2),
             "accepting resumed"
         );
+    }
+
+    #[test]
+    fn only_woken_steps_are_polled() {
+        // A full set of silent peers costs nothing per call: a call after one step
+        // is woken polls that step only, not the 1,000 others.
+        let mut in_flight = InFlight::with_limit(1000);
+        let (accepts, outcomes, mut failures) = (Cell::new(0), Rc::<Outcomes>::default(), 0);
+        let got = poll_endless(&mut in_flight, &accepts, &outcomes, &mut failures);
+        assert!(got.is_pending(), "{got:?}");
+        assert_eq!((in_flight.len(), outcomes.polls.get()), (1000, 1000));
+        outcomes.polls.set(0);
+        let got = poll_endless(&mut in_flight, &accepts, &outcomes, &mut failures);
+        assert!(got.is_pending(), "{got:?}");
+        assert_eq!(outcomes.polls.get(), 0, "nothing was woken");
+        outcomes.end(500, true);
+        let got = poll_endless(&mut in_flight, &accepts, &outcomes, &mut failures);
+        assert!(matches!(got, Poll::Ready(Ok(500))), "{got:?}");
+        assert_eq!(outcomes.polls.get(), 1, "only the woken step");
     }
 
     #[test]

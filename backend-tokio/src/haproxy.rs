@@ -74,8 +74,9 @@ pub(crate) fn listen_with(
 /// [`Listener::accept`] (the accept machine of `strports_sys::in_flight`, shared
 /// with [`TlsListener`](crate::TlsListener)): each call accepts every connection that
 /// is ready, up to [`HaproxyOptions::max_pending`] headers in flight (beyond it, new
-/// connections wait in the kernel's backlog until a header is done), and polls all
-/// unfinished headers, so a slow client never holds up the others. Headers progress
+/// connections wait in the kernel's backlog until a header is done), and polls the
+/// unfinished headers that have bytes or timed out, so a slow client never holds up
+/// the others. Headers progress
 /// only while someone is in `accept` (as [`serve`](crate::serve) always is). A
 /// connection whose header is missing, malformed, too slow or for a datagram flow
 /// is closed, logged (`tracing`, target `strports::haproxy`) and counted in

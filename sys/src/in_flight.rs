@@ -3,9 +3,9 @@
 //! handshake of `ssl:`/`tls:` servers, or reading the PROXY header of `haproxy:`
 //! servers. Each poll accepts every raw connection that is ready (up to the
 //! instance's limit of steps in flight: [`MAX_IN_FLIGHT`] unless
-//! [`InFlight::with_limit`] says otherwise) and polls every unfinished step, so a
-//! slow or hostile peer never holds up the others. At the limit no raw connection is
-//! accepted (the kernel's backlog holds them) until a step ends.
+//! [`InFlight::with_limit`] says otherwise) and polls the unfinished steps that were
+//! woken, so a slow or hostile peer never holds up the others. At the limit no raw
+//! connection is accepted (the kernel's backlog holds them) until a step ends.
 
 use std::future::Future;
 use std::io;

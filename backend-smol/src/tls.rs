@@ -21,18 +21,16 @@ use std::time::Duration;
 use async_io::{Async, Timer};
 use futures_rustls::{TlsAcceptor, TlsConnector, TlsStream};
 use strports_core::endpoint::{Address, Resolver};
+use strports_core::tls::default_provider;
 use strports_core::tls::rustls::pki_types::ServerName;
 use strports_core::tls::rustls::{ClientConfig, ServerConfig};
-use strports_core::tls::{default_provider, describe_handshake_error};
-use strports_core::{ClientDescription, ServerDescription, TcpServer};
+use strports_core::{ClientDescription, ServerDescription};
 use strports_sys::in_flight::InFlight;
-use strports_sys::tls::ClientTls;
+use strports_sys::tls::{ClientTls, ClientTlsCache, ClientTransport, handshake_outcome};
 
 use crate::{Listener, Stream};
 
-/// How long a server gives each connection to complete its TLS handshake unless told
-/// otherwise ([`TlsAcceptorStep::with_timeout`]): 10 s.
-pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub use strports_sys::tls::DEFAULT_HANDSHAKE_TIMEOUT;
 
 /// The server side of a TLS handshake, applied to one raw accepted stream: a
 /// `ServerConfig` and a time limit. Cheap to clone.
@@ -67,14 +65,11 @@ impl TlsAcceptorStep {
     }
 
     /// Runs the server handshake on `raw`; gives [`Stream::Tls`]. Errors are those of
-    /// [`describe_handshake_error`]; a peer too slow fails with
-    /// [`io::ErrorKind::TimedOut`].
+    /// [`handshake_outcome`]; a peer too slow fails with [`io::ErrorKind::TimedOut`].
     pub async fn handshake(&self, raw: Stream) -> io::Result<Stream> {
-        match timeout(self.timeout, self.acceptor.accept(raw)).await {
-            Some(Ok(s)) => Ok(Stream::Tls(Box::new(TlsStream::Server(s)))),
-            Some(Err(e)) => Err(describe_handshake_error(e)),
-            None => Err(handshake_timed_out(self.timeout)),
-        }
+        let outcome = timeout(self.timeout, self.acceptor.accept(raw)).await;
+        let s = handshake_outcome(outcome, self.timeout)?;
+        Ok(Stream::Tls(Box::new(TlsStream::Server(s))))
     }
 }
 
@@ -93,13 +88,6 @@ async fn timeout<T>(limit: Duration, future: impl Future<Output = T>) -> Option<
         None
     };
     futures_lite::future::or(async { Some(future.await) }, timer).await
-}
-
-fn handshake_timed_out(limit: Duration) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::TimedOut,
-        format!("tls handshake failed: not completed within {limit:?}"),
-    )
 }
 
 /// What a [`TlsListener`] does with each raw connection before handing it out.
@@ -227,41 +215,6 @@ impl Drop for Accept<'_> {
     }
 }
 
-/// The raw TCP server under an `ssl:` (IPv4) or `tls:` (IPv6, as `tcp6:`) server.
-fn raw_server(desc: &ServerDescription) -> Option<(TcpServer, bool)> {
-    match desc {
-        ServerDescription::Ssl(s) => Some((
-            TcpServer {
-                port: s.port,
-                interface: s.interface.clone(),
-                backlog: s.backlog,
-            },
-            false,
-        )),
-        ServerDescription::Tls(s) => Some((
-            TcpServer {
-                port: s.port,
-                interface: s.interface.clone(),
-                backlog: s.backlog,
-            },
-            true,
-        )),
-        _ => None,
-    }
-}
-
-/// The server config of an `ssl:` or `tls:` description, read and built on the
-/// blocking pool (it reads files). `None` for other types.
-pub(crate) async fn server_config(desc: &ServerDescription) -> io::Result<Arc<ServerConfig>> {
-    let desc = desc.clone();
-    unblock(move || match &desc {
-        ServerDescription::Ssl(s) => strports_sys::tls::ssl_server_config(s, default_provider()),
-        ServerDescription::Tls(s) => strports_sys::tls::tls_server_config(s, default_provider()),
-        other => Err(strports_sys::unsupported(other.type_name())),
-    })
-    .await
-}
-
 /// `listen` for `ssl:` and `tls:`: [`plain_listen`], then a [`TlsListener`].
 pub(crate) async fn listen(desc: &ServerDescription) -> io::Result<Listener> {
     let (raw, step) = plain_listen(desc).await?;
@@ -276,14 +229,9 @@ pub(crate) async fn listen(desc: &ServerDescription) -> io::Result<Listener> {
 pub(crate) async fn plain_listen(
     desc: &ServerDescription,
 ) -> io::Result<(Listener, TlsAcceptorStep)> {
-    let Some((tcp, ipv6)) = raw_server(desc) else {
-        return Err(strports_sys::unsupported(desc.type_name()));
-    };
-    let config = server_config(desc).await?;
-    let raw = unblock(move || {
-        strports_sys::tcp::listen_as(&tcp, ipv6, strports_sys::tcp::TypeNames::TLS)
-    })
-    .await?;
+    let owned = desc.clone();
+    let (raw, config) =
+        unblock(move || strports_sys::tls::listen(&owned, default_provider())).await?;
     let raw = Async::new_nonblocking(raw)
         .map_err(|e| strports_sys::context(e, format_args!("cannot listen on {desc}")))?;
     Ok((Listener::Tcp(raw), TlsAcceptorStep::new(config)))
@@ -295,79 +243,38 @@ async fn unblock<T: Send + 'static>(
     blocking::unblock(f).await
 }
 
-/// A client's TLS config, built at the first connect of a [`Client`](crate::Client)
-/// and reused by its later connects.
-#[derive(Clone, Default)]
-pub(crate) struct ClientTlsCache(Arc<Mutex<Option<Arc<ClientTls>>>>);
-
-impl ClientTlsCache {
-    async fn get(&self, desc: &ClientDescription) -> io::Result<Arc<ClientTls>> {
-        if let Some(tls) = &*self.0.lock().unwrap_or_else(|p| p.into_inner()) {
-            return Ok(tls.clone());
-        }
-        // Two first connects at once may both build it; the files are read twice then.
-        let tls = client_tls(desc).await?;
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(tls.clone());
-        Ok(tls)
+/// The client's TLS config: from `cache` if built already, else built now on the
+/// blocking pool (it reads files) and kept there.
+async fn client_tls(
+    desc: &ClientDescription,
+    cache: &ClientTlsCache,
+) -> io::Result<Arc<ClientTls>> {
+    if let Some(tls) = cache.get() {
+        return Ok(tls);
     }
-}
-
-impl fmt::Debug for ClientTlsCache {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ClientTlsCache")
-    }
-}
-
-async fn client_tls(desc: &ClientDescription) -> io::Result<Arc<ClientTls>> {
-    let desc = desc.clone();
-    unblock(move || {
-        match &desc {
-            ClientDescription::Ssl(c) => {
-                strports_sys::tls::ssl_client_config(c, default_provider())
-            }
-            ClientDescription::Tls(c) => {
-                strports_sys::tls::tls_client_config(c, default_provider())
-            }
-            other => Err(strports_sys::unsupported(other.type_name())),
-        }
-        .map(Arc::new)
-    })
-    .await
+    let owned = desc.clone();
+    let tls = unblock(move || strports_sys::tls::client_tls(&owned, default_provider())).await?;
+    Ok(cache.set(tls))
 }
 
 /// `connect` for `ssl:` and `tls:`: the config (from `cache`, or built now), the inner
-/// stream (TCP through the backend's TCP connect, or `endpoint=`), then the client
-/// handshake, bounded by the description's `timeout`.
+/// stream ([`strports_sys::tls::client_plan`]: TCP through the backend's TCP connect,
+/// or `endpoint=`), then the client handshake, bounded by the description's `timeout`.
 pub(crate) async fn connect(
     desc: &ClientDescription,
     resolver: &dyn Resolver,
-    cache: Option<&ClientTlsCache>,
+    cache: &ClientTlsCache,
 ) -> io::Result<Stream> {
-    let tls = match cache {
-        Some(cache) => cache.get(desc).await?,
-        None => client_tls(desc).await?,
-    };
-    let (inner, timeout) = match desc {
-        ClientDescription::Ssl(c) => {
-            let tcp = &c.tcp;
-            let bind = tcp.bind_address.as_deref();
-            let s = crate::connect::tcp_stream(&tcp.host, tcp.port, bind, tcp.timeout, resolver)
-                .await?;
-            (Stream::Tcp(s), tcp.timeout)
+    let tls = client_tls(desc, cache).await?;
+    let plan = strports_sys::tls::client_plan(desc)?;
+    let inner = match plan.transport {
+        ClientTransport::Tcp(target) => {
+            Stream::Tcp(crate::connect::tcp_stream(&target, resolver).await?)
         }
-        ClientDescription::Tls(c) => match &c.endpoint {
-            Some(inner) => (nested(inner, resolver).await?, c.timeout),
-            None => {
-                let bind = c.bind_address.as_deref();
-                let s =
-                    crate::connect::tcp_stream(&c.host, c.port, bind, c.timeout, resolver).await?;
-                (Stream::Tcp(s), c.timeout)
-            }
-        },
-        other => return Err(strports_sys::unsupported(other.type_name())),
+        ClientTransport::Endpoint(inner) => nested(inner, resolver).await?,
     };
-    let limit = Duration::from_secs(u64::from(timeout));
-    client_handshake(inner, tls.config.clone(), tls.server_name.clone(), limit).await
+    let (config, name) = (tls.config.clone(), tls.server_name.clone());
+    client_handshake(inner, config, name, plan.handshake_timeout).await
 }
 
 /// Connects to a nested `endpoint=`: boxed, as the nesting can be any depth.
@@ -375,11 +282,15 @@ fn nested<'a>(
     desc: &'a ClientDescription,
     resolver: &'a dyn Resolver,
 ) -> Pin<Box<dyn Future<Output = io::Result<Stream>> + Send + 'a>> {
-    Box::pin(crate::connect::connect_with(desc, resolver))
+    // Its own TLS config, if any, is built at each connect, as by `connect`.
+    Box::pin(async move {
+        let tls = ClientTlsCache::default();
+        crate::connect::connect_with(desc, resolver, &tls).await
+    })
 }
 
 /// The client handshake over any stream: verification as `config` says, against
-/// `name`. Errors come from [`describe_handshake_error`]: untrusted certificate,
+/// `name`. Errors come from [`handshake_outcome`]: untrusted certificate,
 /// host-name mismatch, expired certificate, or handshake failure.
 pub(crate) async fn client_handshake(
     inner: Stream,
@@ -388,11 +299,9 @@ pub(crate) async fn client_handshake(
     limit: Duration,
 ) -> io::Result<Stream> {
     let connector = TlsConnector::from(config);
-    match timeout(limit, connector.connect(name, inner)).await {
-        Some(Ok(s)) => Ok(Stream::Tls(Box::new(TlsStream::Client(s)))),
-        Some(Err(e)) => Err(describe_handshake_error(e)),
-        None => Err(handshake_timed_out(limit)),
-    }
+    let outcome = timeout(limit, connector.connect(name, inner)).await;
+    let s = handshake_outcome(outcome, limit)?;
+    Ok(Stream::Tls(Box::new(TlsStream::Client(s))))
 }
 
 /// Reads from a TLS stream, first pushing out TLS bytes a write left buffered (so a
@@ -404,7 +313,9 @@ pub(crate) fn poll_read(
 ) -> Poll<io::Result<usize>> {
     use futures_io::AsyncRead;
     push_buffered(s, cx);
-    Pin::new(s).poll_read(cx, buf).map_err(describe_tls_failure)
+    Pin::new(s)
+        .poll_read(cx, buf)
+        .map_err(strports_sys::tls::describe_tls_failure)
 }
 
 /// [`poll_read`] into the first non-empty buffer (TLS records are decrypted into
@@ -443,18 +354,6 @@ pub(crate) fn poll_write_vectored(
     let written = std::task::ready!(Pin::new(&mut *s).poll_write_vectored(cx, bufs))?;
     push_buffered(s, cx);
     Poll::Ready(Ok(written))
-}
-
-/// A TLS error after the handshake (in TLS 1.3 a server refusing our client
-/// certificate says so only then) described like handshake errors; other errors as
-/// they are.
-fn describe_tls_failure(e: io::Error) -> io::Error {
-    match e.get_ref() {
-        Some(inner) if inner.is::<strports_core::tls::rustls::Error>() => {
-            describe_handshake_error(e)
-        }
-        _ => e,
-    }
 }
 
 fn push_buffered(s: &mut TlsStream<Stream>, cx: &mut Context<'_>) {

@@ -5,10 +5,13 @@ use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
 
 use strports_core::endpoint::{ClientEndpoint, Resolver};
-use strports_core::{ClientDescription, TcpClient, UnixAddress, UnixClient};
+use strports_core::{ClientDescription, UnixClient};
+use strports_sys::connect::ClientRoute;
+use strports_sys::tcp::{TcpConnect, TcpTarget};
+use strports_sys::tls::ClientTlsCache;
+use strports_sys::unix::UnixTarget;
 use tokio::net::{TcpStream, UnixStream};
 
 use crate::{Stream, SystemResolver};
@@ -32,21 +35,21 @@ use crate::{Stream, SystemResolver};
 /// # }
 /// ```
 pub async fn connect(desc: &ClientDescription) -> io::Result<Stream> {
-    connect_with(desc, &SystemResolver).await
+    connect_with(desc, &SystemResolver, &ClientTlsCache::default()).await
 }
 
+/// Connects as `desc` says; an `ssl:` / `tls:` config comes from `tls` (built there
+/// at the first connect: a fresh cache builds it at each call).
 pub(crate) async fn connect_with(
     desc: &ClientDescription,
     resolver: &dyn Resolver,
+    tls: &ClientTlsCache,
 ) -> io::Result<Stream> {
-    match desc {
-        ClientDescription::Ssl(_) | ClientDescription::Tls(_) => {
-            crate::tls::connect(desc, resolver, None).await
-        }
-        ClientDescription::Tcp(tcp) => connect_tcp(tcp, resolver).await,
-        ClientDescription::Unix(unix) => connect_unix(unix).await,
-        ClientDescription::Process(process) => crate::process::spawn(process).map(Stream::Process),
-        other => Err(strports_sys::unsupported(other.type_name())),
+    match strports_sys::connect::route(desc)? {
+        ClientRoute::Tls => crate::tls::connect(desc, resolver, tls).await,
+        ClientRoute::Tcp(target) => Ok(Stream::Tcp(tcp_stream(&target, resolver).await?)),
+        ClientRoute::Unix(unix) => connect_unix(unix).await,
+        ClientRoute::Process(process) => crate::process::spawn(process).map(Stream::Process),
     }
 }
 
@@ -86,7 +89,7 @@ impl Connector {
     /// wins. `timeout` bounds each attempt. If every attempt fails, the error lists
     /// each address with its own error. Dropping the future closes every attempt.
     pub async fn connect(&self, desc: &ClientDescription) -> io::Result<Stream> {
-        connect_with(desc, &*self.resolver).await
+        connect_with(desc, &*self.resolver, &ClientTlsCache::default()).await
     }
 }
 
@@ -116,7 +119,7 @@ pub struct Client {
     desc: ClientDescription,
     connector: Connector,
     /// The TLS config of an `ssl:` / `tls:` description, built at the first connect.
-    tls: crate::tls::ClientTlsCache,
+    tls: ClientTlsCache,
 }
 
 impl Client {
@@ -144,13 +147,7 @@ impl ClientEndpoint for Client {
     type Stream = Stream;
 
     async fn connect(&self) -> io::Result<Stream> {
-        match &self.desc {
-            ClientDescription::Ssl(_) | ClientDescription::Tls(_) => {
-                let resolver = &*self.connector.resolver;
-                crate::tls::connect(&self.desc, resolver, Some(&self.tls)).await
-            }
-            _ => self.connector.connect(&self.desc).await,
-        }
+        connect_with(&self.desc, &*self.connector.resolver, &self.tls).await
     }
 }
 
@@ -161,38 +158,32 @@ async fn within<T>(
     target: &(dyn fmt::Display + Sync),
     attempt: impl Future<Output = io::Result<T>>,
 ) -> io::Result<T> {
-    let limit = Duration::from_secs(u64::from(seconds));
-    match tokio::time::timeout(limit, attempt).await {
+    match tokio::time::timeout(strports_sys::tcp::seconds(seconds), attempt).await {
         Ok(result) => result,
         Err(_) => Err(strports_sys::tcp::timed_out(target, seconds)),
     }
 }
 
-async fn connect_tcp(client: &TcpClient, resolver: &dyn Resolver) -> io::Result<Stream> {
-    let bind = client.bind_address.as_deref();
-    let stream = tcp_stream(&client.host, client.port, bind, client.timeout, resolver).await?;
-    Ok(Stream::Tcp(stream))
-}
-
-/// A TCP connection to `host:port` (`TCP_NODELAY` set), for every client type that
-/// connects to a host over TCP. An IP literal is connected to at once, never
-/// through the resolver; a name goes through Happy Eyeballs
-/// ([`happy_eyeballs::connect`](crate::happy_eyeballs::connect)), with `timeout`
-/// (seconds) bounding each attempt.
+/// A TCP connection to `target` (`TCP_NODELAY` set), for every client type that
+/// connects to a host over TCP, as [`TcpTarget::plan`] says: an IP literal at once,
+/// never through the resolver; a name through Happy Eyeballs
+/// ([`happy_eyeballs::connect`](crate::happy_eyeballs::connect)).
 pub(crate) async fn tcp_stream(
-    host: &str,
-    port: u16,
-    bind_address: Option<&str>,
-    timeout: u32,
+    target: &TcpTarget<'_>,
     resolver: &dyn Resolver,
 ) -> io::Result<TcpStream> {
-    let bind = strports_sys::tcp::bind_ip(bind_address)?;
-    match strports_sys::tcp::host_ip(host) {
-        Some(ip) => connect_addr(SocketAddr::new(ip, port), bind, timeout).await,
-        None => {
-            let config = strports_sys::tcp::race_config(timeout);
-            crate::happy_eyeballs::connect(host, port, bind, config, resolver).await
-        }
+    match target.plan()? {
+        TcpConnect::Direct {
+            addr,
+            bind,
+            timeout,
+        } => connect_addr(addr, bind, timeout).await,
+        TcpConnect::Race {
+            host,
+            port,
+            bind,
+            config,
+        } => crate::happy_eyeballs::connect(host, port, bind, config, resolver).await,
     }
 }
 
@@ -205,7 +196,7 @@ async fn connect_addr(
     timeout: u32,
 ) -> io::Result<TcpStream> {
     let socket = strports_sys::tcp::start_connect(addr, bind)?;
-    let done = socket.peer_addr().is_ok();
+    let done = strports_sys::tcp::connected_at_once(&socket);
     let context = |e| strports_sys::context(e, format_args!("cannot connect to {addr}"));
     let stream = TcpStream::from_std(socket).map_err(context)?;
     if !done {
@@ -225,25 +216,16 @@ async fn connect_addr(
 /// for and arms no timer; otherwise the description's `timeout` bounds the wait.
 async fn connect_unix(client: &UnixClient) -> io::Result<Stream> {
     let socket = strports_sys::unix::start_connect(&client.path, client.lockfile)?;
-    let done = socket.peer_addr().is_ok();
-    let context =
-        |e| strports_sys::context(e, format_args!("cannot connect to unix:{}", client.path));
+    let done = strports_sys::tcp::connected_at_once(&socket);
+    let target = UnixTarget(&client.path);
+    let context = |e| strports_sys::context(e, format_args!("cannot connect to {target}"));
     let stream = UnixStream::from_std(socket).map_err(context)?;
     if !done {
         let wait = async {
             stream.writable().await.map_err(context)?;
             strports_sys::unix::finish_connect_fd(&stream, &client.path)
         };
-        within(client.timeout, &UnixTarget(&client.path), wait).await?;
+        within(client.timeout, &target, wait).await?;
     }
     Ok(Stream::Unix(stream))
-}
-
-/// `unix:address`, shown only when an error needs it.
-struct UnixTarget<'a>(&'a UnixAddress);
-
-impl fmt::Display for UnixTarget<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unix:{}", self.0)
-    }
 }

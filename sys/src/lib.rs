@@ -10,9 +10,14 @@
 //! async threads. Two modules are not about the OS but runtime-free state both
 //! backends drive: [`tasks`], the bookkeeping of a `serve` loop's connection tasks,
 //! and [`in_flight`], a listener's concurrent per-connection steps (TLS handshakes).
+//! The connect decisions both backends follow are here too, as plans they execute
+//! with their runtime: [`connect::route`] (which path a client type takes),
+//! [`tcp::TcpTarget::plan`] (an IP literal directly, a name raced), and, with the
+//! `tls` feature, `tls::client_plan` (what a TLS client runs its handshake over).
 
 pub mod accept;
 pub mod adopt;
+pub mod connect;
 pub mod in_flight;
 pub mod lock;
 pub mod process;

@@ -14,18 +14,24 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+use std::fmt;
 use std::fs;
 use std::io;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use strports_core::tls::rustls::crypto::CryptoProvider;
 use strports_core::tls::rustls::pki_types::ServerName;
 use strports_core::tls::rustls::sign::CertifiedKey;
 use strports_core::tls::rustls::{ClientConfig, RootCertStore, ServerConfig};
 use strports_core::tls::{self, CertDirectory, PemFile, SniResolver, SslServerFiles};
-use strports_core::{SslClient, SslServer, TlsClient, TlsServer};
+use strports_core::{
+    ClientDescription, ServerDescription, SslClient, SslServer, TcpServer, TlsClient, TlsServer,
+};
+
+use crate::tcp::{TcpTarget, TypeNames};
 
 /// An io error's text without the `" (os error N)"` suffix std adds.
 fn reason(e: &io::Error) -> String {
@@ -152,7 +158,7 @@ pub struct ClientTls {
     pub server_name: ServerName<'static>,
 }
 
-fn client_tls(
+fn build_client_tls(
     name: &str,
     roots_dir: Option<&Path>,
     certificate: Option<&Path>,
@@ -177,7 +183,7 @@ fn client_tls(
 /// roots from `caCertsDir` or the platform, client certificate from `certKey` (key
 /// from `privateKey`, default the `certKey` file).
 pub fn ssl_client_config(desc: &SslClient, provider: Arc<CryptoProvider>) -> io::Result<ClientTls> {
-    client_tls(
+    build_client_tls(
         desc.verification_name(),
         desc.ca_certs_dir.as_deref(),
         desc.cert_key.as_deref(),
@@ -191,7 +197,7 @@ pub fn ssl_client_config(desc: &SslClient, provider: Arc<CryptoProvider>) -> io:
 /// `trustRoots` or the platform, client certificate from `certificate` (key from
 /// `privateKey`, default the `certificate` file). `endpoint=` is the backend's business.
 pub fn tls_client_config(desc: &TlsClient, provider: Arc<CryptoProvider>) -> io::Result<ClientTls> {
-    client_tls(
+    build_client_tls(
         &desc.host,
         desc.trust_roots.as_deref(),
         desc.certificate.as_deref(),
@@ -300,7 +306,349 @@ pub fn tls_server_config(
     )?)
 }
 
+/// The client TLS of an `ssl:` ([`ssl_client_config`]) or `tls:`
+/// ([`tls_client_config`]) description; other types fail with
+/// [`crate::unsupported`]. Blocking (it reads files).
+pub fn client_tls(
+    desc: &ClientDescription,
+    provider: Arc<CryptoProvider>,
+) -> io::Result<ClientTls> {
+    match desc {
+        ClientDescription::Ssl(c) => ssl_client_config(c, provider),
+        ClientDescription::Tls(c) => tls_client_config(c, provider),
+        other => Err(crate::unsupported(other.type_name())),
+    }
+}
+
+/// The server config of an `ssl:` ([`ssl_server_config`]) or `tls:`
+/// ([`tls_server_config`]) description; other types fail with
+/// [`crate::unsupported`]. Blocking (it reads files).
+pub fn server_config(
+    desc: &ServerDescription,
+    provider: Arc<CryptoProvider>,
+) -> io::Result<Arc<ServerConfig>> {
+    match desc {
+        ServerDescription::Ssl(s) => ssl_server_config(s, provider),
+        ServerDescription::Tls(s) => tls_server_config(s, provider),
+        other => Err(crate::unsupported(other.type_name())),
+    }
+}
+
+/// The raw TCP server under an `ssl:` or `tls:` server, and whether it listens on
+/// IPv6: `ssl:` on IPv4 (as `tcp:`), `tls:` on IPv6 (as `tcp6:`). `None` for other
+/// types.
+///
+/// ```
+/// use strports_core::ServerDescription;
+/// let desc: ServerDescription = "tls:/etc/certs:443".parse().unwrap();
+/// let (tcp, ipv6) = strports_sys::tls::raw_server(&desc).unwrap();
+/// assert_eq!((tcp.port, ipv6), (443, true));
+/// ```
+pub fn raw_server(desc: &ServerDescription) -> Option<(TcpServer, bool)> {
+    let (port, interface, backlog, ipv6) = match desc {
+        ServerDescription::Ssl(s) => (s.port, &s.interface, s.backlog, false),
+        ServerDescription::Tls(s) => (s.port, &s.interface, s.backlog, true),
+        _ => return None,
+    };
+    let tcp = TcpServer {
+        port,
+        interface: interface.clone(),
+        backlog,
+    };
+    Some((tcp, ipv6))
+}
+
+/// Everything blocking an `ssl:` or `tls:` server needs before it accepts: its
+/// config ([`server_config`], read first), then its listening socket
+/// ([`raw_server`] through [`crate::tcp::listen_as`], messages naming `ssl`/`tls`).
+/// Other types fail with [`crate::unsupported`]. Run it off the async threads; the
+/// backend hands the listener to its runtime and runs the handshake per connection.
+pub fn listen(
+    desc: &ServerDescription,
+    provider: Arc<CryptoProvider>,
+) -> io::Result<(TcpListener, Arc<ServerConfig>)> {
+    let Some((tcp, ipv6)) = raw_server(desc) else {
+        return Err(crate::unsupported(desc.type_name()));
+    };
+    let config = server_config(desc, provider)?;
+    let raw = crate::tcp::listen_as(&tcp, ipv6, TypeNames::TLS)?;
+    Ok((raw, config))
+}
+
+/// How long a server gives each connection to complete its TLS handshake unless told
+/// otherwise: 10 s.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The error of a TLS handshake (server or client) not completed within `limit`:
+/// kind [`io::ErrorKind::TimedOut`].
+///
+/// ```
+/// let e = strports_sys::tls::handshake_timed_out(std::time::Duration::from_secs(10));
+/// assert_eq!(e.to_string(), "tls handshake failed: not completed within 10s");
+/// ```
+pub fn handshake_timed_out(limit: Duration) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("tls handshake failed: not completed within {limit:?}"),
+    )
+}
+
+/// The result of a handshake run under the time limit `limit`, from what the
+/// backend's timer gave: `None` if the limit ran out ([`handshake_timed_out`]),
+/// else the handshake's own result, its error described by
+/// [`tls::describe_handshake_error`].
+pub fn handshake_outcome<S>(outcome: Option<io::Result<S>>, limit: Duration) -> io::Result<S> {
+    match outcome {
+        Some(Ok(s)) => Ok(s),
+        Some(Err(e)) => Err(tls::describe_handshake_error(e)),
+        None => Err(handshake_timed_out(limit)),
+    }
+}
+
+/// A TLS error after the handshake (in TLS 1.3 a server refusing our client
+/// certificate says so only then) described like handshake errors; other errors as
+/// they are.
+pub fn describe_tls_failure(e: io::Error) -> io::Error {
+    match e.get_ref() {
+        Some(inner) if inner.is::<strports_core::tls::rustls::Error>() => {
+            tls::describe_handshake_error(e)
+        }
+        _ => e,
+    }
+}
+
+/// What an `ssl:` or `tls:` client connects over before its handshake.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ClientTransport<'a> {
+    /// TCP (`ssl:`, and `tls:` without `endpoint=`): `host:port` from `bindAddress`,
+    /// each attempt bounded by `timeout`.
+    Tcp(TcpTarget<'a>),
+    /// A `tls:` client's nested `endpoint=`, connected to as any client.
+    Endpoint(&'a ClientDescription),
+}
+
+/// How a backend connects an `ssl:` or `tls:` client ([`client_plan`]): the
+/// transport, then the client handshake over it, bounded by `handshake_timeout`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClientPlan<'a> {
+    /// What the handshake runs over.
+    pub transport: ClientTransport<'a>,
+    /// The handshake's time limit: the description's `timeout`.
+    pub handshake_timeout: Duration,
+}
+
+/// The connect plan of an `ssl:` or `tls:` client (the config comes from
+/// [`client_tls`]); other types fail with [`crate::unsupported`].
+///
+/// ```
+/// use strports_core::ClientDescription;
+/// use strports_sys::tls::{ClientTransport, client_plan};
+/// let desc: ClientDescription = "tls:example.com:443:endpoint=unix\\:/run/a.sock".parse().unwrap();
+/// let plan = client_plan(&desc)?;
+/// assert!(matches!(plan.transport, ClientTransport::Endpoint(ClientDescription::Unix(_))));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn client_plan(desc: &ClientDescription) -> io::Result<ClientPlan<'_>> {
+    let (transport, timeout) = match desc {
+        ClientDescription::Ssl(c) => (ClientTransport::Tcp(TcpTarget::from(&c.tcp)), c.tcp.timeout),
+        ClientDescription::Tls(c) => match &c.endpoint {
+            Some(inner) => (ClientTransport::Endpoint(inner), c.timeout),
+            None => {
+                let target = TcpTarget {
+                    host: &c.host,
+                    port: c.port,
+                    bind_address: c.bind_address.as_deref(),
+                    timeout: c.timeout,
+                };
+                (ClientTransport::Tcp(target), c.timeout)
+            }
+        },
+        other => return Err(crate::unsupported(other.type_name())),
+    };
+    Ok(ClientPlan {
+        transport,
+        handshake_timeout: crate::tcp::seconds(timeout),
+    })
+}
+
+/// A client endpoint's TLS config, built (by the backend, off its async threads,
+/// with [`client_tls`]) at its first connect and reused by the later ones. Clones
+/// share it; a fresh cache (the default) holds nothing.
+#[derive(Clone, Default)]
+pub struct ClientTlsCache(Arc<Mutex<Option<Arc<ClientTls>>>>);
+
+impl ClientTlsCache {
+    /// The config, if one was stored.
+    pub fn get(&self) -> Option<Arc<ClientTls>> {
+        self.lock().clone()
+    }
+
+    /// Stores `tls` (replacing any config stored meanwhile: two first connects at
+    /// once may both build one) and gives it back, shared.
+    pub fn set(&self, tls: ClientTls) -> Arc<ClientTls> {
+        let tls = Arc::new(tls);
+        *self.lock() = Some(tls.clone());
+        tls
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Arc<ClientTls>>> {
+        // A panic elsewhere cannot leave an Option half-written.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl fmt::Debug for ClientTlsCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientTlsCache")
+    }
+}
+
 /// The `alpn=` protocols of a description, as rustls wants them.
 fn alpn_of(alpn: &[String]) -> Vec<Vec<u8>> {
     alpn.iter().map(|p| p.as_bytes().to_vec()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(s: &str) -> ClientDescription {
+        s.parse().unwrap()
+    }
+
+    fn server(s: &str) -> ServerDescription {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn an_ssl_client_goes_over_tcp_with_its_timeout() {
+        let desc = client("ssl:example.com:443:timeout=9:bindAddress=127.0.0.1");
+        let plan = client_plan(&desc).unwrap();
+        assert_eq!(
+            plan,
+            ClientPlan {
+                transport: ClientTransport::Tcp(TcpTarget {
+                    host: "example.com",
+                    port: 443,
+                    bind_address: Some("127.0.0.1"),
+                    timeout: 9,
+                }),
+                handshake_timeout: Duration::from_secs(9),
+            }
+        );
+    }
+
+    #[test]
+    fn a_tls_client_without_endpoint_goes_over_tcp() {
+        let desc = client(r"tls:example.com:8443:timeout=4:bindAddress=\:\:1");
+        let plan = client_plan(&desc).unwrap();
+        assert_eq!(
+            plan,
+            ClientPlan {
+                transport: ClientTransport::Tcp(TcpTarget {
+                    host: "example.com",
+                    port: 8443,
+                    bind_address: Some("::1"),
+                    timeout: 4,
+                }),
+                handshake_timeout: Duration::from_secs(4),
+            }
+        );
+    }
+
+    #[test]
+    fn a_tls_client_with_endpoint_goes_over_it_and_ignores_bind_address() {
+        let desc = client(
+            r"tls:example.com:443:timeout=6:bindAddress=127.0.0.1:endpoint=unix\:/run/x.sock",
+        );
+        let ClientDescription::Tls(tls) = &desc else {
+            panic!("not tls")
+        };
+        let Some(inner) = tls.endpoint.as_deref() else {
+            panic!("no endpoint")
+        };
+        let plan = client_plan(&desc).unwrap();
+        assert!(
+            matches!(plan.transport, ClientTransport::Endpoint(e) if std::ptr::eq(e, inner)),
+            "{plan:?}"
+        );
+        assert_eq!(plan.handshake_timeout, Duration::from_secs(6));
+    }
+
+    #[test]
+    fn other_clients_have_no_tls_plan_or_config() {
+        let desc = client("tcp:example.com:80");
+        let e = client_plan(&desc).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::Unsupported);
+        assert_eq!(e.to_string(), "tcp endpoints are not supported yet");
+        let e = client_tls(&desc, tls::default_provider()).unwrap_err();
+        assert_eq!(e.to_string(), "tcp endpoints are not supported yet");
+    }
+
+    #[test]
+    fn the_raw_server_of_ssl_is_ipv4_and_of_tls_ipv6() {
+        let (tcp, ipv6) = raw_server(&server(
+            "ssl:8443:privateKey=k.pem:interface=127.0.0.1:backlog=7",
+        ))
+        .unwrap();
+        assert_eq!(
+            (tcp.port, tcp.interface.as_str(), tcp.backlog, ipv6),
+            (8443, "127.0.0.1", 7, false)
+        );
+        let (tcp, ipv6) = raw_server(&server(r"tls:certs:443:interface=\:\:1")).unwrap();
+        assert_eq!((tcp.port, tcp.interface.as_str(), ipv6), (443, "::1", true));
+        assert!(raw_server(&server("tcp:80")).is_none());
+    }
+
+    #[test]
+    fn other_servers_cannot_listen_as_tls() {
+        let desc = server("tcp:0");
+        for e in [
+            listen(&desc, tls::default_provider())
+                .map(|_| ())
+                .unwrap_err(),
+            server_config(&desc, tls::default_provider())
+                .map(|_| ())
+                .unwrap_err(),
+        ] {
+            assert_eq!(e.kind(), io::ErrorKind::Unsupported);
+            assert_eq!(e.to_string(), "tcp endpoints are not supported yet");
+        }
+    }
+
+    #[test]
+    fn handshake_outcomes() {
+        let limit = Duration::from_millis(1500);
+        assert_eq!(handshake_outcome(Some(Ok(3)), limit).unwrap(), 3);
+        let e = handshake_outcome::<()>(None, limit).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(
+            e.to_string(),
+            "tls handshake failed: not completed within 1.5s"
+        );
+        let plain = io::Error::new(io::ErrorKind::ConnectionReset, "reset");
+        let e = handshake_outcome::<()>(Some(Err(plain)), limit).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionReset);
+    }
+
+    #[test]
+    fn a_cache_starts_empty_and_is_shared_by_clones() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let ca = params.self_signed(&key).unwrap();
+        fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+        let desc = client(&format!(
+            "tls:example.com:443:trustRoots={}",
+            strports_core::quote(&dir.path().display().to_string())
+        ));
+        let tls = client_tls(&desc, tls::default_provider()).unwrap();
+
+        let cache = ClientTlsCache::default();
+        let clone = cache.clone();
+        assert!(clone.get().is_none());
+        let stored = cache.set(tls);
+        assert!(clone.get().is_some_and(|t| Arc::ptr_eq(&t, &stored)));
+    }
 }

@@ -138,6 +138,23 @@ pub fn start_connect(address: &UnixAddress, lockfile: bool) -> io::Result<UnixSt
     result().map_err(|e| crate::context(e, format_args!("cannot connect to unix:{address}")))
 }
 
+/// A UNIX socket address as connect errors name it: `unix:<address>` (formatted
+/// only when an error needs it).
+///
+/// ```
+/// use strports_core::UnixAddress;
+/// let path = UnixAddress::Path("/run/app.sock".into());
+/// assert_eq!(strports_sys::unix::UnixTarget(&path).to_string(), "unix:/run/app.sock");
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct UnixTarget<'a>(pub &'a UnixAddress);
+
+impl std::fmt::Display for UnixTarget<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unix:{}", self.0)
+    }
+}
+
 /// Completes a connect started by [`start_connect`] once the socket is writable.
 pub fn finish_connect(stream: &UnixStream, address: &UnixAddress) -> io::Result<()> {
     finish_connect_fd(stream, address)

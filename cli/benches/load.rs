@@ -9,7 +9,9 @@
 //! Options (after `--`): `--runtime tokio|smol|both` (both), `--target
 //! echo|relay|both` (both), `--transport tcp|unix|both` (tcp), `--connections N`
 //! (1000), `--seconds S` (30), `--seed N`, `--waves N` (1: with more, the same servers
-//! get N waves of connections one after the other, and their RSS is shown after each). One line per run, then a Markdown table.
+//! get N waves of connections one after the other, and their RSS is shown after
+//! each), `--max-message BYTES` (65536: cut the message sizes there, e.g. 256 for a
+//! chatty protocol). One line per run, then a Markdown table.
 //! Exits with status 1 if any run had an error (a failed connect or round trip, a
 //! byte that differs from the one sent, a missing EOF, a server that logged a problem
 //! or did not exit 0 on SIGTERM). See `support/load_gen.rs` for what is checked and bounded.
@@ -24,7 +26,7 @@ use load_gen::{Config, Target, Transport};
 
 const USAGE: &str = "usage: cargo bench -p strports-cli --bench load -- \
 [--runtime tokio|smol|both] [--target echo|relay|both] [--transport tcp|unix|both] \
-[--connections N] [--seconds S] [--seed N] [--waves N]";
+[--connections N] [--seconds S] [--seed N] [--waves N] [--max-message BYTES]";
 
 fn usage(problem: &str) -> ! {
     eprintln!("{problem}\n{USAGE}");
@@ -47,6 +49,7 @@ fn main() {
     let mut seconds = 30.0;
     let mut seed = 0x5eed;
     let mut waves = 1;
+    let mut max_message = load_gen::MAX_MESSAGE;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--bench" {
@@ -86,6 +89,13 @@ fn main() {
                     .filter(|&n| n > 0)
                     .unwrap_or_else(|| usage(&format!("bad --waves {n:?}")));
             }
+            ("--max-message", n) => {
+                max_message = n
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=load_gen::MAX_MESSAGE).contains(n))
+                    .unwrap_or_else(|| usage(&format!("bad --max-message {n:?}")));
+            }
             ("--seed", s) => {
                 seed = s
                     .parse()
@@ -99,7 +109,7 @@ fn main() {
         std::process::exit(1);
     });
     eprintln!(
-        "load: {connections} connections, {seconds}s per run, {waves} wave(s), open-files limit {limit}, seed {seed}"
+        "load: {connections} connections, {seconds}s per run, {waves} wave(s), messages up to {max_message} bytes, open-files limit {limit}, seed {seed}"
     );
     let mut reports = Vec::new();
     for &transport in &transports {
@@ -114,6 +124,7 @@ fn main() {
                     duration: Duration::from_secs_f64(seconds),
                     seed,
                     waves,
+                    max_message,
                 };
                 let before = load_average();
                 let report = load_gen::run(&config);

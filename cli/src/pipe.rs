@@ -1,8 +1,10 @@
 //! Copying both ways between two streams (or echoing one), with half-close, byte
 //! counts and an idle timeout: one hand-written future, generic over the runtime.
 //!
-//! Each direction owns one 64 KiB buffer, allocated when the pipe is made and
-//! reused for every chunk; nothing is allocated per read or write. A direction that
+//! Each direction owns one buffer, reused for every chunk: 8 KiB when the pipe is
+//! made, replaced once by a 64 KiB one when a read fills it (bulk traffic). So an
+//! idle or chatty connection holds 8 KiB a direction, a bulk one reads 64 KiB at a
+//! time, and nothing is allocated per read or write after that. A direction that
 //! reads EOF flushes and half-closes (`shutdown(SHUT_WR)`) its destination; the pipe
 //! ends when both directions have, on the first error, or when idle too long.
 
@@ -15,8 +17,11 @@ use std::time::{Duration, Instant};
 
 use crate::runtime::{Io, Runtime};
 
-/// Bytes per direction buffer.
+/// Bytes per direction buffer once the direction has seen bulk traffic.
 pub(crate) const BUFFER_SIZE: usize = 64 * 1024;
+
+/// Bytes per direction buffer to start with.
+pub(crate) const INITIAL_BUFFER_SIZE: usize = 8 * 1024;
 
 /// Chunks one direction copies in one poll before yielding, so that a direction
 /// that never blocks cannot starve the other one or other connections.
@@ -67,7 +72,7 @@ struct Half {
 impl Half {
     fn new() -> Half {
         Half {
-            buf: vec![0; BUFFER_SIZE].into_boxed_slice(),
+            buf: vec![0; INITIAL_BUFFER_SIZE].into_boxed_slice(),
             pos: 0,
             cap: 0,
             bytes: 0,
@@ -171,6 +176,11 @@ fn poll_half(
             if chunks == CHUNKS_PER_POLL {
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
+            }
+            if half.cap == half.buf.len() && half.buf.len() < BUFFER_SIZE {
+                // The last read filled the (written out) buffer: bulk, so read more
+                // at a time from now on.
+                half.buf = vec![0; BUFFER_SIZE].into_boxed_slice();
             }
             match route.read(cx, &mut half.buf) {
                 Poll::Ready(Ok(0)) => half.eof = true,
@@ -371,5 +381,65 @@ impl<R: Runtime, A: Io, B: Io> Future for Pipe<R, A, B> {
             }
         }
         Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::task::Waker;
+
+    use super::*;
+
+    /// A source with `available` bytes ready now (then pending), into a sink that
+    /// takes everything.
+    struct Fake {
+        available: usize,
+        written: usize,
+    }
+
+    impl Route for Fake {
+        fn read(&mut self, _: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+            if self.available == 0 {
+                return Poll::Pending;
+            }
+            let n = buf.len().min(self.available);
+            self.available -= n;
+            Poll::Ready(Ok(n))
+        }
+        fn write(&mut self, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+            self.written += buf.len();
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn flush(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn shutdown(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Polls one direction with `available` bytes waiting; gives its buffer size.
+    fn buffer_after(available: usize) -> usize {
+        let mut half = Half::new();
+        let mut route = Fake {
+            available,
+            written: 0,
+        };
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut active = false;
+        while route.written < available {
+            assert!(poll_half(&mut half, &mut route, &mut cx, &mut active).is_pending());
+        }
+        assert_eq!(half.bytes, available as u64);
+        half.buf.len()
+    }
+
+    #[test]
+    fn the_buffer_grows_only_for_bulk_traffic() {
+        assert_eq!(buffer_after(100), INITIAL_BUFFER_SIZE);
+        assert_eq!(buffer_after(INITIAL_BUFFER_SIZE - 1), INITIAL_BUFFER_SIZE);
+        // A read that fills the buffer may have left more behind.
+        assert_eq!(buffer_after(INITIAL_BUFFER_SIZE), BUFFER_SIZE);
+        assert_eq!(buffer_after(10 * BUFFER_SIZE), BUFFER_SIZE);
     }
 }

@@ -43,8 +43,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 const LOG_TIMEOUT: Duration = Duration::from_secs(20);
 /// Bound on a server's exit after SIGTERM (its `--grace` is 5 s).
 const STOP_TIMEOUT: Duration = Duration::from_secs(20);
-/// Largest message of a round trip.
-const MAX_MESSAGE: usize = 64 * 1024;
+/// Largest message of a round trip, unless [`Config::max_message`] is smaller.
+pub(crate) const MAX_MESSAGE: usize = 64 * 1024;
 /// Read and write buffer size of each connection.
 const CHUNK: usize = 16 * 1024;
 /// Descriptors needed beyond those of the connections.
@@ -108,6 +108,8 @@ pub(crate) struct Config {
     /// Waves of `connections` connections, one after the other, against the same
     /// servers (to see whether memory comes back after each).
     pub(crate) waves: usize,
+    /// Largest message (1 to [`MAX_MESSAGE`]): the size distribution is cut there.
+    pub(crate) max_message: usize,
 }
 
 /// Memory and exit of one server process.
@@ -369,8 +371,10 @@ async fn run_wave(config: &Config, wave: u64, connect_to: &Arc<Addr>, errors: &m
     for id in 0..config.connections {
         let addr = connect_to.clone();
         let seed = connection_seed(config.seed ^ mix(wave), id as u64);
+        let max_message = config.max_message.clamp(1, MAX_MESSAGE);
         setup.spawn(async move {
-            match tokio::time::timeout(CONNECT_TIMEOUT, Conn::open(id, &addr, seed)).await {
+            let open = Conn::open(id, &addr, seed, max_message);
+            match tokio::time::timeout(CONNECT_TIMEOUT, open).await {
                 Ok(result) => result,
                 Err(_) => Err(format!(
                     "connection {id}: connect and first round trip took over {CONNECT_TIMEOUT:?}"
@@ -700,6 +704,8 @@ struct Conn {
     seed: u64,
     /// Message sizes.
     sizes: SplitMix,
+    /// Largest message size.
+    max_message: usize,
     /// Offset of the next byte in the connection's stream (both ways).
     offset: u64,
     write_buf: Box<[u8]>,
@@ -715,7 +721,7 @@ struct Outcome {
 }
 
 impl Conn {
-    async fn open(id: usize, addr: &Addr, seed: u64) -> Result<Conn, String> {
+    async fn open(id: usize, addr: &Addr, seed: u64, max_message: usize) -> Result<Conn, String> {
         let stream: Box<dyn Io> = match addr {
             Addr::Tcp(port) => {
                 let s = TcpStream::connect(("127.0.0.1", *port))
@@ -738,6 +744,7 @@ impl Conn {
             writer,
             seed,
             sizes: SplitMix(seed ^ 0x5157_4e5a_1e55_a9e5),
+            max_message,
             offset: 0,
             write_buf: vec![0; CHUNK].into_boxed_slice(),
             read_buf: vec![0; CHUNK].into_boxed_slice(),
@@ -790,7 +797,8 @@ impl Conn {
         outcome
     }
 
-    /// A message size: mostly small, some medium, a few up to [`MAX_MESSAGE`].
+    /// A message size: mostly small, some medium, a few up to [`MAX_MESSAGE`] (no
+    /// more than `max_message`).
     fn next_size(&mut self) -> usize {
         let r = self.sizes.next();
         let pick = (r >> 32) % 100;
@@ -799,7 +807,7 @@ impl Conn {
             50..85 => 4096,
             _ => MAX_MESSAGE,
         };
-        1 + (r as usize & 0xffff_ffff) % span
+        1 + (r as usize & 0xffff_ffff) % span.min(self.max_message)
     }
 
     /// Writes `size` bytes of the stream while reading them back and checking each.

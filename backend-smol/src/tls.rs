@@ -13,8 +13,8 @@ use std::future::Future;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -25,9 +25,10 @@ use strports_core::tls::default_provider;
 use strports_core::tls::rustls::pki_types::ServerName;
 use strports_core::tls::rustls::{ClientConfig, ServerConfig};
 use strports_core::{ClientDescription, ServerDescription};
-use strports_sys::in_flight::InFlight;
+use strports_sys::in_flight::Shared;
 use strports_sys::tls::{ClientTls, ClientTlsCache, ClientTransport, handshake_outcome};
 
+use crate::listen::{Accepting, accepting};
 use crate::{Listener, Stream};
 
 pub use strports_sys::tls::DEFAULT_HANDSHAKE_TIMEOUT;
@@ -97,8 +98,6 @@ pub(crate) type ConnectionStep = Arc<
         + Sync,
 >;
 
-type Accepting = Pin<Box<dyn Future<Output = io::Result<(Stream, Address)>> + Send>>;
-
 /// A listener whose connections go through a per-connection step (the TLS handshake)
 /// before [`accept`](TlsListener::accept) returns them: the `ssl:` and `tls:` servers.
 ///
@@ -114,7 +113,7 @@ pub struct TlsListener {
     step: ConnectionStep,
     /// The raw accept in progress and the handshakes in flight (at most
     /// [`strports_sys::in_flight::MAX_IN_FLIGHT`]; beyond it, new connections wait in the kernel's backlog).
-    state: Mutex<InFlight<Accepting>>,
+    state: Shared<Accepting>,
     failed: AtomicU64,
 }
 
@@ -136,14 +135,21 @@ impl TlsListener {
         TlsListener {
             raw: Arc::new(raw),
             step,
-            state: Mutex::new(InFlight::default()),
+            state: Shared::default(),
             failed: AtomicU64::new(0),
         }
     }
 
     /// The next connection whose handshake succeeded, with the peer's address.
     pub async fn accept(&self) -> io::Result<(Stream, Address)> {
-        Accept { listener: self }.await
+        let accept = || accepting(&self.raw);
+        let failed = |e: io::Error| {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(error = %e, "strports: tls handshake failed; connection dropped");
+        };
+        self.state
+            .accept(accept, |(stream, peer)| (self.step)(stream, peer), failed)
+            .await
     }
 
     /// The address listened on.
@@ -160,25 +166,6 @@ impl TlsListener {
     pub fn failed_handshakes(&self) -> u64 {
         self.failed.load(Ordering::Relaxed)
     }
-
-    fn lock(&self) -> MutexGuard<'_, InFlight<Accepting>> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Stream, Address)>> {
-        self.lock().poll_next(
-            cx,
-            || -> Accepting {
-                let raw = self.raw.clone();
-                Box::pin(async move { raw.accept().await })
-            },
-            |(stream, peer)| (self.step)(stream, peer),
-            |e| {
-                self.failed.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(error = %e, "strports: tls handshake failed; connection dropped");
-            },
-        )
-    }
 }
 
 impl fmt::Debug for TlsListener {
@@ -193,25 +180,6 @@ impl fmt::Debug for TlsListener {
 impl AsFd for TlsListener {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.raw.as_fd()
-    }
-}
-
-struct Accept<'a> {
-    listener: &'a TlsListener,
-}
-
-impl Future for Accept<'_> {
-    type Output = io::Result<(Stream, Address)>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.listener.poll_accept(cx)
-    }
-}
-
-impl Drop for Accept<'_> {
-    // The inner futures may hold this task's waker only: hand the wait to the others.
-    fn drop(&mut self) {
-        self.listener.lock().hand_over();
     }
 }
 

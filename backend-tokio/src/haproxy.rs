@@ -16,8 +16,8 @@ use std::future::{Future, poll_fn};
 use std::io::{self, IoSlice};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use strports_core::ServerDescription;
@@ -25,16 +25,14 @@ use strports_core::endpoint::Address;
 use strports_core::proxy_protocol::{
     self, Decoded, Decoder, HEADER_READ_SIZE, HaproxyOptions, ProxyHeader, Rejection,
 };
-use strports_sys::in_flight::InFlight;
+use strports_sys::in_flight::Shared;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::listen::{Accepting, accepting};
 use crate::{Listener, Stream};
 
 /// A boxed `listen` future (boxed because `haproxy:` nests).
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = io::Result<T>> + Send + 'a>>;
-
-/// A raw accept on the inner listener (owning it, so it can wait in the listener).
-type Accepting = Pin<Box<dyn Future<Output = io::Result<(Stream, Address)>> + Send>>;
 
 /// One connection's header being read, under the header timeout; a failure says why
 /// and who the transport's peer was.
@@ -88,7 +86,7 @@ pub struct ProxyListener {
     options: HaproxyOptions,
     /// The raw accept in progress and the headers being read (at most
     /// `options.max_pending()`).
-    state: Mutex<InFlight<Accepting, Handshake>>,
+    state: Shared<Accepting, Handshake>,
     rejections: AtomicU64,
 }
 
@@ -107,7 +105,7 @@ impl ProxyListener {
         ProxyListener {
             inner: Arc::new(inner),
             options,
-            state: Mutex::new(InFlight::with_limit(options.max_pending())),
+            state: Shared::with_limit(options.max_pending()),
             rejections: AtomicU64::new(0),
         }
     }
@@ -130,50 +128,16 @@ impl ProxyListener {
     /// Accepts connections and reads their headers until one is complete.
     /// Cancel-safe: accepted connections wait in the listener, not in the future.
     pub(crate) async fn accept(&self) -> io::Result<(Stream, Address)> {
-        Accept { listener: self }.await
-    }
-
-    fn lock(&self) -> MutexGuard<'_, InFlight<Accepting, Handshake>> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Stream, Address)>> {
         let timeout = self.options.header_timeout();
-        let done = self.lock().poll_next(
-            cx,
-            || -> Accepting {
-                let inner = self.inner.clone();
-                Box::pin(async move { inner.accept().await })
-            },
-            |(stream, peer)| -> Handshake { Box::pin(handshake(stream, peer, timeout)) },
-            |(why, peer)| {
-                self.rejections.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(target: "strports::haproxy", %peer, "closed connection: {why}");
-            },
-        );
-        done.map_ok(|proxied| {
-            let source = proxied.source.clone();
-            (Stream::Proxied(Box::new(proxied)), source)
-        })
-    }
-}
-
-struct Accept<'a> {
-    listener: &'a ProxyListener,
-}
-
-impl Future for Accept<'_> {
-    type Output = io::Result<(Stream, Address)>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.listener.poll_accept(cx)
-    }
-}
-
-impl Drop for Accept<'_> {
-    // The inner futures may hold this task's waker only: hand the wait to the others.
-    fn drop(&mut self) {
-        self.listener.lock().hand_over();
+        let accept = || accepting(&self.inner);
+        let step = |(stream, peer)| -> Handshake { Box::pin(handshake(stream, peer, timeout)) };
+        let rejected = |(why, peer): (Rejection, Address)| {
+            self.rejections.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(target: "strports::haproxy", %peer, "closed connection: {why}");
+        };
+        let proxied = self.state.accept(accept, step, rejected).await?;
+        let source = proxied.source.clone();
+        Ok((Stream::Proxied(Box::new(proxied)), source))
     }
 }
 

@@ -3,6 +3,8 @@
 use std::future::Future;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::pin::Pin;
+use std::sync::Arc;
 
 use strports_core::ServerDescription;
 use strports_core::endpoint::{Address, ServerEndpoint};
@@ -97,6 +99,19 @@ pub enum Listener {
     /// An `ssl:` or `tls:` server: TCP connections that `accept` hands out once their
     /// TLS handshake succeeded (handshakes run concurrently; see [`TlsListener`]).
     Tls(TlsListener),
+}
+
+/// A raw accept on a listener a wrapper ([`TlsListener`], the `haproxy:` wrapper)
+/// runs its per-connection steps over: it owns the listener, so it can wait in the
+/// wrapper's `in_flight` state between `accept` calls.
+pub(crate) type Accepting = Pin<Box<dyn Future<Output = io::Result<(Stream, Address)>> + Send>>;
+
+/// [`Listener::accept`] on `raw`, as an [`Accepting`]. A function, not a closure in
+/// the wrappers' `async fn accept`: coercing to `dyn Future + Send` there would ask
+/// whether their own future is `Send` (it awaits this one), a cycle rustc rejects.
+pub(crate) fn accepting(raw: &Arc<Listener>) -> Accepting {
+    let raw = raw.clone();
+    Box::pin(async move { raw.accept().await })
 }
 
 impl Listener {

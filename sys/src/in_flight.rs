@@ -6,10 +6,13 @@
 //! [`InFlight::with_limit`] says otherwise) and polls the unfinished steps that were
 //! woken, so a slow or hostile peer never holds up the others. At the limit no raw
 //! connection is accepted (the kernel's backlog holds them) until a step ends.
+//! A listener keeps it in a [`Shared`], whose [`Shared::accept`] is the future its
+//! `accept` awaits.
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use futures_util::stream::{FuturesUnordered, Stream};
@@ -140,12 +143,105 @@ where
     }
 }
 
+/// An [`InFlight`] behind a lock, as a listener keeps it: any number of tasks may
+/// wait in its `accept` at once, each through [`Shared::accept`].
+pub struct Shared<A, S = A> {
+    state: Mutex<InFlight<A, S>>,
+}
+
+impl<A, S> Default for Shared<A, S> {
+    /// At most [`MAX_IN_FLIGHT`] steps in flight.
+    fn default() -> Self {
+        Shared::with_limit(MAX_IN_FLIGHT)
+    }
+}
+
+impl<A, S> Shared<A, S> {
+    /// At most `limit` steps in flight (at least 1: 0 counts as 1).
+    pub fn with_limit(limit: usize) -> Self {
+        Shared {
+            state: Mutex::new(InFlight::with_limit(limit)),
+        }
+    }
+
+    /// The next connection whose step succeeded: [`InFlight::poll_next`] with these
+    /// three functions, polled until it is ready. Cancel-safe: accepted connections
+    /// and steps in flight stay here, and dropping the future wakes the other tasks
+    /// waiting in `accept` (see [`InFlight::hand_over`]). The lock is only held
+    /// within a poll, never across an `.await`.
+    pub fn accept<T, U, E, FA, FS, FF>(
+        &self,
+        accept: FA,
+        step: FS,
+        failed: FF,
+    ) -> Accept<'_, A, S, FA, FS, FF>
+    where
+        A: Future<Output = io::Result<T>> + Unpin,
+        S: Future<Output = Result<U, E>>,
+        FA: FnMut() -> A,
+        FS: FnMut(T) -> S,
+        FF: FnMut(E),
+    {
+        Accept {
+            shared: self,
+            accept,
+            step,
+            failed,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, InFlight<A, S>> {
+        // A panic in a step or a callback leaves the state usable: recover it.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The future of [`Shared::accept`].
+#[must_use = "futures do nothing unless polled"]
+pub struct Accept<'a, A, S, FA, FS, FF> {
+    shared: &'a Shared<A, S>,
+    accept: FA,
+    step: FS,
+    failed: FF,
+}
+
+// No field is pinned: the functions are only called through `&mut`.
+impl<A, S, FA, FS, FF> Unpin for Accept<'_, A, S, FA, FS, FF> {}
+
+impl<T, U, E, A, S, FA, FS, FF> Future for Accept<'_, A, S, FA, FS, FF>
+where
+    A: Future<Output = io::Result<T>> + Unpin,
+    S: Future<Output = Result<U, E>>,
+    FA: FnMut() -> A,
+    FS: FnMut(T) -> S,
+    FF: FnMut(E),
+{
+    type Output = io::Result<U>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        this.shared
+            .lock()
+            .poll_next(cx, &mut this.accept, &mut this.step, &mut this.failed)
+    }
+}
+
+impl<A, S, FA, FS, FF> Drop for Accept<'_, A, S, FA, FS, FF> {
+    // The inner futures may hold this task's waker only: hand the wait to the others.
+    fn drop(&mut self) {
+        self.shared.lock().hand_over();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::cell::{Cell, RefCell};
     use std::collections::HashMap;
     use std::future::{pending, poll_fn, ready};
     use std::rc::Rc;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
 
     use super::*;
 
@@ -372,5 +468,68 @@ mod tests {
             Poll::Ready(Err(e)) => assert_eq!(e.kind(), io::ErrorKind::ConnectionAborted),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// Counts its wake-ups.
+    #[derive(Default)]
+    struct Counter(AtomicUsize);
+
+    impl Wake for Counter {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    impl Counter {
+        fn count(&self) -> usize {
+            self.0.load(Ordering::Relaxed)
+        }
+    }
+
+    type SendStep = Pin<Box<dyn Future<Output = io::Result<u32>> + Send>>;
+
+    #[test]
+    fn dropping_an_accept_wakes_the_other_waiters() {
+        // The raw accept keeps only the waker of the last task that polled it, as a
+        // socket does: when that task's accept is dropped, the first one must still
+        // be woken, or it would sleep through the next connection.
+        let shared: Shared<SendStep> = Shared::default();
+        let held: Arc<Mutex<Option<Waker>>> = Arc::default();
+        let accept = || -> SendStep {
+            let held = held.clone();
+            Box::pin(poll_fn(move |cx| {
+                *held.lock().unwrap() = Some(cx.waker().clone());
+                Poll::Pending
+            }))
+        };
+        let step = |i| -> SendStep { Box::pin(ready(Ok(i))) };
+        let (first, second) = (Arc::new(Counter::default()), Arc::new(Counter::default()));
+        let (first_waker, second_waker) = (Waker::from(first.clone()), Waker::from(second.clone()));
+
+        // Polls `accept` with `waker`: it waits, and the raw accept now holds `waker`.
+        let wait = |accept: &mut Accept<'_, SendStep, SendStep, _, _, _>, waker: &Waker| {
+            let got = Pin::new(accept).poll(&mut Context::from_waker(waker));
+            assert!(got.is_pending(), "{got:?}");
+            let inner = held.lock().unwrap().take();
+            assert!(
+                inner.is_some_and(|w| w.will_wake(waker)),
+                "the raw accept holds it"
+            );
+        };
+
+        let failed = |e: io::Error| panic!("no step fails: {e}");
+        let mut one = shared.accept(accept, step, failed);
+        let mut two = shared.accept(accept, step, failed);
+        // Send with Send steps: tokio's `serve` spawns its accept loop.
+        fn is_send<T: Send>(_: &T) {}
+        is_send(&one);
+        wait(&mut one, &first_waker);
+        wait(&mut two, &second_waker);
+        assert_eq!((first.count(), second.count()), (0, 0));
+
+        drop(two);
+        assert_eq!(first.count(), 1, "the first waiter was handed the wait");
+        // Woken, the first polls again and takes over the raw accept.
+        wait(&mut one, &first_waker);
     }
 }

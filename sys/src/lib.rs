@@ -9,9 +9,10 @@
 //! name-valued interfaces in [`tcp::bind_addresses`], which backends run off their
 //! async threads. Two modules are not about the OS but runtime-free state both
 //! backends drive: [`tasks`], the bookkeeping of a `serve` loop's connection tasks,
-//! and [`in_flight`], a listener's concurrent per-connection steps (TLS handshakes).
-//! The connect decisions both backends follow are here too, as plans they execute
-//! with their runtime: [`connect::route`] (which path a client type takes),
+//! and [`in_flight`], a listener's concurrent per-connection steps (the TLS
+//! handshakes of `ssl:`/`tls:`, the PROXY headers of `haproxy:`). The connect
+//! decisions both backends follow are here too, as plans they execute with their
+//! runtime: [`connect::route`] (which path a client type takes),
 //! [`tcp::TcpTarget::plan`] (an IP literal directly, a name raced), and, with the
 //! `tls` feature, `tls::client_plan` (what a TLS client runs its handshake over).
 

@@ -131,7 +131,7 @@ impl Client {
         Client {
             desc,
             connector,
-            tls: Default::default(),
+            tls: ClientTlsCache::shared(),
         }
     }
 

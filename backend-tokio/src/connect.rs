@@ -133,7 +133,7 @@ impl Client {
         Client {
             desc,
             connector,
-            tls: Default::default(),
+            tls: ClientTlsCache::shared(),
         }
     }
 

@@ -44,6 +44,8 @@ pub trait Backend: Sized + 'static {
     type Stream: Send + std::os::fd::AsFd + 'static;
     /// A running `serve` loop.
     type Serving: Send + 'static;
+    /// The backend's `Client` endpoint (system resolver).
+    type Client: Send + Sync + 'static;
 
     /// The backend's name, for messages.
     const NAME: &'static str;
@@ -76,6 +78,12 @@ pub trait Backend: Sized + 'static {
     fn proxy_rejections(listener: &Self::Listener) -> u64;
     /// `connect(desc)` with the system resolver.
     fn connect(desc: &ClientDescription) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+    /// `Client::new(desc)`: an endpoint that keeps what its first connect built.
+    fn client(desc: ClientDescription) -> Self::Client;
+    /// `client.connect()`.
+    fn connect_client(
+        client: &Self::Client,
+    ) -> impl Future<Output = io::Result<Self::Stream>> + Send;
     /// `Connector::with_resolver(resolver).connect(desc)`.
     fn connect_with(
         desc: &ClientDescription,
@@ -317,6 +325,7 @@ macro_rules! conformance_tests {
             tls_client_certificate_accepted,
             tls_client_certificate_rejected,
             tls_client_interop_openssl_s_server,
+            tls_client_keeps_its_config_after_the_first_connect,
             tls_concurrent_accepts,
             tls_expired_certificate_rejected,
             tls_garbage_instead_of_client_hello_is_dropped,

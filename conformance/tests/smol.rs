@@ -81,6 +81,7 @@ impl<F: Flavor> Backend for Smol<F> {
     type Listener = Listener;
     type Stream = Stream;
     type Serving = Serving;
+    type Client = strports_smol::Client;
 
     const NAME: &'static str = F::NAME;
 
@@ -128,6 +129,16 @@ impl<F: Flavor> Backend for Smol<F> {
 
     fn connect(desc: &ClientDescription) -> impl Future<Output = io::Result<Stream>> + Send {
         strports_smol::connect(desc)
+    }
+
+    fn client(desc: ClientDescription) -> strports_smol::Client {
+        strports_smol::Client::new(desc)
+    }
+
+    fn connect_client(
+        client: &strports_smol::Client,
+    ) -> impl Future<Output = io::Result<Stream>> + Send {
+        strports_core::endpoint::ClientEndpoint::connect(client)
     }
 
     fn connect_with(

@@ -53,6 +53,7 @@ impl<F: Flavor> Backend for Tokio<F> {
     type Listener = Listener;
     type Stream = Stream;
     type Serving = Serving;
+    type Client = strports_tokio::Client;
 
     const NAME: &'static str = F::NAME;
 
@@ -99,6 +100,16 @@ impl<F: Flavor> Backend for Tokio<F> {
 
     fn connect(desc: &ClientDescription) -> impl Future<Output = io::Result<Stream>> + Send {
         strports_tokio::connect(desc)
+    }
+
+    fn client(desc: ClientDescription) -> strports_tokio::Client {
+        strports_tokio::Client::new(desc)
+    }
+
+    fn connect_client(
+        client: &strports_tokio::Client,
+    ) -> impl Future<Output = io::Result<Stream>> + Send {
+        strports_core::endpoint::ClientEndpoint::connect(client)
     }
 
     fn connect_with(

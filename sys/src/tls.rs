@@ -472,28 +472,39 @@ pub fn client_plan(desc: &ClientDescription) -> io::Result<ClientPlan<'_>> {
 }
 
 /// A client endpoint's TLS config, built (by the backend, off its async threads,
-/// with [`client_tls`]) at its first connect and reused by the later ones. Clones
-/// share it; a fresh cache (the default) holds nothing.
+/// with [`client_tls`]) at its first connect and reused by the later ones. Clones of
+/// a [`shared`](ClientTlsCache::shared) cache share it; the default cache keeps
+/// nothing (for one-shot connects) and costs no allocation, so a plain `tcp:`
+/// connect pays nothing for it.
 #[derive(Clone, Default)]
-pub struct ClientTlsCache(Arc<Mutex<Option<Arc<ClientTls>>>>);
+pub struct ClientTlsCache(Option<Arc<Mutex<Option<Arc<ClientTls>>>>>);
 
 impl ClientTlsCache {
-    /// The config, if one was stored.
-    pub fn get(&self) -> Option<Arc<ClientTls>> {
-        self.lock().clone()
+    /// A cache that keeps the first config stored, shared by its clones.
+    pub fn shared() -> Self {
+        ClientTlsCache(Some(Arc::default()))
     }
 
-    /// Stores `tls` (replacing any config stored meanwhile: two first connects at
-    /// once may both build one) and gives it back, shared.
+    /// The config, if one was stored.
+    pub fn get(&self) -> Option<Arc<ClientTls>> {
+        Self::lock(self.0.as_ref()?).clone()
+    }
+
+    /// Stores `tls` in a shared cache (replacing any config stored meanwhile: two
+    /// first connects at once may both build one) and gives it back, shared.
     pub fn set(&self, tls: ClientTls) -> Arc<ClientTls> {
         let tls = Arc::new(tls);
-        *self.lock() = Some(tls.clone());
+        if let Some(slot) = &self.0 {
+            *Self::lock(slot) = Some(tls.clone());
+        }
         tls
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Arc<ClientTls>>> {
+    fn lock(
+        slot: &Mutex<Option<Arc<ClientTls>>>,
+    ) -> std::sync::MutexGuard<'_, Option<Arc<ClientTls>>> {
         // A panic elsewhere cannot leave an Option half-written.
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        slot.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -645,10 +656,16 @@ mod tests {
         ));
         let tls = client_tls(&desc, tls::default_provider()).unwrap();
 
-        let cache = ClientTlsCache::default();
+        let cache = ClientTlsCache::shared();
         let clone = cache.clone();
         assert!(clone.get().is_none());
         let stored = cache.set(tls);
         assert!(clone.get().is_some_and(|t| Arc::ptr_eq(&t, &stored)));
+
+        // The default cache is for one-shot connects: it keeps nothing.
+        let one_shot = ClientTlsCache::default();
+        let tls = client_tls(&desc, tls::default_provider()).unwrap();
+        drop(one_shot.set(tls));
+        assert!(one_shot.get().is_none());
     }
 }

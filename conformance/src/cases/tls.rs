@@ -187,6 +187,35 @@ pub async fn tls_ssl_server_ssl_client_echo<B: Backend>() {
     .await;
 }
 
+/// A `Client` reads its TLS files at its first connect only (as Twisted builds a
+/// client's context once): with the trust roots gone, it still connects, while a
+/// one-shot `connect` of the same description reads them again and fails.
+pub async fn tls_client_keeps_its_config_after_the_first_connect<B: Backend>() {
+    let pki = Pki::new();
+    let listener = B::listen(&server(&pki.ssl_server("server.pem", "server.key", "")))
+        .await
+        .expect("listen");
+    let serving = B::serve_echo(listener);
+    let port = tcp_address(&B::serving_address(&serving).expect("address")).port();
+    let desc = client(&pki.ssl_client("127.0.0.1", port, ":hostname=localhost"));
+    let endpoint = B::client(desc.clone());
+    for round in ["first", "second"] {
+        let mut stream = within::<B, _>(LIMIT, "connect", B::connect_client(&endpoint))
+            .await
+            .unwrap_or_else(|e| panic!("{round} connect of the client: {e}"));
+        echo_check::<B>(&mut stream, round.as_bytes()).await;
+        finish::<B>(&mut stream).await;
+        if round == "first" {
+            std::fs::rename(pki.path("ca"), pki.path("ca-gone")).expect("move the roots");
+        }
+    }
+    match within::<B, _>(LIMIT, "connect", B::connect(&desc)).await {
+        Ok(_) => panic!("a one-shot connect read roots that are gone"),
+        Err(e) => assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e}"),
+    }
+    within::<B, _>(LIMIT, "stop", B::stop(serving)).await;
+}
+
 /// `ssl:` server, `tls:` client (host name resolved, Happy Eyeballs, SNI sent).
 pub async fn tls_ssl_server_tls_client_echo<B: Backend>() {
     let pki = Pki::new();

@@ -61,6 +61,7 @@ pub async fn listen(desc: &ServerDescription) -> io::Result<Listener> {
             crate::haproxy::listen_with(
                 desc,
                 strports_core::proxy_protocol::HaproxyOptions::default(),
+                crate::DEFAULT_HANDSHAKE_TIMEOUT,
             )
             .await
         }
@@ -215,6 +216,7 @@ impl AsRawFd for Listener {
 pub struct Server {
     desc: ServerDescription,
     pub(crate) haproxy: strports_core::proxy_protocol::HaproxyOptions,
+    tls_handshake_timeout: std::time::Duration,
 }
 
 impl Server {
@@ -223,7 +225,17 @@ impl Server {
         Server {
             desc,
             haproxy: Default::default(),
+            tls_handshake_timeout: crate::DEFAULT_HANDSHAKE_TIMEOUT,
         }
+    }
+
+    /// This server with `timeout` as the limit of each TLS handshake of an `ssl:` or
+    /// `tls:` description (also under `haproxy:`), instead of
+    /// [`DEFAULT_HANDSHAKE_TIMEOUT`](crate::DEFAULT_HANDSHAKE_TIMEOUT). Descriptions
+    /// without TLS ignore it.
+    pub fn with_tls_handshake_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.tls_handshake_timeout = timeout;
+        self
     }
 
     /// The description.
@@ -236,6 +248,6 @@ impl ServerEndpoint for Server {
     type Listener = Listener;
 
     fn listen(&self) -> impl Future<Output = io::Result<Listener>> + Send {
-        crate::haproxy::listen_with(&self.desc, self.haproxy)
+        crate::haproxy::listen_with(&self.desc, self.haproxy, self.tls_handshake_timeout)
     }
 }

@@ -19,6 +19,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use strports_core::ServerDescription;
 use strports_core::endpoint::Address;
@@ -38,7 +39,8 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = io::Result<T>> + Send + 'a>>
 /// and who the transport's peer was.
 type Handshake = Pin<Box<dyn Future<Output = Result<Proxied, (Rejection, Address)>> + Send>>;
 
-/// Listens as `desc` says, with `options` for every `haproxy:` wrapper in it.
+/// Listens as `desc` says, with `options` for every `haproxy:` wrapper in it and
+/// `tls_timeout` for the handshakes of an `ssl:` or `tls:` server in it.
 ///
 /// The wrapper applies to the raw accepted transport: for `haproxy:ssl:...` the
 /// PROXY header comes before the TLS handshake, so TLS must wrap the
@@ -46,19 +48,27 @@ type Handshake = Pin<Box<dyn Future<Output = Result<Proxied, (Rejection, Address
 pub(crate) fn listen_with(
     desc: &ServerDescription,
     options: HaproxyOptions,
+    tls_timeout: Duration,
 ) -> BoxFuture<'_, Listener> {
     Box::pin(async move {
-        let ServerDescription::Haproxy(inner) = desc else {
-            return crate::listen(desc).await;
+        let inner = match desc {
+            ServerDescription::Ssl(_) | ServerDescription::Tls(_) => {
+                let (raw, step) = crate::tls::plain_listen(desc).await?;
+                let step = step.with_timeout(tls_timeout);
+                return Ok(Listener::Tls(crate::TlsListener::new(raw, step)));
+            }
+            ServerDescription::Haproxy(inner) => inner,
+            _ => return crate::listen(desc).await,
         };
         if let ServerDescription::Ssl(_) | ServerDescription::Tls(_) = &**inner {
             // The header comes before the TLS handshake: read it on the plain
             // transport, then run the handshake on the proxied streams.
             let (raw, step) = crate::tls::plain_listen(inner).await?;
             let proxied = Listener::Haproxy(Box::new(ProxyListener::new(raw, options)));
+            let step = step.with_timeout(tls_timeout);
             return Ok(Listener::Tls(crate::TlsListener::new(proxied, step)));
         }
-        let inner = listen_with(inner, options).await?;
+        let inner = listen_with(inner, options, tls_timeout).await?;
         Ok(Listener::Haproxy(Box::new(ProxyListener::new(
             inner, options,
         ))))
@@ -200,7 +210,7 @@ impl AsFd for ProxyListener {
 async fn handshake(
     stream: Stream,
     peer: Address,
-    timeout: std::time::Duration,
+    timeout: Duration,
 ) -> Result<Proxied, (Rejection, Address)> {
     match tokio::time::timeout(timeout, read_header(stream, &peer)).await {
         Ok(Ok(proxied)) => Ok(proxied),

@@ -74,6 +74,11 @@ pub trait Backend: Sized + 'static {
         desc: &ServerDescription,
         options: HaproxyOptions,
     ) -> impl Future<Output = io::Result<Self::Listener>> + Send;
+    /// `Server::new(desc).with_tls_handshake_timeout(timeout).listen()`.
+    fn listen_with_tls_timeout(
+        desc: &ServerDescription,
+        timeout: Duration,
+    ) -> impl Future<Output = io::Result<Self::Listener>> + Send;
     /// `listener.proxy_rejections()`: connections its `haproxy:` wrappers closed.
     fn proxy_rejections(listener: &Self::Listener) -> u64;
     /// `connect(desc)` with the system resolver.
@@ -326,6 +331,7 @@ macro_rules! conformance_tests {
             tls_client_certificate_rejected,
             tls_client_interop_openssl_s_server,
             tls_client_keeps_its_config_after_the_first_connect,
+            tls_server_handshake_timeout_set_on_the_server,
             tls_concurrent_accepts,
             tls_expired_certificate_rejected,
             tls_garbage_instead_of_client_hello_is_dropped,

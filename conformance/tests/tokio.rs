@@ -94,6 +94,14 @@ impl<F: Flavor> Backend for Tokio<F> {
         async move { server.listen().await }
     }
 
+    fn listen_with_tls_timeout(
+        desc: &ServerDescription,
+        timeout: Duration,
+    ) -> impl Future<Output = io::Result<Listener>> + Send {
+        let server = strports_tokio::Server::new(desc.clone()).with_tls_handshake_timeout(timeout);
+        async move { server.listen().await }
+    }
+
     fn proxy_rejections(listener: &Listener) -> u64 {
         listener.proxy_rejections()
     }

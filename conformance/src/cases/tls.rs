@@ -216,6 +216,67 @@ pub async fn tls_client_keeps_its_config_after_the_first_connect<B: Backend>() {
     within::<B, _>(LIMIT, "stop", B::stop(serving)).await;
 }
 
+/// `Server::with_tls_handshake_timeout` limits the handshakes of `ssl:` servers and
+/// of `haproxy:ssl:` ones (the header first, then the handshake): a client silent
+/// after connecting (after its PROXY header) is dropped and counted, and on `ssl:`
+/// the next client is served.
+pub async fn tls_server_handshake_timeout_set_on_the_server<B: Backend>() {
+    let pki = Pki::new();
+    let ssl = pki.ssl_server("server.pem", "server.key", "");
+    let header: &[u8] = b"PROXY TCP4 192.0.2.1 192.0.2.2 1000 443\r\n";
+    for (listen, prefix) in [(ssl.clone(), &b""[..]), (format!("haproxy:{ssl}"), header)] {
+        // Far below the 10 s default, so only the server's setting can end it in time.
+        let limit = Duration::from_millis(200);
+        let listener = B::listen_with_tls_timeout(&server(&listen), limit)
+            .await
+            .expect("listen");
+        let port = tcp_address(&B::local_address(&listener).expect("address")).port();
+        let silent = async {
+            let raw = client(&format!("tcp:127.0.0.1:{port}"));
+            let mut stream = within::<B, _>(LIMIT, "connect", B::connect(&raw))
+                .await
+                .expect("connect");
+            B::write_all(&mut stream, prefix).await.expect("header");
+            // The server gives up after `limit`: EOF or a reset, long before the
+            // default limit (10 s) would.
+            let mut byte = [0u8; 1];
+            let read = B::read(&mut stream, &mut byte);
+            let bound = Duration::from_secs(5);
+            match within::<B, _>(bound, "the server dropping", read).await {
+                Ok(0) | Err(_) => {}
+                Ok(n) => panic!("{listen}: the server sent {n} bytes to a silent client"),
+            }
+        };
+        // `accept` is polled meanwhile (handshakes run inside it); it must not return.
+        let accepted = future::or(
+            async {
+                silent.await;
+                None
+            },
+            async { Some(B::accept(&listener).await) },
+        )
+        .await;
+        if let Some(accepted) = accepted {
+            panic!(
+                "{listen}: accepted a silent client: {:?}",
+                accepted.map(|(_, a)| a)
+            );
+        }
+        assert_eq!(B::failed_handshakes(&listener), Some(1), "{listen}");
+        if prefix.is_empty() {
+            let good = client(&pki.ssl_client("127.0.0.1", port, ":hostname=localhost"));
+            let (accepted, connected) = within::<B, _>(
+                LIMIT,
+                "accept and connect",
+                future::zip(B::accept(&listener), B::connect(&good)),
+            )
+            .await;
+            accepted.expect("accept the next client");
+            connected.expect("connect the next client");
+        }
+    }
+}
+
 /// `ssl:` server, `tls:` client (host name resolved, Happy Eyeballs, SNI sent).
 pub async fn tls_ssl_server_tls_client_echo<B: Backend>() {
     let pki = Pki::new();

@@ -54,9 +54,7 @@ pub(crate) fn listen_with(
     Box::pin(async move {
         let inner = match desc {
             ServerDescription::Ssl(_) | ServerDescription::Tls(_) => {
-                let (raw, step) = crate::tls::plain_listen(desc).await?;
-                let step = step.with_timeout(tls_timeout);
-                return Ok(Listener::Tls(crate::TlsListener::new(raw, step)));
+                return crate::tls::listen(desc, tls_timeout).await;
             }
             ServerDescription::Haproxy(inner) => inner,
             _ => return crate::listen(desc).await,

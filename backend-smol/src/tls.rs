@@ -102,8 +102,8 @@ pub(crate) type ConnectionStep = Arc<
 /// before [`accept`](TlsListener::accept) returns them: the `ssl:` and `tls:` servers.
 ///
 /// Handshakes run concurrently, inside `accept`: each call accepts every raw
-/// connection that is ready (up to 256 in flight) and polls all unfinished
-/// handshakes, so a slow peer, or one sending garbage, never holds up the others. A
+/// connection that is ready (up to 256 in flight) and polls the unfinished
+/// handshakes that were woken, so a slow peer, or one sending garbage, never holds up the others. A
 /// failed or timed-out handshake is logged (`tracing`, debug level), counted
 /// ([`failed_handshakes`](TlsListener::failed_handshakes)), and its connection
 /// dropped. Handshakes progress only while someone is in `accept` (as `serve`
@@ -183,10 +183,14 @@ impl AsFd for TlsListener {
     }
 }
 
-/// `listen` for `ssl:` and `tls:`: [`plain_listen`], then a [`TlsListener`].
-pub(crate) async fn listen(desc: &ServerDescription) -> io::Result<Listener> {
+/// `listen` for `ssl:` and `tls:`: [`plain_listen`], then a [`TlsListener`] whose
+/// handshakes may take `timeout`.
+pub(crate) async fn listen(desc: &ServerDescription, timeout: Duration) -> io::Result<Listener> {
     let (raw, step) = plain_listen(desc).await?;
-    Ok(Listener::Tls(TlsListener::new(raw, step)))
+    Ok(Listener::Tls(TlsListener::new(
+        raw,
+        step.with_timeout(timeout),
+    )))
 }
 
 /// The two halves of an `ssl:` or `tls:` server: its plain TCP listener and the TLS

@@ -70,7 +70,9 @@ pub async fn listen(desc: &ServerDescription) -> io::Result<Listener> {
             )
             .await
         }
-        ServerDescription::Ssl(_) | ServerDescription::Tls(_) => crate::tls::listen(desc).await,
+        ServerDescription::Ssl(_) | ServerDescription::Tls(_) => {
+            crate::tls::listen(desc, crate::DEFAULT_HANDSHAKE_TIMEOUT).await
+        }
         other => Err(strports_sys::unsupported(other.type_name())),
     }
 }

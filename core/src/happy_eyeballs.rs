@@ -9,11 +9,11 @@
 //! - AAAA and A answers arrive separately (`Action::Resolve` for each); work starts
 //!   on the first answer. If the A answer comes first, it waits the *resolution
 //!   delay* (50 ms) for AAAA before connecting over IPv4.
-//! - Addresses are interleaved (§4): IPv6 first, then alternating families, with a
-//!   configurable *first address family count*. Within a family the resolver's
-//!   order (RFC 6724 sorting by the system resolver) is kept. Addresses that
-//!   arrive late join the untried ones in the same pattern, so a late AAAA answer
-//!   is tried next.
+//! - Addresses are interleaved (RFC 8305 §4): IPv6 first, then alternating
+//!   families, with a configurable *first address family count*. Within a family
+//!   the resolver's order (RFC 6724 sorting by the system resolver) is kept.
+//!   Addresses that arrive late join the untried ones in the same pattern, so a
+//!   late AAAA answer is tried next.
 //! - A new attempt starts every *connection attempt delay* (250 ms, clamped to
 //!   10 ms ... 2 s) while earlier ones keep running, and at once when an attempt
 //!   fails.

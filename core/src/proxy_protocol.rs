@@ -3,10 +3,10 @@
 //!
 //! A load balancer that speaks the PROXY protocol starts every connection with a
 //! header naming the original client (source) and the address it connected to
-//! (destination). The `haproxy:` server wrapper (Twisted's `haproxy` plugin, spec
-//! §7.8) reads that header before handing the connection on. This module is the
-//! sans-IO part: it never touches a socket or a clock (the header timeout belongs
-//! to the wrapper).
+//! (destination). The `haproxy:` server wrapper (like Twisted's `haproxy` plugin,
+//! which wraps any server description) reads that header before handing the
+//! connection on. This module is the sans-IO part: it never touches a socket or a
+//! clock (the header timeout belongs to the wrapper).
 //!
 //! Feed [`decode`] everything received so far, or feed each chunk as it arrives to
 //! a [`Decoder`]. The answer is [`Decoded::NeedMore`] (with a lower bound on how

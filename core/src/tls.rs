@@ -56,7 +56,7 @@ pub use rustls;
 /// C compiler in seconds on every target we care about, while `aws-lc-rs` compiles the
 /// much larger AWS-LC C library (about 100 s here; CMake for some targets and for FIPS,
 /// NASM on Windows). Both give TLS 1.2/1.3 with ECDHE and the usual signature schemes;
-/// the published handshake figures (BENCHMARKING.md) were measured with `ring`.
+/// the published handshake figures (BENCHMARKS.md) were measured with `ring`.
 /// Callers who want another provider pass their own `Arc<CryptoProvider>` everywhere.
 ///
 /// Each call builds a fresh provider value; build configs once per endpoint.

@@ -1,5 +1,6 @@
 //! One test per deliberate difference between strports and Twisted's endpoint
-//! description language (spec: `twisted-endpoints.md` §16 "Warts worth fixing").
+//! description language, where Twisted has a wart worth fixing (the README's
+//! "Differences from Twisted" table lists them).
 //! Each test pins the strports behaviour: the error kind, the byte offset it points
 //! at and, where it matters, the message.
 

@@ -1,5 +1,6 @@
-//! The example descriptions of the Twisted endpoint specification
-//! (`twisted-endpoints.md`, sections 2-8), with the meaning strports gives them.
+//! Example descriptions of Twisted's endpoint description language (tokenizer,
+//! `_parse`, quoting, argument binding, type selection, server and client types, and
+//! its surprises), with the meaning strports gives them.
 //!
 //! Every description that parses is also checked to survive the canonical print:
 //! `parse(d.to_string()) == d`. Where strports deliberately differs from Twisted the
@@ -157,7 +158,7 @@ fn ssl_client(host: &str, port: u16) -> SslClient {
     }
 }
 
-// §2 Tokenizer ----------------------------------------------------------------------
+// Tokenizer ----------------------------------------------------------------------------
 
 #[test]
 fn s2_empty_input_is_one_empty_string() {
@@ -274,7 +275,7 @@ fn s2_ipv6_literals_need_every_colon_escaped() {
     );
 }
 
-// §3 _parse -------------------------------------------------------------------------
+// _parse -------------------------------------------------------------------------------
 
 #[test]
 fn s3_positionals_and_keywords_interleave() {
@@ -334,7 +335,7 @@ fn s3_type_is_the_first_positional_wherever_it_is() {
     client_err("host=h:port=80", ParseErrorKind::MissingType, 0);
 }
 
-// §4 quoteStringArgument -------------------------------------------------------------
+// quoteStringArgument ------------------------------------------------------------------
 
 #[test]
 fn s4_quote() {
@@ -350,7 +351,7 @@ fn s4_quote() {
     }
 }
 
-// §5 Argument binding and coercion ----------------------------------------------------
+// Argument binding and coercion --------------------------------------------------------
 
 #[test]
 fn s5_1_binding_errors() {
@@ -439,7 +440,7 @@ fn s5_3_present_but_empty_is_not_absent() {
     );
 }
 
-// §6 Type selection ---------------------------------------------------------------
+// Type selection -----------------------------------------------------------------------
 
 #[test]
 fn s6_1_server_type_selection() {
@@ -494,7 +495,7 @@ fn s6_2_client_type_selection() {
     }
 }
 
-// §7 Server endpoint types ---------------------------------------------------------
+// Server endpoint types ----------------------------------------------------------------
 
 #[test]
 fn s7_1_tcp() {
@@ -691,7 +692,8 @@ fn s7_6_systemd() {
         server("systemd:domain=UNIX:name=web"),
         sd(Domain::Unix, SystemdSelector::Name("web".into()))
     );
-    // An empty positional index still counts as given (§5.3), so this names both.
+    // Twisted binds positionals by place, so an empty one still counts as given and
+    // this names both an index and a name.
     server_err("systemd:UNIX::web", ParseErrorKind::SystemdSelector, 14);
     // Neither / both.
     server_err("systemd:domain=INET", ParseErrorKind::SystemdSelector, 0);
@@ -779,7 +781,7 @@ fn s7_9_no_default_type() {
     server_err("8080:interface=127.0.0.1", ParseErrorKind::UnknownType, 0);
 }
 
-// §8 Client endpoint types ---------------------------------------------------------
+// Client endpoint types ----------------------------------------------------------------
 
 #[test]
 fn s8_1_tcp_client() {
@@ -977,7 +979,7 @@ fn s8_4_tls_client() {
     client_err("tls:h:443:privateKey=k.pem", ParseErrorKind::Conflict, 21);
 }
 
-// §16 Surprises and warts ---------------------------------------------------------
+// Surprises and warts ------------------------------------------------------------------
 
 #[test]
 fn s16_listed_surprises() {

@@ -5,11 +5,12 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use crate::args::{Arguments, Bound, Param, Positionals};
-use crate::common::{Printer, UnixAddress, check_hostname, display_path};
+use crate::common::{
+    CLIENT_TYPES, Printer, UnixAddress, alpn, check_hostname, display_path, missing_type,
+};
 use crate::error::{ParseError, ParseErrorKind};
 use crate::grammar::{RawDescription, parse_raw, raw_offset};
-use crate::registry::{Extension, Registry};
-use crate::server::{alpn, missing_type, unknown_type};
+use crate::registry::{Extension, Registry, unknown_type};
 
 /// The default client `timeout`: 30 seconds.
 pub const DEFAULT_TIMEOUT: u32 = 30;
@@ -212,9 +213,6 @@ const PROCESS: &[Param] = &[
     Param::keyword("errFlag"),
 ];
 
-/// Names of the built-in client types.
-pub const CLIENT_TYPES: &[&str] = &["tcp", "ssl", "unix", "tls", "process"];
-
 impl FromStr for ClientDescription {
     type Err = ParseError;
 
@@ -224,7 +222,15 @@ impl FromStr for ClientDescription {
     }
 }
 
-pub(crate) fn parse_client(
+impl Registry {
+    /// Parses a client description with this registry's types.
+    pub fn parse_client(&self, description: &str) -> Result<ClientDescription, ParseError> {
+        let raw = parse_raw(description)?;
+        parse_client(&raw, Some(self))
+    }
+}
+
+fn parse_client(
     raw: &RawDescription<'_>,
     registry: Option<&Registry>,
 ) -> Result<ClientDescription, ParseError> {

@@ -5,7 +5,15 @@ use std::path::{Path, PathBuf};
 
 use crate::args::Bound;
 use crate::error::{ParseError, ParseErrorKind};
-use crate::grammar::quote_into;
+use crate::grammar::{RawDescription, quote_into};
+
+/// Names of the built-in server types, in the order they are documented.
+pub const SERVER_TYPES: &[&str] = &[
+    "tcp", "tcp6", "unix", "ssl", "tls", "systemd", "stdio", "fd", "haproxy",
+];
+
+/// Names of the built-in client types.
+pub const CLIENT_TYPES: &[&str] = &["tcp", "ssl", "unix", "tls", "process"];
 
 /// A UNIX socket address: a filesystem path or a Linux abstract name.
 ///
@@ -275,6 +283,47 @@ fn dns_name_slow(host: &str) -> Option<String> {
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         });
     valid.then_some(ascii)
+}
+
+pub(crate) fn missing_type(raw: &RawDescription<'_>, side: &str) -> ParseError {
+    let _ = raw;
+    ParseError::new(
+        ParseErrorKind::MissingType,
+        0,
+        format!(
+            "missing endpoint type at offset 0: a {side} description starts with its type, e.g. tcp:8080"
+        ),
+    )
+}
+
+/// The longest ALPN protocol name TLS allows, in bytes.
+const MAX_ALPN_NAME: usize = 255;
+
+/// The `alpn=` keyword of the TLS types (a strports extension): comma-separated
+/// protocol names in preference order, each 1-255 bytes.
+pub(crate) fn alpn(b: &Bound<'_, '_>) -> Result<Vec<String>, ParseError> {
+    let Some(t) = b.text("alpn") else {
+        return Ok(Vec::new());
+    };
+    let mut names = Vec::new();
+    for name in t.as_str().split(',') {
+        let why = if name.is_empty() {
+            "protocol names must not be empty, e.g. alpn=h2,http/1.1"
+        } else if name.len() > MAX_ALPN_NAME {
+            "a protocol name is at most 255 bytes"
+        } else {
+            names.push(name.to_owned());
+            continue;
+        };
+        return Err(ParseError::quoting(
+            ParseErrorKind::InvalidValue,
+            t.offset(),
+            "invalid alpn",
+            t.as_str(),
+            why,
+        ));
+    }
+    Ok(names)
 }
 
 /// Builds canonical description strings.

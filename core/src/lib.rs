@@ -39,16 +39,16 @@ pub mod tls;
 
 pub use args::Arguments;
 pub use client::{
-    CLIENT_TYPES, ClientDescription, DEFAULT_TIMEOUT, ProcessClient, ProcessEnv, SslClient,
-    StderrPolicy, TcpClient, TlsClient, UnixClient,
+    ClientDescription, DEFAULT_TIMEOUT, ProcessClient, ProcessEnv, SslClient, StderrPolicy,
+    TcpClient, TlsClient, UnixClient,
 };
-pub use common::{Domain, SslMethod, UnixAddress, dns_name};
+pub use common::{CLIENT_TYPES, Domain, SERVER_TYPES, SslMethod, UnixAddress, dns_name};
 pub use endpoint::{Address, ClientEndpoint, Listener, ServerEndpoint};
 pub use error::{ParseError, ParseErrorKind};
 pub use fields::FieldValue;
 pub use grammar::quote;
 pub use registry::{Extension, ExtensionValue, Registry, RegistryError};
 pub use server::{
-    AdoptedServer, DEFAULT_BACKLOG, DEFAULT_UNIX_MODE, MAX_BACKLOG, SERVER_TYPES,
-    ServerDescription, SslServer, SystemdSelector, SystemdServer, TcpServer, TlsServer, UnixServer,
+    AdoptedServer, DEFAULT_BACKLOG, DEFAULT_UNIX_MODE, MAX_BACKLOG, ServerDescription, SslServer,
+    SystemdSelector, SystemdServer, TcpServer, TlsServer, UnixServer,
 };

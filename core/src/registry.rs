@@ -6,10 +6,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::args::Arguments;
-use crate::client::{CLIENT_TYPES, ClientDescription, parse_client};
-use crate::error::ParseError;
-use crate::grammar::parse_raw;
-use crate::server::{SERVER_TYPES, ServerDescription, parse_server};
+use crate::common::{CLIENT_TYPES, SERVER_TYPES};
+use crate::error::{ParseError, ParseErrorKind};
+use crate::grammar::Text;
 
 /// A parsed extension description's value. Implemented for every
 /// `Debug + Display + PartialEq + Send + Sync + 'static` type: `Display` must print
@@ -210,18 +209,6 @@ impl Registry {
         add(&mut self.clients, &taken, prefix, parser)
     }
 
-    /// Parses a server description with this registry's types.
-    pub fn parse_server(&self, description: &str) -> Result<ServerDescription, ParseError> {
-        let raw = parse_raw(description)?;
-        parse_server(&raw, 0, Some(self))
-    }
-
-    /// Parses a client description with this registry's types.
-    pub fn parse_client(&self, description: &str) -> Result<ClientDescription, ParseError> {
-        let raw = parse_raw(description)?;
-        parse_client(&raw, Some(self))
-    }
-
     pub(crate) fn parse_server_extension(
         &self,
         name: &str,
@@ -280,4 +267,28 @@ fn run(
         name: Arc::from(prefix.as_str()),
         value,
     }))
+}
+
+/// The error for a type name that is neither built in (when `registry` has the
+/// built-ins) nor registered: it lists the known types of that side.
+pub(crate) fn unknown_type(
+    t: &Text<'_>,
+    side: &str,
+    registry: Option<&Registry>,
+    builtins: &[&str],
+) -> ParseError {
+    let mut names: Vec<String> = Vec::new();
+    if registry.is_none_or(Registry::has_builtins) {
+        names.extend(builtins.iter().map(|s| (*s).to_owned()));
+    }
+    if let Some(r) = registry {
+        names.extend(r.extension_names(side == "server"));
+    }
+    ParseError::quoting(
+        ParseErrorKind::UnknownType,
+        t.offset(),
+        &format!("unknown {side} type"),
+        t.as_str(),
+        &format!("known types are {}", names.join(", ")),
+    )
 }

@@ -5,10 +5,13 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use crate::args::{Arguments, Bound, Param, Positionals};
-use crate::common::{Domain, Printer, SslMethod, UnixAddress, display_path, path_text};
+use crate::common::{
+    Domain, Printer, SERVER_TYPES, SslMethod, UnixAddress, alpn, display_path, missing_type,
+    path_text,
+};
 use crate::error::{ParseError, ParseErrorKind};
-use crate::grammar::{parse_raw, raw_offset};
-use crate::registry::{Extension, Registry};
+use crate::grammar::{RawDescription, parse_raw, raw_offset};
+use crate::registry::{Extension, Registry, unknown_type};
 
 /// The default `backlog` of every listening type: 50, as in Twisted.
 pub const DEFAULT_BACKLOG: u32 = 50;
@@ -217,11 +220,6 @@ const SYSTEMD: &[Param] = &[
 ];
 const FD: &[Param] = &[Param::positional("fileno"), Param::positional("domain")];
 
-/// Names of the built-in server types, in the order they are documented.
-pub const SERVER_TYPES: &[&str] = &[
-    "tcp", "tcp6", "unix", "ssl", "tls", "systemd", "stdio", "fd", "haproxy",
-];
-
 impl FromStr for ServerDescription {
     type Err = ParseError;
 
@@ -231,9 +229,17 @@ impl FromStr for ServerDescription {
     }
 }
 
+impl Registry {
+    /// Parses a server description with this registry's types.
+    pub fn parse_server(&self, description: &str) -> Result<ServerDescription, ParseError> {
+        let raw = parse_raw(description)?;
+        parse_server(&raw, 0, Some(self))
+    }
+}
+
 /// Parses the server description whose type is positional `type_index` of `raw`.
-pub(crate) fn parse_server(
-    raw: &crate::grammar::RawDescription<'_>,
+fn parse_server(
+    raw: &RawDescription<'_>,
     type_index: usize,
     registry: Option<&Registry>,
 ) -> Result<ServerDescription, ParseError> {
@@ -275,70 +281,7 @@ pub(crate) fn parse_server(
     Err(unknown_type(type_text, "server", registry, SERVER_TYPES))
 }
 
-pub(crate) fn missing_type(raw: &crate::grammar::RawDescription<'_>, side: &str) -> ParseError {
-    let _ = raw;
-    ParseError::new(
-        ParseErrorKind::MissingType,
-        0,
-        format!(
-            "missing endpoint type at offset 0: a {side} description starts with its type, e.g. tcp:8080"
-        ),
-    )
-}
-
-pub(crate) fn unknown_type(
-    t: &crate::grammar::Text<'_>,
-    side: &str,
-    registry: Option<&Registry>,
-    builtins: &[&str],
-) -> ParseError {
-    let mut names: Vec<String> = Vec::new();
-    if registry.is_none_or(Registry::has_builtins) {
-        names.extend(builtins.iter().map(|s| (*s).to_owned()));
-    }
-    if let Some(r) = registry {
-        names.extend(r.extension_names(side == "server"));
-    }
-    ParseError::quoting(
-        ParseErrorKind::UnknownType,
-        t.offset(),
-        &format!("unknown {side} type"),
-        t.as_str(),
-        &format!("known types are {}", names.join(", ")),
-    )
-}
-
-/// The longest ALPN protocol name TLS allows, in bytes.
-const MAX_ALPN_NAME: usize = 255;
-
-/// The `alpn=` keyword of the TLS types (a strports extension): comma-separated
-/// protocol names in preference order, each 1-255 bytes.
-pub(crate) fn alpn(b: &Bound<'_, '_>) -> Result<Vec<String>, ParseError> {
-    let Some(t) = b.text("alpn") else {
-        return Ok(Vec::new());
-    };
-    let mut names = Vec::new();
-    for name in t.as_str().split(',') {
-        let why = if name.is_empty() {
-            "protocol names must not be empty, e.g. alpn=h2,http/1.1"
-        } else if name.len() > MAX_ALPN_NAME {
-            "a protocol name is at most 255 bytes"
-        } else {
-            names.push(name.to_owned());
-            continue;
-        };
-        return Err(ParseError::quoting(
-            ParseErrorKind::InvalidValue,
-            t.offset(),
-            "invalid alpn",
-            t.as_str(),
-            why,
-        ));
-    }
-    Ok(names)
-}
-
-fn backlog(b: &crate::args::Bound<'_, '_>) -> Result<u32, ParseError> {
+fn backlog(b: &Bound<'_, '_>) -> Result<u32, ParseError> {
     Ok(b.number("backlog", MAX_BACKLOG)?.unwrap_or(DEFAULT_BACKLOG))
 }
 
@@ -455,7 +398,7 @@ fn adopted(args: Arguments<'_, '_>) -> Result<ServerDescription, ParseError> {
 }
 
 fn haproxy(
-    raw: &crate::grammar::RawDescription<'_>,
+    raw: &RawDescription<'_>,
     type_index: usize,
     registry: Option<&Registry>,
 ) -> Result<ServerDescription, ParseError> {

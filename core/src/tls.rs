@@ -33,7 +33,6 @@ mod pem;
 mod server;
 mod sni;
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
@@ -42,6 +41,7 @@ pub use client::{client_config, server_name, trust_roots};
 pub use error::{
     TlsError, TlsErrorKind, TlsMaterialError, describe_handshake_error, describe_tls_error,
 };
+pub use pem::PemFile;
 pub use server::{
     SslServerFiles, certified_key, protocol_versions, server_config, ssl_server_config,
 };
@@ -62,44 +62,4 @@ pub use rustls;
 /// Each call builds a fresh provider value; build configs once per endpoint.
 pub fn default_provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// A PEM file as read by the caller: where it came from (for error messages) and its
-/// bytes.
-#[derive(Clone, PartialEq, Eq)]
-pub struct PemFile {
-    /// The path, as named in the description (used in error messages only).
-    pub path: PathBuf,
-    /// The file's contents.
-    pub contents: Vec<u8>,
-}
-
-impl PemFile {
-    /// A file named `path` holding `contents`.
-    ///
-    /// ```
-    /// let f = strports_core::tls::PemFile::new("server.pem", b"-----BEGIN ...".to_vec());
-    /// assert_eq!(f.path.to_str(), Some("server.pem"));
-    /// ```
-    pub fn new(path: impl Into<PathBuf>, contents: impl Into<Vec<u8>>) -> Self {
-        PemFile {
-            path: path.into(),
-            contents: contents.into(),
-        }
-    }
-
-    /// The path, for messages.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl std::fmt::Debug for PemFile {
-    // Key material must not end up in logs through `{:?}`.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PemFile")
-            .field("path", &self.path)
-            .field("len", &self.contents.len())
-            .finish()
-    }
 }

@@ -6,7 +6,8 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
-use super::{Addresses, ProxyError, ProxyHeader};
+use super::error::ProxyError;
+use super::header::{Addresses, ProxyHeader};
 use crate::endpoint::Address;
 
 /// How long a client may take to send its whole PROXY header, from the moment its

@@ -3,7 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::error::{EncodeError, ProxyError, ProxyErrorKind as Kind, quoted};
-use super::{Addresses, Command, Decoded, MIN_LEN, ProxyHeader, V1_MAX_LEN};
+use super::header::{Addresses, Command, Decoded, MIN_LEN, ProxyHeader, V1_MAX_LEN};
 use crate::endpoint::Address;
 
 const PROXY: &[u8] = b"PROXY ";

@@ -6,9 +6,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use super::error::{EncodeError, ProxyError, ProxyErrorKind as Kind};
+use super::header::{
+    Addresses, Command, Decoded, ProxyHeader, V2_FIXED_LEN, V2_SIGNATURE, Version,
+};
 use super::tlv::{self, Tlv};
 use super::v1::ipv6;
-use super::{Addresses, Command, Decoded, ProxyHeader, V2_FIXED_LEN, V2_SIGNATURE, Version};
 use crate::common::UnixAddress;
 use crate::endpoint::Address;
 

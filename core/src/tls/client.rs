@@ -8,9 +8,8 @@ use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::{DnsName, ServerName};
 
-use super::PemFile;
 use super::error::TlsMaterialError;
-use super::pem::sections;
+use super::pem::{PemFile, sections};
 
 /// The trust roots in the `.pem` files of a `caCertsDir` / `trustRoots` directory.
 ///
@@ -52,7 +51,7 @@ pub fn trust_roots(dir: &Path, files: &[PemFile]) -> Result<RootCertStore, TlsMa
 
 /// The name a client verifies the server's certificate against (and sends as SNI):
 /// an IP literal becomes an IP-address name (rustls then sends no SNI, as TLS requires),
-/// anything else its IDNA ASCII form via [`crate::dns_name`].
+/// anything else its IDNA ASCII form via [`dns_name`](crate::common::dns_name).
 ///
 /// ```
 /// use strports_core::tls::{rustls::pki_types::ServerName, server_name};
@@ -74,7 +73,8 @@ pub fn server_name(host: &str) -> Result<ServerName<'static>, TlsMaterialError> 
 
 /// A client config: the server's certificate chain and name are always verified
 /// against `roots` (webpki), TLS 1.2 and 1.3, the ALPN protocols to offer (empty: no
-/// ALPN), and a client certificate if given (see [`super::certified_key`]).
+/// ALPN), and a client certificate if given (see
+/// [`certified_key`](super::server::certified_key)).
 ///
 /// There is deliberately no way to turn verification off. The roots come from
 /// [`trust_roots`] or from the platform's store, which `strports-sys` loads with

@@ -1,6 +1,7 @@
-//! Splitting PEM files into certificates and keys, and the facts we need about each.
+//! PEM files as handed over by the caller ([`PemFile`]), split into certificates and
+//! keys, and the facts we need about each.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
@@ -8,8 +9,47 @@ use rustls::sign::SigningKey;
 use rustls_pki_types::pem::{self, PemObject, SectionKind};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::PemFile;
 use super::error::TlsMaterialError;
+
+/// A PEM file as read by the caller: where it came from (for error messages) and its
+/// bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PemFile {
+    /// The path, as named in the description (used in error messages only).
+    pub path: PathBuf,
+    /// The file's contents.
+    pub contents: Vec<u8>,
+}
+
+impl PemFile {
+    /// A file named `path` holding `contents`.
+    ///
+    /// ```
+    /// let f = strports_core::tls::PemFile::new("server.pem", b"-----BEGIN ...".to_vec());
+    /// assert_eq!(f.path.to_str(), Some("server.pem"));
+    /// ```
+    pub fn new(path: impl Into<PathBuf>, contents: impl Into<Vec<u8>>) -> Self {
+        PemFile {
+            path: path.into(),
+            contents: contents.into(),
+        }
+    }
+
+    /// The path, for messages.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl std::fmt::Debug for PemFile {
+    // Key material must not end up in logs through `{:?}`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PemFile")
+            .field("path", &self.path)
+            .field("len", &self.contents.len())
+            .finish()
+    }
+}
 
 /// The certificates and keys of one PEM file, in file order. Other sections (CRLs,
 /// public keys, DH parameters, ...) and text outside sections are ignored.

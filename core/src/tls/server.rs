@@ -10,9 +10,8 @@ use rustls::sign::{CertifiedKey, SigningKey, SingleCertAndKey};
 use rustls::{ServerConfig, SupportedProtocolVersion};
 use rustls_pki_types::CertificateDer;
 
-use super::PemFile;
 use super::error::TlsMaterialError;
-use super::pem::{cert_info, load_key, sections};
+use super::pem::{PemFile, cert_info, load_key, sections};
 use crate::common::SslMethod;
 
 /// The protocol versions an `sslmethod` allows: TLS 1.2 only for `TLSv1_2_METHOD`,

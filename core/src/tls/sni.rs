@@ -11,9 +11,8 @@ use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
-use super::PemFile;
 use super::error::TlsMaterialError;
-use super::pem::{CertInfo, LoadedKey, cert_info, load_key, sections};
+use super::pem::{CertInfo, LoadedKey, PemFile, cert_info, load_key, sections};
 use super::server::server_config;
 
 /// Where a [`SniResolver`] gets its PEM files, and the time: the I/O and the clock it

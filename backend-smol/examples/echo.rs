@@ -21,7 +21,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 
         // Twisted's Factory + Protocol: one task per connection.
         let listener = strports_smol::listen(&server).await?;
-        println!("listening on {}", listener.local_address()?);
+        println!("listening on {}", listener.local_addr()?);
         let serving = strports_smol::serve(listener, |stream, peer| async move {
             let (reader, mut writer) = io::split(stream);
             if let Err(e) = io::copy(reader, &mut writer).await {

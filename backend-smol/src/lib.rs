@@ -1,30 +1,32 @@
 //! strports on smol: listen and connect with Twisted-style endpoint descriptions,
-//! using async-io sockets.
+//! with async-io's reactor.
 //!
 //! A description is one string that says where to listen or connect
 //! (`tcp:8080:interface=127.0.0.1`, `unix:/run/app.sock:mode=660`,
-//! `systemd:domain=INET:index=0`); `strports-core` parses it, and this crate opens
-//! it: [`listen`] gives a [`Listener`], [`connect`] a [`Stream`]. Streams are
-//! async-io's own [`Async`](async_io::Async) sockets behind [`futures_io`]'s
-//! `AsyncRead`/`AsyncWrite`, so every smol and futures I/O utility works on them.
-//! [`serve`] runs one task per connection on smol's executor.
+//! `systemd:domain=INET:index=0`); `strports-core` (re-exported as [`core`]) parses
+//! it, and this crate opens it: [`listen`] gives a [`Listener`], [`connect`] a
+//! [`Stream`], [`serve`] runs a handler per connection on smol's executor. Streams
+//! implement [`futures_io`]'s `AsyncRead`/`AsyncWrite`, so every smol and futures
+//! I/O utility works on them.
 //!
 //! Supported: servers `tcp`, `tcp6`, `unix` (paths and Linux abstract names),
-//! `systemd`, `fd`, `stdio`, `ssl`, `tls`, `haproxy`; clients `tcp`, `unix`, `process`, `ssl`,
-//! `tls` (TLS over rustls: see [`TlsListener`] and [`Stream::Tls`]). Extension types fail with
-//! [`std::io::ErrorKind::Unsupported`]. This crate never uses tokio; `strports-tokio`
-//! offers the same API on tokio, and both pass the same conformance suite.
+//! `systemd`, `fd`, `stdio`, `ssl`, `tls`, `haproxy`; clients `tcp`, `unix`,
+//! `process`, `ssl`, `tls` (TLS over rustls, certificates always verified).
+//! Extension types fail with [`std::io::ErrorKind::Unsupported`]. This crate never
+//! uses tokio. The endpoints themselves are written once, in `strports-endpoints`,
+//! against its `Runtime` trait; this crate is that trait's smol implementation
+//! ([`Smol`]) and names the types for it. `strports-tokio` offers the same API on
+//! tokio, and both pass the same conformance suite.
 //!
 //! ```
 //! use futures_lite::{AsyncReadExt, AsyncWriteExt};
-//! use strports_core::Address;
 //!
 //! # smol::block_on(async {
 //! let listener = strports_smol::listen(&"tcp:0:interface=127.0.0.1".parse()?).await?;
-//! let Address::Tcp(addr) = listener.local_address()? else { unreachable!() };
+//! let port = listener.local_addr()?.port().unwrap_or_default();
 //!
 //! let client = smol::spawn(async move {
-//!     let desc = format!("tcp:127.0.0.1:{}", addr.port()).parse()?;
+//!     let desc = format!("tcp:127.0.0.1:{port}").parse()?;
 //!     let mut stream = strports_smol::connect(&desc).await?;
 //!     stream.write_all(b"ping").await?;
 //!     stream.close().await?; // half-close: the server sees EOF
@@ -37,71 +39,219 @@
 //! let mut request = Vec::new();
 //! stream.read_to_end(&mut request).await?;
 //! stream.write_all(&request).await?;
-//! drop(stream);
+//! stream.close().await?;
 //! assert_eq!(client.await.map_err(|e| e.to_string())?, b"ping");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
 //! ```
 //!
-//! # PROXY protocol (`haproxy:`)
-//!
-//! `haproxy:<server description>` listens as the inner description says, and every
-//! accepted connection must then start with a PROXY protocol v1 or v2 header (what a
-//! load balancer such as HAProxy sends with `send-proxy` or `send-proxy-v2`). `accept`
-//! returns a [`Stream::Proxied`] whose `peer_address` and `local_address` are the
-//! header's source and destination (the connection's own for a LOCAL or `UNKNOWN`
-//! header); the bytes after the header reach the application unchanged. Headers are
-//! read concurrently while `accept` is awaited, so a slow client holds up no other.
-//! A connection whose header is missing, malformed, for a datagram flow or not
-//! complete within the header timeout (5 s by default: [`HaproxyOptions`], set with
-//! [`Server::with_haproxy_options`]) is closed, logged and counted
-//! ([`Listener::proxy_rejections`]). For `haproxy:ssl:` and `haproxy:tls:` the header
-//! comes first, then the TLS handshake.
-//!
-//! # UNIX sockets
-//!
-//! A `unix` path server takes Twisted's lock file `<path>.lock` (unless
-//! `lockfile=0`), sets `mode` before the socket listens, and removes a stale socket
-//! left by a dead owner. Dropping the [`Listener`] removes the socket file (if it is
-//! still the one it bound) and then releases the lock file.
-//!
-//! # Processes and standard I/O
-//!
-//! `connect` on `process:prog:arg...` starts the program and gives a
-//! [`Stream::Process`] ([`ProcessStream`]): writes go to its stdin, reads come from
-//! its stdout, `close()` closes its stdin. When its stdout ends, the final read
-//! waits for the exit: status 0 is EOF; another status or a signal is an error
-//! (`process "false" exited with status 1`), and [`Stream::exit_status`] has it.
-//! Dropping the stream kills the child; async-process reaps it in the background.
-//! A program that cannot be started fails `connect` with
-//! `cannot run "prog": <reason>`.
-//!
-//! `listen` on `stdio` gives a [`Listener::Stdio`] whose first `accept` is the one
-//! connection over fd 0/fd 1 ([`StdioStream`]); the second fails with
-//! [`std::io::ErrorKind::NotConnected`], which ends a [`serve`] loop. Pipes and
-//! sockets are read and written through the reactor (non-blocking while the stream
-//! exists, so `println!` may then fail with `WouldBlock` on a full pipe: write
-//! through the stream); terminals and files are read on a thread and never made
-//! non-blocking.
+//! See `strports-endpoints` for the details of each endpoint: PROXY protocol
+//! (`haproxy:`), TLS, UNIX sockets, processes and standard I/O.
 
-mod connect;
-mod happy_eyeballs;
-mod haproxy;
-mod listen;
-mod process;
-mod resolve;
-mod serve;
-mod stdio;
-mod stream;
-mod tls;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
 
-pub use connect::{Client, Connector, connect};
-pub use haproxy::{Proxied, ProxyListener};
-pub use listen::{Listener, Server, listen};
-pub use process::ProcessStream;
-pub use resolve::SystemResolver;
-pub use serve::{Serving, serve, serve_on};
-pub use stdio::{StdioListener, StdioStream};
-pub use stream::Stream;
-pub use strports_core::proxy_protocol::HaproxyOptions;
-pub use tls::{DEFAULT_HANDSHAKE_TIMEOUT, TlsAcceptorStep, TlsListener};
+use async_io::{Async, Timer};
+use smol::Executor;
+pub use strports_core as core;
+use strports_core::endpoint::Address;
+use strports_core::{ClientDescription, ServerDescription};
+use strports_endpoints::runtime::{Child, ChildStdio, Descriptor, Interest, Runtime, Spawn};
+
+pub use strports_endpoints::{
+    DEFAULT_HANDSHAKE_TIMEOUT, HaproxyOptions, ServeOptions, TlsAcceptorStep,
+};
+
+/// smol, as strports' endpoints use it (see the `Runtime` trait of
+/// `strports-endpoints`): descriptors registered with async-io's reactor
+/// ([`Async`]), async-io's [`Timer`], smol's executors, [`blocking::unblock`] and
+/// async-process.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Smol;
+
+/// A connection (see `strports_endpoints::Stream`).
+pub type Stream = strports_endpoints::Stream<Smol>;
+/// A listening socket (see `strports_endpoints::Listener`).
+pub type Listener = strports_endpoints::Listener<Smol>;
+/// A server endpoint: a description with options, which can listen.
+pub type Server = strports_endpoints::Server<Smol>;
+/// A client endpoint: a description and a [`Connector`], which can connect.
+pub type Client = strports_endpoints::Client<Smol>;
+/// Connects with a chosen resolver.
+pub type Connector = strports_endpoints::Connector<Smol>;
+/// The system resolver, run on smol's blocking pool.
+pub type SystemResolver = strports_endpoints::SystemResolver<Smol>;
+/// A running [`serve`] loop.
+pub type Serving = strports_endpoints::Serving<Smol>;
+/// A `process:` client's child process.
+pub type ProcessStream = strports_endpoints::ProcessStream<Smol>;
+/// The `stdio` server's listener.
+pub type StdioListener = strports_endpoints::StdioListener<Smol>;
+/// The `stdio` server's one connection.
+pub type StdioStream = strports_endpoints::StdioStream<Smol>;
+/// A connection from a `haproxy:` listener.
+pub type Proxied = strports_endpoints::Proxied<Smol>;
+/// The `haproxy:` wrapper around a listener.
+pub type ProxyListener = strports_endpoints::ProxyListener<Smol, Listener>;
+/// An `ssl:` / `tls:` listener.
+pub type TlsListener = strports_endpoints::TlsListener<Smol, Listener>;
+
+/// Starts listening as `desc` says (see `strports_endpoints::listen`).
+pub fn listen(desc: &ServerDescription) -> impl Future<Output = io::Result<Listener>> + Send + '_ {
+    strports_endpoints::listen::<Smol>(desc)
+}
+
+/// Connects as `desc` says (see `strports_endpoints::connect`).
+pub fn connect(desc: &ClientDescription) -> impl Future<Output = io::Result<Stream>> + Send + '_ {
+    strports_endpoints::connect::<Smol>(desc)
+}
+
+/// Serves connections from `listener` on smol's global executor (`smol::spawn`),
+/// one task per connection running `handler(stream, peer)` (see
+/// `strports_endpoints::serve_with`). A program that runs its own [`Executor`]
+/// uses [`serve_on`] instead.
+pub fn serve<H, F>(listener: Listener, handler: H) -> Serving
+where
+    H: Fn(Stream, Address) -> F + Send + Sync + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    strports_endpoints::serve(listener, handler)
+}
+
+/// Like [`serve`], on `executor` instead of smol's global executor. The program
+/// must run the executor (for example `executor.run(...)` on some threads). For
+/// options too, give `SmolSpawner::Executor(executor)` to
+/// `strports_endpoints::serve_with`.
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// let executor = Arc::new(smol::Executor::new());
+/// # smol::block_on(executor.run(async {
+/// let listener = strports_smol::listen(&"tcp:0:interface=127.0.0.1".parse()?).await?;
+/// let serving = strports_smol::serve_on(&executor, listener, |_stream, _peer| async {});
+/// serving.stop().await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })).unwrap();
+/// ```
+pub fn serve_on<H, F>(executor: &Arc<Executor<'static>>, listener: Listener, handler: H) -> Serving
+where
+    H: Fn(Stream, Address) -> F + Send + Sync + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let spawner = SmolSpawner::Executor(executor.clone());
+    strports_endpoints::serve_with(&spawner, listener, ServeOptions::default(), handler)
+}
+
+/// [`serve`] with options, on smol's global executor.
+pub fn serve_with<H, F>(listener: Listener, options: ServeOptions, handler: H) -> Serving
+where
+    H: Fn(Stream, Address) -> F + Send + Sync + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    strports_endpoints::serve_with(&SmolSpawner::Global, listener, options, handler)
+}
+
+impl Runtime for Smol {
+    type Registered<T: Descriptor> = Async<T>;
+
+    fn register<T: Descriptor>(io: T, _interest: Interest) -> io::Result<Async<T>> {
+        Async::new_nonblocking(io)
+    }
+
+    fn get_ref<T: Descriptor>(io: &Async<T>) -> &T {
+        io.get_ref()
+    }
+
+    fn poll_io<T: Descriptor, U>(
+        io: &Async<T>,
+        cx: &mut Context<'_>,
+        interest: Interest,
+        mut op: impl FnMut(&T) -> io::Result<U>,
+    ) -> Poll<io::Result<U>> {
+        loop {
+            match op(io.get_ref()) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                result => return Poll::Ready(result),
+            }
+            std::task::ready!(match interest {
+                Interest::Write => io.poll_writable(cx),
+                _ => io.poll_readable(cx),
+            })?;
+        }
+    }
+
+    type Sleep = Timer;
+
+    fn now() -> Instant {
+        Instant::now()
+    }
+
+    fn sleep_until(deadline: Instant) -> Timer {
+        Timer::at(deadline)
+    }
+
+    fn reset(mut sleep: Pin<&mut Timer>, deadline: Instant) {
+        sleep.set_at(deadline);
+    }
+
+    type Spawner = SmolSpawner;
+
+    fn spawner() -> SmolSpawner {
+        SmolSpawner::Global
+    }
+
+    async fn unblock<T: Send + 'static>(
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> io::Result<T> {
+        Ok(blocking::unblock(work).await)
+    }
+
+    fn spawn_child(command: std::process::Command, stdio: ChildStdio) -> io::Result<Child> {
+        let mut child = async_process::Command::from(command)
+            .stdin(stdio.stdin)
+            .stdout(stdio.stdout)
+            .stderr(stdio.stderr)
+            .kill_on_drop(true)
+            .spawn()?;
+        let pid = child.id();
+        let status = child.status();
+        Ok(Child {
+            pid,
+            // Owning the child: dropping the future kills it (`kill_on_drop`).
+            exit: Box::pin(async move {
+                let status = status.await;
+                drop(child);
+                status
+            }),
+        })
+    }
+}
+
+/// Spawns on smol's global executor or on an [`Executor`] of the program's.
+#[derive(Debug, Clone)]
+pub enum SmolSpawner {
+    /// `smol::spawn`.
+    Global,
+    /// An executor the program runs.
+    Executor(Arc<Executor<'static>>),
+}
+
+impl Spawn for SmolSpawner {
+    type Task = smol::Task<()>;
+
+    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, future: F) -> smol::Task<()> {
+        match self {
+            SmolSpawner::Global => smol::spawn(future),
+            SmolSpawner::Executor(e) => e.spawn(future),
+        }
+    }
+
+    fn detach<F: Future<Output = ()> + Send + 'static>(&self, future: F) {
+        self.spawn(future).detach();
+    }
+}

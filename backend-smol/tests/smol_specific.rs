@@ -25,7 +25,7 @@ fn client(s: &str) -> ClientDescription {
 }
 
 fn tcp_port(listener: &Listener) -> u16 {
-    match listener.local_address().unwrap() {
+    match listener.local_addr().unwrap() {
         Address::Tcp(a) => a.port(),
         other => panic!("not tcp: {other:?}"),
     }
@@ -276,7 +276,7 @@ fn a_name_tries_each_resolved_address_in_order() {
             .connect(&client("tcp:service.test:1"))
             .await
             .unwrap();
-        assert_eq!(stream.peer_address().unwrap(), Address::Tcp(good));
+        assert_eq!(stream.peer_addr().unwrap(), Address::Tcp(good));
         // One lookup per family (AAAA and A).
         assert_eq!(resolver.1.load(Ordering::SeqCst), 2);
 
@@ -321,7 +321,7 @@ fn system_resolver_resolves_localhost_off_the_executor() {
             .await
             .unwrap();
         assert_eq!(
-            stream.peer_address().unwrap(),
+            stream.peer_addr().unwrap(),
             Address::Tcp(format!("127.0.0.1:{port}").parse().unwrap())
         );
     });
@@ -390,13 +390,10 @@ fn tcp_streams_have_nodelay_and_addresses_on_both_sides() {
             };
             assert!(tcp.get_ref().nodelay().unwrap());
         }
-        assert_eq!(peer, c.local_address().unwrap());
-        assert_eq!(s.peer_address().unwrap(), c.local_address().unwrap());
-        assert_eq!(c.peer_address().unwrap(), s.local_address().unwrap());
-        assert_eq!(
-            s.local_address().unwrap(),
-            listener.local_address().unwrap()
-        );
+        assert_eq!(peer, c.local_addr().unwrap());
+        assert_eq!(s.peer_addr().unwrap(), c.local_addr().unwrap());
+        assert_eq!(c.peer_addr().unwrap(), s.local_addr().unwrap());
+        assert_eq!(s.local_addr().unwrap(), listener.local_addr().unwrap());
     });
 }
 
@@ -410,13 +407,13 @@ fn endpoint_traits_listen_and_connect() {
         let path = dir.path().join("e.sock");
         let desc = format!("unix:{}", path.display());
         let endpoint = Server::new(server(&desc));
-        let listener = endpoint.listen().await.unwrap();
+        let listener = ServerEndpoint::listen(&endpoint).await.unwrap();
         assert_eq!(
-            strports_core::Listener::local_address(&listener).unwrap(),
+            strports_core::Listener::local_addr(&listener).unwrap(),
             Address::Unix(Some(strports_core::UnixAddress::Path(path.clone())))
         );
         let client_endpoint = Client::with_connector(client(&desc), Connector::default());
-        let mut c = client_endpoint.connect().await.unwrap();
+        let mut c = ClientEndpoint::connect(&client_endpoint).await.unwrap();
         let (mut s, peer) = strports_core::Listener::accept(&listener).await.unwrap();
         assert_eq!(peer, Address::Unix(None));
         c.write_all(b"trait").await.unwrap();
@@ -434,12 +431,12 @@ fn abstract_listener_reports_its_name() {
         let name = format!("strports-smol-test-{}", std::process::id());
         let listener = listen(&server(&format!("unix:@{name}"))).await.unwrap();
         assert_eq!(
-            listener.local_address().unwrap(),
+            listener.local_addr().unwrap(),
             Address::Unix(Some(strports_core::UnixAddress::Abstract(name.clone())))
         );
         let c = connect(&client(&format!("unix:@{name}"))).await.unwrap();
         assert_eq!(
-            c.peer_address().unwrap(),
+            c.peer_addr().unwrap(),
             Address::Unix(Some(strports_core::UnixAddress::Abstract(name)))
         );
     });

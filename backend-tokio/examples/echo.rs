@@ -21,7 +21,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
     // Twisted's Factory + Protocol: one task per connection.
     let listener = strports_tokio::listen(&server).await?;
-    println!("listening on {}", listener.local_address()?);
+    println!("listening on {}", listener.local_addr()?);
     let serving = strports_tokio::serve(listener, |mut stream, peer| async move {
         let (mut reader, mut writer) = tokio::io::split(&mut stream);
         if let Err(e) = tokio::io::copy(&mut reader, &mut writer).await {

@@ -1,34 +1,34 @@
-//! strports on tokio: listen and connect with Twisted-style endpoint descriptions,
-//! using tokio's own socket types.
+//! strports on tokio: listen and connect with Twisted-style endpoint descriptions.
 //!
 //! A description is one string that says where to listen or connect
 //! (`tcp:8080:interface=127.0.0.1`, `unix:/run/app.sock:mode=660`,
-//! `systemd:domain=INET:index=0`); `strports-core` parses it, and this crate opens
-//! it: [`listen`] gives a [`Listener`], [`connect`] a [`Stream`]. Streams wrap
-//! tokio's [`TcpStream`](tokio::net::TcpStream) and
-//! [`UnixStream`](tokio::net::UnixStream) behind [`tokio::io::AsyncRead`] and
-//! [`tokio::io::AsyncWrite`], so every tokio I/O utility works on them. [`serve`]
-//! runs one task per connection with [`tokio::spawn`].
+//! `systemd:domain=INET:index=0`); `strports-core` (re-exported as [`core`]) parses
+//! it, and this crate opens it: [`listen`] gives a [`Listener`], [`connect`] a
+//! [`Stream`], [`serve`] runs a handler per connection with [`tokio::spawn`].
+//! Streams implement [`tokio::io::AsyncRead`] and [`tokio::io::AsyncWrite`] (and
+//! futures-io's traits), so every tokio I/O utility works on them.
 //!
 //! Supported: servers `tcp`, `tcp6`, `unix` (paths and Linux abstract names),
-//! `systemd`, `fd`, `stdio`, `ssl`, `tls`, `haproxy`; clients `tcp`, `unix`, `process`, `ssl`,
-//! `tls` (TLS over rustls: see [`TlsListener`] and [`Stream::Tls`]). Extension types fail with
-//! [`std::io::ErrorKind::Unsupported`]. Everything here must run inside a tokio
-//! runtime (I/O and time drivers enabled; current-thread or multi-thread). This crate
-//! never uses async-io; `strports-smol` offers the same API on smol, and both pass
-//! the same conformance suite.
+//! `systemd`, `fd`, `stdio`, `ssl`, `tls`, `haproxy`; clients `tcp`, `unix`,
+//! `process`, `ssl`, `tls` (TLS over rustls, certificates always verified).
+//! Extension types fail with [`std::io::ErrorKind::Unsupported`]. Everything here
+//! must run inside a tokio runtime (I/O and time drivers enabled; current-thread or
+//! multi-thread). The endpoints themselves are written once, in
+//! `strports-endpoints`, against its `Runtime` trait; this crate is that trait's
+//! tokio implementation ([`Tokio`]) and names the types for it. `strports-smol`
+//! offers the same API on smol, and both pass the same conformance suite.
 //!
 //! ```
-//! use strports_core::Address;
+//! use strports_tokio::core::Address;
 //! use tokio::io::{AsyncReadExt, AsyncWriteExt};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let listener = strports_tokio::listen(&"tcp:0:interface=127.0.0.1".parse()?).await?;
-//! let Address::Tcp(addr) = listener.local_address()? else { unreachable!() };
+//! let port = listener.local_addr()?.port().unwrap_or_default();
 //!
 //! let client = tokio::spawn(async move {
-//!     let desc = format!("tcp:127.0.0.1:{}", addr.port()).parse()?;
+//!     let desc = format!("tcp:127.0.0.1:{port}").parse()?;
 //!     let mut stream = strports_tokio::connect(&desc).await?;
 //!     stream.write_all(b"ping").await?;
 //!     stream.shutdown().await?; // half-close: the server sees EOF
@@ -41,71 +41,244 @@
 //! let mut request = Vec::new();
 //! stream.read_to_end(&mut request).await?;
 //! stream.write_all(&request).await?;
-//! drop(stream);
+//! stream.shutdown().await?;
 //! assert_eq!(client.await?.map_err(|e| e.to_string())?, b"ping");
+//! # let _ = Address::Stdio;
 //! # Ok(())
 //! # }
 //! ```
 //!
-//! # PROXY protocol (`haproxy:`)
-//!
-//! `haproxy:<server description>` listens as the inner description says, and every
-//! accepted connection must then start with a PROXY protocol v1 or v2 header (what a
-//! load balancer such as HAProxy sends with `send-proxy` or `send-proxy-v2`). `accept`
-//! returns a [`Stream::Proxied`] whose `peer_address` and `local_address` are the
-//! header's source and destination (the connection's own for a LOCAL or `UNKNOWN`
-//! header); the bytes after the header reach the application unchanged. Headers are
-//! read concurrently while `accept` is awaited, so a slow client holds up no other.
-//! A connection whose header is missing, malformed, for a datagram flow or not
-//! complete within the header timeout (5 s by default: [`HaproxyOptions`], set with
-//! [`Server::with_haproxy_options`]) is closed, logged and counted
-//! ([`Listener::proxy_rejections`]). For `haproxy:ssl:` and `haproxy:tls:` the header
-//! comes first, then the TLS handshake.
-//!
-//! # UNIX sockets
-//!
-//! A `unix` path server takes Twisted's lock file `<path>.lock` (unless
-//! `lockfile=0`), sets `mode` before the socket listens, and removes a stale socket
-//! left by a dead owner. Dropping the [`Listener`] removes the socket file (if it is
-//! still the one it bound) and then releases the lock file.
-//!
-//! # Processes and standard I/O
-//!
-//! `connect` on `process:prog:arg...` starts the program and gives a
-//! [`Stream::Process`] ([`ProcessStream`]): writes go to its stdin, reads come from
-//! its stdout, `shutdown()` closes its stdin. When its stdout ends, the final read
-//! waits for the exit: status 0 is EOF; another status or a signal is an error
-//! (`process "false" exited with status 1`), and [`Stream::exit_status`] has it.
-//! Dropping the stream kills the child; tokio reaps it in the background while the
-//! runtime runs. A program that cannot be started fails `connect` with
-//! `cannot run "prog": <reason>`.
-//!
-//! `listen` on `stdio` gives a [`Listener::Stdio`] whose first `accept` is the one
-//! connection over fd 0/fd 1 ([`StdioStream`]); the second fails with
-//! [`std::io::ErrorKind::NotConnected`], which ends a [`serve`] loop. Pipes and
-//! sockets are read and written through the reactor (non-blocking while the stream
-//! exists, so `println!` may then fail with `WouldBlock` on a full pipe: write
-//! through the stream); terminals and files are read on a thread and never made
-//! non-blocking.
+//! See `strports-endpoints` for the details of each endpoint: PROXY protocol
+//! (`haproxy:`), TLS, UNIX sockets, processes and standard I/O.
 
-mod connect;
-mod happy_eyeballs;
-mod haproxy;
-mod listen;
-mod process;
-mod resolve;
-mod serve;
-mod stdio;
-mod stream;
-mod tls;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Instant;
 
-pub use connect::{Client, Connector, connect};
-pub use haproxy::{Proxied, ProxyListener};
-pub use listen::{Listener, Server, listen};
-pub use process::ProcessStream;
-pub use resolve::SystemResolver;
-pub use serve::{Serving, serve};
-pub use stdio::{StdioListener, StdioStream};
-pub use stream::Stream;
-pub use strports_core::proxy_protocol::HaproxyOptions;
-pub use tls::{DEFAULT_HANDSHAKE_TIMEOUT, TlsAcceptorStep, TlsListener};
+pub use strports_core as core;
+use strports_core::endpoint::Address;
+use strports_core::{ClientDescription, ServerDescription};
+use strports_endpoints::runtime::{Child, ChildStdio, Descriptor, Interest, Runtime, Spawn};
+use tokio::io::unix::AsyncFd;
+
+pub use strports_endpoints::{
+    DEFAULT_HANDSHAKE_TIMEOUT, HaproxyOptions, ServeOptions, TlsAcceptorStep,
+};
+
+/// The tokio runtime, as strports' endpoints use it (see the `Runtime` trait of
+/// `strports-endpoints`): descriptors registered with tokio's reactor
+/// ([`AsyncFd`]), tokio's timer and clock, [`tokio::spawn`],
+/// [`tokio::task::spawn_blocking`] and [`tokio::process`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tokio;
+
+/// A connection (see `strports_endpoints::Stream`).
+pub type Stream = strports_endpoints::Stream<Tokio>;
+/// A listening socket (see `strports_endpoints::Listener`).
+pub type Listener = strports_endpoints::Listener<Tokio>;
+/// A server endpoint: a description with options, which can listen.
+pub type Server = strports_endpoints::Server<Tokio>;
+/// A client endpoint: a description and a [`Connector`], which can connect.
+pub type Client = strports_endpoints::Client<Tokio>;
+/// Connects with a chosen resolver.
+pub type Connector = strports_endpoints::Connector<Tokio>;
+/// The system resolver, run on tokio's blocking pool.
+pub type SystemResolver = strports_endpoints::SystemResolver<Tokio>;
+/// A running [`serve`] loop.
+pub type Serving = strports_endpoints::Serving<Tokio>;
+/// A `process:` client's child process.
+pub type ProcessStream = strports_endpoints::ProcessStream<Tokio>;
+/// The `stdio` server's listener.
+pub type StdioListener = strports_endpoints::StdioListener<Tokio>;
+/// The `stdio` server's one connection.
+pub type StdioStream = strports_endpoints::StdioStream<Tokio>;
+/// A connection from a `haproxy:` listener.
+pub type Proxied = strports_endpoints::Proxied<Tokio>;
+/// The `haproxy:` wrapper around a listener.
+pub type ProxyListener = strports_endpoints::ProxyListener<Tokio, Listener>;
+/// An `ssl:` / `tls:` listener.
+pub type TlsListener = strports_endpoints::TlsListener<Tokio, Listener>;
+
+/// Starts listening as `desc` says (see `strports_endpoints::listen`).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let listener = strports_tokio::listen(&"tcp:0:interface=127.0.0.1".parse()?).await?;
+/// println!("listening on {}", listener.local_addr()?);
+/// # Ok(())
+/// # }
+/// ```
+pub fn listen(desc: &ServerDescription) -> impl Future<Output = io::Result<Listener>> + Send + '_ {
+    strports_endpoints::listen::<Tokio>(desc)
+}
+
+/// Connects as `desc` says (see `strports_endpoints::connect`).
+pub fn connect(desc: &ClientDescription) -> impl Future<Output = io::Result<Stream>> + Send + '_ {
+    strports_endpoints::connect::<Tokio>(desc)
+}
+
+/// Serves connections from `listener` on the current tokio runtime, one task per
+/// connection running `handler(stream, peer)` (see `strports_endpoints::serve_with`).
+///
+/// # Panics
+///
+/// If called outside a tokio runtime (it uses [`tokio::spawn`]).
+///
+/// ```
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let listener = strports_tokio::listen(&"tcp:0:interface=127.0.0.1".parse()?).await?;
+/// let serving = strports_tokio::serve(listener, |mut stream, _peer| async move {
+///     let _ = stream.write_all(b"hello\n").await;
+/// });
+/// let port = serving.local_addr()?.port().unwrap_or_default();
+/// let mut client = strports_tokio::connect(&format!("tcp:127.0.0.1:{port}").parse()?).await?;
+/// let mut greeting = String::new();
+/// client.read_to_string(&mut greeting).await?;
+/// assert_eq!(greeting, "hello\n");
+/// serving.stop().await;
+/// # Ok(())
+/// # }
+/// ```
+pub fn serve<H, F>(listener: Listener, handler: H) -> Serving
+where
+    H: Fn(Stream, Address) -> F + Send + Sync + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    strports_endpoints::serve(listener, handler)
+}
+
+/// [`serve`] with options: a connection limit and the grace period of a stop.
+pub fn serve_with<H, F>(listener: Listener, options: ServeOptions, handler: H) -> Serving
+where
+    H: Fn(Stream, Address) -> F + Send + Sync + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    strports_endpoints::serve_with(&TokioSpawner, listener, options, handler)
+}
+
+impl Runtime for Tokio {
+    type Registered<T: Descriptor> = AsyncFd<T>;
+
+    fn register<T: Descriptor>(io: T, interest: Interest) -> io::Result<AsyncFd<T>> {
+        let interest = match interest {
+            Interest::Read => tokio::io::Interest::READABLE,
+            Interest::Write => tokio::io::Interest::WRITABLE,
+            Interest::Both => tokio::io::Interest::READABLE | tokio::io::Interest::WRITABLE,
+        };
+        // SAFETY: the `AsyncFd` owns `io`, so its descriptor stays open, and the same
+        // one, for as long as it is registered.
+        Ok(unsafe { AsyncFd::register_with_interest(io, interest) }?)
+    }
+
+    fn get_ref<T: Descriptor>(io: &AsyncFd<T>) -> &T {
+        io.get_ref()
+    }
+
+    fn poll_io<T: Descriptor, U>(
+        io: &AsyncFd<T>,
+        cx: &mut Context<'_>,
+        interest: Interest,
+        mut op: impl FnMut(&T) -> io::Result<U>,
+    ) -> Poll<io::Result<U>> {
+        loop {
+            let mut guard = ready!(match interest {
+                Interest::Write => io.poll_write_ready(cx),
+                _ => io.poll_read_ready(cx),
+            })?;
+            match guard.try_io(|io| op(io.get_ref())) {
+                Ok(result) => return Poll::Ready(result),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    type Sleep = tokio::time::Sleep;
+
+    fn now() -> Instant {
+        tokio::time::Instant::now().into_std()
+    }
+
+    fn sleep_until(deadline: Instant) -> tokio::time::Sleep {
+        tokio::time::sleep_until(deadline.into())
+    }
+
+    fn reset(sleep: Pin<&mut tokio::time::Sleep>, deadline: Instant) {
+        sleep.reset(deadline.into());
+    }
+
+    type Spawner = TokioSpawner;
+
+    fn spawner() -> TokioSpawner {
+        TokioSpawner
+    }
+
+    async fn unblock<T: Send + 'static>(
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> io::Result<T> {
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| io::Error::other(format!("blocking task failed: {e}")))
+    }
+
+    fn spawn_child(command: std::process::Command, stdio: ChildStdio) -> io::Result<Child> {
+        let mut child = tokio::process::Command::from(command)
+            .stdin(stdio.stdin)
+            .stdout(stdio.stdout)
+            .stderr(stdio.stderr)
+            .kill_on_drop(true)
+            .spawn()?;
+        let pid = child
+            .id()
+            .ok_or_else(|| io::Error::other("the child has no process id"))?;
+        Ok(Child {
+            pid,
+            exit: Box::pin(async move { child.wait().await }),
+        })
+    }
+}
+
+/// Spawns on the current tokio runtime ([`tokio::spawn`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioSpawner;
+
+impl Spawn for TokioSpawner {
+    type Task = Task;
+
+    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, future: F) -> Task {
+        Task(tokio::spawn(future))
+    }
+
+    fn detach<F: Future<Output = ()> + Send + 'static>(&self, future: F) {
+        drop(tokio::spawn(future));
+    }
+}
+
+/// A tokio task that is aborted when dropped; awaiting it waits for its end (a
+/// panic is logged).
+#[derive(Debug)]
+pub struct Task(tokio::task::JoinHandle<()>);
+
+impl Future for Task {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if let Err(e) = ready!(Pin::new(&mut self.0).poll(cx)) {
+            if e.is_panic() {
+                tracing::error!("strports: task panicked");
+            }
+        }
+        Poll::Ready(())
+    }
+}
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

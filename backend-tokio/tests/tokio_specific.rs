@@ -59,7 +59,7 @@ fn stream_is_tokio_io() {
 #[tokio::test]
 async fn vectored_write_is_forwarded() {
     let listener = listen(&server("tcp:0:interface=127.0.0.1")).await.unwrap();
-    let port = tcp_port(&listener.local_address().unwrap());
+    let port = tcp_port(&listener.local_addr().unwrap());
     let mut stream = connect(&client(&format!("tcp:127.0.0.1:{port}")))
         .await
         .unwrap();
@@ -85,23 +85,29 @@ async fn vectored_write_is_forwarded() {
 #[tokio::test]
 async fn addresses_and_nodelay_of_tcp_and_unix_streams() {
     let listener = listen(&server("tcp:0:interface=127.0.0.1")).await.unwrap();
-    let local = listener.local_address().unwrap();
+    let local = listener.local_addr().unwrap();
     let stream = connect(&client(&format!("tcp:127.0.0.1:{}", tcp_port(&local))))
         .await
         .unwrap();
     let (accepted, peer) = listener.accept().await.unwrap();
-    assert_eq!(stream.peer_address().unwrap(), local);
-    assert_eq!(accepted.local_address().unwrap(), local);
-    assert_eq!(accepted.peer_address().unwrap(), peer);
-    assert_eq!(stream.local_address().unwrap(), peer);
+    assert_eq!(stream.peer_addr().unwrap(), local);
+    assert_eq!(accepted.local_addr().unwrap(), local);
+    assert_eq!(accepted.peer_addr().unwrap(), peer);
+    assert_eq!(stream.local_addr().unwrap(), peer);
     let Stream::Tcp(tcp) = &accepted else {
         panic!("not tcp")
     };
-    assert!(tcp.nodelay().unwrap(), "accepted stream lacks TCP_NODELAY");
+    assert!(
+        tcp.get_ref().nodelay().unwrap(),
+        "accepted stream lacks TCP_NODELAY"
+    );
     let Stream::Tcp(tcp) = &stream else {
         panic!("not tcp")
     };
-    assert!(tcp.nodelay().unwrap(), "connected stream lacks TCP_NODELAY");
+    assert!(
+        tcp.get_ref().nodelay().unwrap(),
+        "connected stream lacks TCP_NODELAY"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s");
@@ -110,11 +116,11 @@ async fn addresses_and_nodelay_of_tcp_and_unix_streams() {
     let stream = connect(&client(&desc)).await.unwrap();
     let (accepted, peer) = listener.accept().await.unwrap();
     let named = Address::Unix(Some(strports_core::UnixAddress::Path(path)));
-    assert_eq!(listener.local_address().unwrap(), named);
-    assert_eq!(stream.peer_address().unwrap(), named);
-    assert_eq!(accepted.local_address().unwrap(), named);
+    assert_eq!(listener.local_addr().unwrap(), named);
+    assert_eq!(stream.peer_addr().unwrap(), named);
+    assert_eq!(accepted.local_addr().unwrap(), named);
     assert_eq!(peer, Address::Unix(None));
-    assert_eq!(stream.local_address().unwrap(), Address::Unix(None));
+    assert_eq!(stream.local_addr().unwrap(), Address::Unix(None));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,22 +129,22 @@ async fn endpoint_traits_listen_and_connect() {
         l.accept().await.map(|(_, peer)| peer)
     }
     let endpoint = Server::new(server("tcp:0:interface=127.0.0.1"));
-    let listener: Listener = endpoint.listen().await.unwrap();
-    let port = tcp_port(&strports_core::Listener::local_address(&listener).unwrap());
+    let listener: Listener = ServerEndpoint::listen(&endpoint).await.unwrap();
+    let port = tcp_port(&strports_core::Listener::local_addr(&listener).unwrap());
     let client = Client::with_connector(
         client(&format!("tcp:127.0.0.1:{port}")),
         Connector::default(),
     );
-    let connecting = tokio::spawn(async move { client.connect().await });
+    let connecting = tokio::spawn(async move { ClientEndpoint::connect(&client).await });
     let peer = accept_any(&listener).await.unwrap();
     let stream = connecting.await.unwrap().unwrap();
-    assert_eq!(stream.local_address().unwrap(), peer);
+    assert_eq!(stream.local_addr().unwrap(), peer);
 }
 
 #[tokio::test]
 async fn tcp_interface_may_be_a_name() {
     let listener = listen(&server("tcp:0:interface=localhost")).await.unwrap();
-    match listener.local_address().unwrap() {
+    match listener.local_addr().unwrap() {
         Address::Tcp(a) => assert!(a.ip().is_loopback(), "{a}"),
         other => panic!("not tcp: {other:?}"),
     }
@@ -146,7 +152,7 @@ async fn tcp_interface_may_be_a_name() {
 
 #[tokio::test]
 async fn system_resolver_resolves_localhost() {
-    let addrs = SystemResolver
+    let addrs = SystemResolver::new()
         .resolve("localhost", 8080, Lookup::Ipv4)
         .await
         .unwrap();
@@ -158,13 +164,13 @@ async fn system_resolver_resolves_localhost() {
         "{addrs:?}"
     );
     let listener = listen(&server("tcp:0:interface=127.0.0.1")).await.unwrap();
-    let port = tcp_port(&listener.local_address().unwrap());
+    let port = tcp_port(&listener.local_addr().unwrap());
     // localhost may resolve to ::1 first, where nothing listens: that address fails
     // and the next one is tried.
     let stream = connect(&client(&format!("tcp:localhost:{port}")))
         .await
         .unwrap();
-    assert!(matches!(stream.peer_address().unwrap(), Address::Tcp(a) if a.port() == port));
+    assert!(matches!(stream.peer_addr().unwrap(), Address::Tcp(a) if a.port() == port));
 }
 
 #[tokio::test]
@@ -180,7 +186,7 @@ async fn serve_abort_cancels_running_connections() {
             std::future::pending::<()>().await;
         }
     });
-    let port = tcp_port(&serving.local_address().unwrap());
+    let port = tcp_port(&serving.local_addr().unwrap());
     let mut stream = connect(&client(&format!("tcp:127.0.0.1:{port}")))
         .await
         .unwrap();
@@ -227,7 +233,7 @@ async fn handler_panic_ends_only_its_connection() {
     });
     let desc = client(&format!(
         "tcp:127.0.0.1:{}",
-        tcp_port(&serving.local_address().unwrap())
+        tcp_port(&serving.local_addr().unwrap())
     ));
     let mut doomed = connect(&desc).await.unwrap();
     doomed.write_all(b"p").await.unwrap();
@@ -286,7 +292,7 @@ async fn held_connections(big: bool, n: usize) -> (strports_tokio::Serving, Vec<
     });
     let desc = client(&format!(
         "tcp:127.0.0.1:{}",
-        tcp_port(&serving.local_address().unwrap())
+        tcp_port(&serving.local_addr().unwrap())
     ));
     let mut streams = Vec::new();
     for _ in 0..n {
@@ -330,7 +336,7 @@ async fn serve_stop_waits_for_every_connection_then_returns() {
     let serving = serve(listener, |s, _| echo(s));
     let desc = client(&format!(
         "tcp:127.0.0.1:{}",
-        tcp_port(&serving.local_address().unwrap())
+        tcp_port(&serving.local_addr().unwrap())
     ));
     let mut streams = Vec::new();
     for i in 0..32u8 {

@@ -137,7 +137,7 @@ pub(crate) async fn serve<R: Runtime>(
         Ok(l) => l,
         Err(e) => return fatal(&e),
     };
-    match listener.local_address() {
+    match listener.local_addr() {
         Ok(local) => info!(server = %server, "listening on {local}"),
         Err(_) => info!(server = %server, "listening"),
     }
@@ -163,12 +163,12 @@ pub(crate) async fn serve<R: Runtime>(
                 slot,
                 options.idle_timeout,
             )),
-            Either::Left(Err(e)) if strports_sys::accept::ends_serving(&e) => {
+            Either::Left(Err(e)) if strports_endpoints::accept::ends_serving(&e) => {
                 debug!(error = %e, "no more connections to accept");
                 break None;
             }
             Either::Left(Err(e)) => {
-                let pause = strports_sys::accept::retry_delay(&e);
+                let pause = strports_endpoints::accept::retry_delay(&e);
                 if pause.is_zero() {
                     debug!(error = %e, "accept failed; accepting the next connection");
                 } else {
@@ -310,7 +310,7 @@ pub(crate) async fn listen_stdio<R: Runtime>(
         Ok(l) => l,
         Err(e) => return fatal(&e),
     };
-    match listener.local_address() {
+    match listener.local_addr() {
         Ok(local) => info!(server = %server, "listening on {local}"),
         Err(_) => info!(server = %server, "listening"),
     }

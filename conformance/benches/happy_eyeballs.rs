@@ -49,7 +49,7 @@ impl Resolver for Fixed {
 fn unresponsive() -> (strports_smol::Listener, Vec<TcpStream>, SocketAddr) {
     let desc = "tcp:0:interface=127.0.0.1:backlog=1".parse().expect("desc");
     let listener = smol::block_on(strports_smol::listen(&desc)).expect("listen");
-    let addr = match listener.local_address().expect("local address") {
+    let addr = match listener.local_addr().expect("local address") {
         strports_core::Address::Tcp(a) => a,
         other => panic!("not tcp: {other:?}"),
     };

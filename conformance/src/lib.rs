@@ -1,8 +1,8 @@
 //! The strports conformance suite: behaviour tests written once, run against each
 //! backend over real loopback sockets, files and processes.
 //!
-//! A backend implements [`Backend`]; `tests/<backend>.rs` then says
-//! `strports_conformance::conformance_tests!(MyBackend);`, which stamps one `#[test]`
+//! A runtime flavour implements [`Flavor`] (and so [`Backend`]); `tests/<runtime>.rs`
+//! then says `strports_conformance::conformance_tests!(MyFlavor);`, which stamps one `#[test]`
 //! per case, each run under [`CASE_TIMEOUT`]. Case bodies are ordinary generic async
 //! functions in [`cases`]. Anything a backend does that this suite does not check is
 //! not promised.
@@ -20,9 +20,14 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use strports_core::endpoint::{Address, Resolver};
 use strports_core::proxy_protocol::{HaproxyOptions, ProxyHeader};
 use strports_core::{ClientDescription, ServerDescription};
+use strports_endpoints::runtime::{Runtime, Spawn};
+use strports_endpoints::{
+    Connector, Listener, ServeOptions, Server, Serving, Stream, TlsAcceptorStep, TlsListener,
+};
 
 pub mod cases;
 pub mod child;
@@ -34,20 +39,37 @@ pub use util::*;
 /// How long one case may run before it fails.
 pub const CASE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// What the suite needs from a backend. Streams are the backend's own types; the byte
-/// helpers hide the difference between tokio's and futures' I/O traits.
+/// One runtime flavour the suite runs on: a strports runtime ([`Runtime`]), a way to
+/// block on a future, and the spawner `serve` and the cases use. This is all a
+/// `tests/<runtime>.rs` file provides; every case reaches strports through
+/// [`Backend`], which each flavour gets for free.
+pub trait Flavor: Sized + Send + Sync + 'static {
+    /// The strports runtime (`strports_tokio::Tokio`, `strports_smol::Smol`).
+    type Rt: Runtime;
+    /// The flavour's name, for messages.
+    const NAME: &'static str;
+    /// Runs a future to completion on this flavour's runtime.
+    fn block_on<F: Future>(future: F) -> F::Output;
+    /// Where `serve` and [`Backend::spawn`] put tasks.
+    fn spawner() -> <Self::Rt as Runtime>::Spawner {
+        Self::Rt::spawner()
+    }
+}
+
+/// What the suite does with strports: the one generic implementation, on any
+/// [`Flavor`]. Streams implement futures-io's traits on every runtime.
 pub trait Backend: Sized + 'static {
-    /// The backend's listener.
+    /// The listener.
     type Listener: Send + Sync + 'static;
-    /// The backend's connection stream (its descriptor reachable, so that cases can
-    /// inject faults such as a reset).
+    /// The connection stream (its descriptor reachable, so that cases can inject
+    /// faults such as a reset).
     type Stream: Send + std::os::fd::AsFd + 'static;
     /// A running `serve` loop.
     type Serving: Send + 'static;
-    /// The backend's `Client` endpoint (system resolver).
+    /// The `Client` endpoint (system resolver).
     type Client: Send + Sync + 'static;
 
-    /// The backend's name, for messages.
+    /// The flavour's name, for messages.
     const NAME: &'static str;
 
     /// Runs a future to completion on this backend's runtime.
@@ -67,7 +89,7 @@ pub trait Backend: Sized + 'static {
     fn accept(
         listener: &Self::Listener,
     ) -> impl Future<Output = io::Result<(Self::Stream, Address)>> + Send;
-    /// `listener.local_address()`.
+    /// `listener.local_addr()`.
     fn local_address(listener: &Self::Listener) -> io::Result<Address>;
     /// `Server::new(desc).with_haproxy_options(options).listen()`.
     fn listen_with_haproxy(
@@ -97,6 +119,8 @@ pub trait Backend: Sized + 'static {
 
     /// `serve(listener, echo handler)`: echoes every connection until EOF, then closes it.
     fn serve_echo(listener: Self::Listener) -> Self::Serving;
+    /// `serve_with(listener, options, echo handler)`.
+    fn serve_echo_with(listener: Self::Listener, options: ServeOptions) -> Self::Serving;
     /// The serving loop's local address.
     fn serving_address(serving: &Self::Serving) -> io::Result<Address>;
     /// `serving.stop()`.
@@ -145,6 +169,189 @@ pub trait Backend: Sized + 'static {
     fn proxy_header(stream: &Self::Stream) -> Option<ProxyHeader>;
     /// A `process:` stream's exit status once known (`Stream::exit_status`).
     fn exit_status(stream: &Self::Stream) -> Option<std::process::ExitStatus>;
+}
+
+/// Echoes `stream` until EOF or an error, then closes its write side.
+async fn echo<R: Runtime>(mut stream: Stream<R>) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if stream.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = stream.close().await;
+}
+
+impl<F: Flavor> Backend for F {
+    type Listener = Listener<F::Rt>;
+    type Stream = Stream<F::Rt>;
+    type Serving = Serving<F::Rt>;
+    type Client = strports_endpoints::Client<F::Rt>;
+
+    const NAME: &'static str = F::NAME;
+
+    fn block_on<T: Future>(future: T) -> T::Output {
+        <F as Flavor>::block_on(future)
+    }
+
+    fn spawn<T: Future<Output = ()> + Send + 'static>(future: T) {
+        F::spawner().detach(future);
+    }
+
+    async fn sleep(duration: Duration) {
+        strports_endpoints::runtime::sleep_until::<F::Rt>(Some(F::Rt::now() + duration)).await;
+    }
+
+    async fn unblock<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        match F::Rt::unblock(f).await {
+            Ok(v) => v,
+            Err(e) => panic!("blocking task: {e}"),
+        }
+    }
+
+    fn listen(desc: &ServerDescription) -> impl Future<Output = io::Result<Self::Listener>> + Send {
+        strports_endpoints::listen::<F::Rt>(desc)
+    }
+
+    fn accept(
+        listener: &Self::Listener,
+    ) -> impl Future<Output = io::Result<(Self::Stream, Address)>> + Send {
+        listener.accept()
+    }
+
+    fn local_address(listener: &Self::Listener) -> io::Result<Address> {
+        listener.local_addr()
+    }
+
+    async fn listen_with_haproxy(
+        desc: &ServerDescription,
+        options: HaproxyOptions,
+    ) -> io::Result<Self::Listener> {
+        Server::<F::Rt>::new(desc.clone())
+            .with_haproxy_options(options)
+            .listen()
+            .await
+    }
+
+    async fn listen_with_tls_timeout(
+        desc: &ServerDescription,
+        timeout: Duration,
+    ) -> io::Result<Self::Listener> {
+        Server::<F::Rt>::new(desc.clone())
+            .with_tls_handshake_timeout(timeout)
+            .listen()
+            .await
+    }
+
+    fn proxy_rejections(listener: &Self::Listener) -> u64 {
+        listener.proxy_rejections()
+    }
+
+    fn connect(desc: &ClientDescription) -> impl Future<Output = io::Result<Self::Stream>> + Send {
+        strports_endpoints::connect::<F::Rt>(desc)
+    }
+
+    fn client(desc: ClientDescription) -> Self::Client {
+        strports_endpoints::Client::new(desc)
+    }
+
+    fn connect_client(
+        client: &Self::Client,
+    ) -> impl Future<Output = io::Result<Self::Stream>> + Send {
+        client.connect()
+    }
+
+    async fn connect_with(
+        desc: &ClientDescription,
+        resolver: Arc<dyn Resolver>,
+    ) -> io::Result<Self::Stream> {
+        Connector::<F::Rt>::with_resolver(resolver)
+            .connect(desc)
+            .await
+    }
+
+    fn serve_echo(listener: Self::Listener) -> Self::Serving {
+        Self::serve_echo_with(listener, ServeOptions::default())
+    }
+
+    fn serve_echo_with(listener: Self::Listener, options: ServeOptions) -> Self::Serving {
+        strports_endpoints::serve_with(&F::spawner(), listener, options, |stream, _peer| {
+            echo(stream)
+        })
+    }
+
+    fn serving_address(serving: &Self::Serving) -> io::Result<Address> {
+        serving.local_addr()
+    }
+
+    fn stop(serving: Self::Serving) -> impl Future<Output = ()> + Send {
+        serving.stop()
+    }
+
+    fn abort(serving: Self::Serving) -> impl Future<Output = ()> + Send {
+        serving.abort()
+    }
+
+    async fn write_all(stream: &mut Self::Stream, buf: &[u8]) -> io::Result<()> {
+        stream.write_all(buf).await
+    }
+
+    async fn read(stream: &mut Self::Stream, buf: &mut [u8]) -> io::Result<usize> {
+        stream.read(buf).await
+    }
+
+    async fn shutdown_write(stream: &mut Self::Stream) -> io::Result<()> {
+        // futures-io's `close` on a strports stream is a half-close.
+        stream.close().await
+    }
+
+    fn peer_address(stream: &Self::Stream) -> io::Result<Address> {
+        stream.peer_addr()
+    }
+
+    fn alpn_protocol(stream: &Self::Stream) -> Option<Vec<u8>> {
+        stream.alpn_protocol().map(<[u8]>::to_vec)
+    }
+
+    async fn listen_tls(
+        desc: &ServerDescription,
+        config: Arc<strports_core::tls::rustls::ServerConfig>,
+    ) -> io::Result<Self::Listener> {
+        let raw = strports_endpoints::listen::<F::Rt>(desc).await?;
+        let step = TlsAcceptorStep::new(config);
+        Ok(Listener::Tls(TlsListener::new(raw, step)))
+    }
+
+    async fn listen_tls_with_timeout(
+        desc: &ServerDescription,
+        config: Arc<strports_core::tls::rustls::ServerConfig>,
+        timeout: Duration,
+    ) -> io::Result<Self::Listener> {
+        let raw = strports_endpoints::listen::<F::Rt>(desc).await?;
+        let step = TlsAcceptorStep::new(config).with_timeout(timeout);
+        Ok(Listener::Tls(TlsListener::new(raw, step)))
+    }
+
+    fn failed_handshakes(listener: &Self::Listener) -> Option<u64> {
+        listener.failed_handshakes()
+    }
+
+    fn stream_local_address(stream: &Self::Stream) -> io::Result<Address> {
+        stream.local_addr()
+    }
+
+    fn proxy_header(stream: &Self::Stream) -> Option<ProxyHeader> {
+        stream.proxy_header().cloned()
+    }
+
+    fn exit_status(stream: &Self::Stream) -> Option<std::process::ExitStatus> {
+        stream.exit_status()
+    }
 }
 
 /// Runs one case on backend `B` under [`CASE_TIMEOUT`]; a timeout fails the test.

@@ -26,6 +26,31 @@ pub enum Address {
     Process(u32),
 }
 
+impl Address {
+    /// The TCP port of a TCP address (for `tcp:0`, the port the system chose);
+    /// `None` for other addresses.
+    ///
+    /// ```
+    /// use strports_core::Address;
+    /// assert_eq!(Address::Tcp("127.0.0.1:8080".parse().unwrap()).port(), Some(8080));
+    /// assert_eq!(Address::Stdio.port(), None);
+    /// ```
+    pub fn port(&self) -> Option<u16> {
+        match self {
+            Address::Tcp(a) => Some(a.port()),
+            _ => None,
+        }
+    }
+
+    /// The TCP socket address, if this is one.
+    pub fn tcp(&self) -> Option<SocketAddr> {
+        match self {
+            Address::Tcp(a) => Some(*a),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -48,7 +73,7 @@ pub trait Listener: Send + Sync {
     fn accept(&self) -> impl Future<Output = io::Result<(Self::Stream, Address)>> + Send;
 
     /// The address actually listened on (port 0 resolved to the real port).
-    fn local_address(&self) -> io::Result<Address>;
+    fn local_addr(&self) -> io::Result<Address>;
 }
 
 /// Something that can listen (Twisted's `IStreamServerEndpoint`).

@@ -124,7 +124,7 @@ pub fn systemd(server: &SystemdServer) -> io::Result<AdoptedListener> {
     systemd_fd(&server.selector)
         .and_then(|fd| adopt(fd, server.domain))
         .map_err(|e| {
-            crate::context(
+            crate::error::context(
                 e,
                 format_args!("cannot listen on {}", shown_systemd(server)),
             )
@@ -134,7 +134,7 @@ pub fn systemd(server: &SystemdServer) -> io::Result<AdoptedListener> {
 /// Opens an `fd:` server: [`adopt`]s its descriptor. Errors say `cannot listen on fd:...`.
 pub fn fd(server: &AdoptedServer) -> io::Result<AdoptedListener> {
     adopt(server.fileno, server.domain).map_err(|e| {
-        crate::context(
+        crate::error::context(
             e,
             format_args!(
                 "cannot listen on fd:{}:domain={}",

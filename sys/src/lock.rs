@@ -58,7 +58,7 @@ impl LockFile {
                             Ok(()) => {}
                             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                             Err(e) => {
-                                return Err(crate::context(
+                                return Err(crate::error::context(
                                     e,
                                     format_args!("cannot remove stale lock {}", path.display()),
                                 ));
@@ -68,7 +68,7 @@ impl LockFile {
                     Holder::None => {}
                 },
                 Err(e) => {
-                    return Err(crate::context(
+                    return Err(crate::error::context(
                         e,
                         format_args!("cannot create lock file {}", path.display()),
                     ));
@@ -113,7 +113,7 @@ pub fn holder(path: &Path) -> io::Result<Holder> {
         // Not a symlink (EINVAL): not a lock we understand; treat as stale like Twisted.
         Err(e) if e.raw_os_error() == Some(libc::EINVAL) => return Ok(Holder::Stale),
         Err(e) => {
-            return Err(crate::context(
+            return Err(crate::error::context(
                 e,
                 format_args!("cannot read lock file {}", path.display()),
             ));

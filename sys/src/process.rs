@@ -8,7 +8,7 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
@@ -102,21 +102,64 @@ impl CommandSpec {
     /// directory too when one was given (a missing directory also gives `ENOENT`).
     pub fn spawn_error(&self, e: io::Error) -> io::Error {
         match &self.cwd {
-            Some(cwd) => crate::context(
+            Some(cwd) => crate::error::context(
                 e,
                 format_args!("cannot run {:?} in directory {:?}", self.program, cwd),
             ),
-            None => crate::context(e, format_args!("cannot run {:?}", self.program)),
+            None => crate::error::context(e, format_args!("cannot run {:?}", self.program)),
         }
     }
 }
 
+/// The pipes of a child's standard input and output: the child's ends, to give
+/// to the command, and ours, non-blocking, for the runtime's reactor.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ChildPipes {
+    /// The read end of the stdin pipe: the child's fd 0.
+    pub child_stdin: Stdio,
+    /// The write end of the stdout pipe: the child's fd 1.
+    pub child_stdout: Stdio,
+    /// Our write end of the child's stdin (non-blocking).
+    pub stdin: File,
+    /// Our read end of the child's stdout (non-blocking).
+    pub stdout: File,
+}
+
+/// Makes the two pipes of a child's stdin and stdout (close-on-exec; the child's
+/// copies are made by `dup2`, which clears it there).
+pub fn child_pipes() -> io::Result<ChildPipes> {
+    let (stdin_read, stdin_write) = pipe2(libc::O_CLOEXEC)?;
+    let (stdout_read, stdout_write) = pipe2(libc::O_CLOEXEC)?;
+    for fd in [&stdin_write, &stdout_read] {
+        // SAFETY: `fd` is an open descriptor we own; F_GETFL/F_SETFL only change
+        // its status flags.
+        let ok = unsafe {
+            let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+            flags >= 0 && libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) == 0
+        };
+        if !ok {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(ChildPipes {
+        child_stdin: Stdio::from(stdin_read),
+        child_stdout: Stdio::from(stdout_write),
+        stdin: File::from(stdin_write),
+        stdout: File::from(stdout_read),
+    })
+}
+
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    pipe2(libc::O_CLOEXEC)
+}
+
 /// A pipe with close-on-exec set on both ends: `(read, write)`. The child's copy of
 /// the write end (its fd 2) is made by `dup2`, which clears close-on-exec there.
-fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+fn pipe2(flags: libc::c_int) -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
     // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), flags) } != 0 {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: pipe2 succeeded, so both descriptors are open and owned by nobody else.

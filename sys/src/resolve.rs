@@ -26,7 +26,7 @@ use strports_core::endpoint::Lookup;
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn system_lookup(host: &str, port: u16, lookup: Lookup) -> io::Result<Vec<SocketAddr>> {
-    let fail = |e: io::Error| crate::context(e, format_args!("cannot resolve {host:?}"));
+    let fail = |e: io::Error| crate::error::context(e, format_args!("cannot resolve {host:?}"));
     let family = match lookup {
         Lookup::Ipv4 => libc::AF_INET,
         Lookup::Ipv6 => libc::AF_INET6,

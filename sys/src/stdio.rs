@@ -141,7 +141,7 @@ fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
 /// Duplicates fd 0 and fd 1 and prepares them as the [module docs](self) say.
 /// Fails if either is closed.
 pub fn open() -> io::Result<StdioFds> {
-    let context = |e, which| crate::context(e, format_args!("cannot use standard {which}"));
+    let context = |e, which| crate::error::context(e, format_args!("cannot use standard {which}"));
     let input = io::stdin()
         .as_fd()
         .try_clone_to_owned()

@@ -2,7 +2,7 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
@@ -85,7 +85,7 @@ pub fn listener(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
         socket.set_nonblocking(true)?;
         Ok(socket.into())
     };
-    build().map_err(|e| crate::context(e, format_args!("cannot listen on {addr}")))
+    build().map_err(|e| crate::error::context(e, format_args!("cannot listen on {addr}")))
 }
 
 /// Starts a non-blocking connect to `addr`, optionally from `bind` (port 0). The
@@ -93,7 +93,7 @@ pub fn listener(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
 /// Errors name the address.
 pub fn start_connect(addr: SocketAddr, bind: Option<IpAddr>) -> io::Result<TcpStream> {
     attempt_socket(addr, bind)
-        .map_err(|e| crate::context(e, format_args!("cannot connect to {addr}")))
+        .map_err(|e| crate::error::context(e, format_args!("cannot connect to {addr}")))
 }
 
 /// [`start_connect`] with the bare OS error, for a Happy Eyeballs attempt: its
@@ -154,7 +154,8 @@ pub fn finish_connect(stream: &TcpStream, addr: SocketAddr) -> io::Result<()> {
 /// [`finish_connect`] for any socket type that lends its descriptor (for runtimes
 /// whose stream types do not give out a `&std::net::TcpStream`, such as tokio's).
 pub fn finish_connect_fd(stream: &impl AsFd, addr: SocketAddr) -> io::Result<()> {
-    attempt_outcome(stream).map_err(|e| crate::context(e, format_args!("cannot connect to {addr}")))
+    attempt_outcome(stream)
+        .map_err(|e| crate::error::context(e, format_args!("cannot connect to {addr}")))
 }
 
 /// [`finish_connect_fd`] with the bare OS error, for a socket from
@@ -164,6 +165,23 @@ pub fn attempt_outcome(stream: &impl AsFd) -> io::Result<()> {
     match sock.take_error() {
         Ok(Some(e)) | Err(e) => Err(e),
         Ok(None) => sock.peer_addr().map(|_| ()),
+    }
+}
+
+/// Where a non-blocking connect stands, for a runtime's I/O loop (which retries on
+/// [`io::ErrorKind::WouldBlock`] once the socket is writable): `Ok` once connected,
+/// the connect's own error if it failed, `WouldBlock` while it is in progress.
+pub fn connect_progress(stream: &impl AsFd) -> io::Result<()> {
+    let sock = SockRef::from(stream);
+    match sock.take_error() {
+        Ok(Some(e)) | Err(e) => Err(e),
+        Ok(None) => match sock.peer_addr() {
+            Ok(_) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
+                Err(io::ErrorKind::WouldBlock.into())
+            }
+            Err(e) => Err(e),
+        },
     }
 }
 
@@ -447,4 +465,42 @@ mod tests {
             }
         );
     }
+}
+
+/// Accepts one connection on the non-blocking listening socket `listener`, as a
+/// non-blocking, close-on-exec socket (one `accept4` call): the runtime's I/O
+/// loop retries on [`io::ErrorKind::WouldBlock`].
+pub fn accept_raw(listener: &impl AsFd) -> io::Result<(OwnedFd, SockAddr)> {
+    let fd = listener.as_fd().as_raw_fd();
+    // SAFETY: accept4 fills at most `len` bytes of the storage socket2 gives it and
+    // sets `len`; the descriptor it returns is new and owned by nobody else.
+    unsafe {
+        SockAddr::try_init(|storage, len| {
+            let new = libc::accept4(
+                fd,
+                storage.cast(),
+                len,
+                libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            );
+            if new < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(OwnedFd::from_raw_fd(new))
+            }
+        })
+    }
+}
+
+/// [`accept_raw`] on a TCP listener, with `TCP_NODELAY` set (best effort: a peer
+/// that already reset the connection makes it fail, and the first read or write
+/// reports that anyway).
+pub fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
+    let (fd, addr) = accept_raw(listener)?;
+    let stream = TcpStream::from(fd);
+    let _ = stream.set_nodelay(true);
+    let addr = match addr.as_socket() {
+        Some(addr) => addr,
+        None => stream.peer_addr()?,
+    };
+    Ok((stream, addr))
 }

@@ -308,7 +308,7 @@ pub fn tls_server_config(
 
 /// The client TLS of an `ssl:` ([`ssl_client_config`]) or `tls:`
 /// ([`tls_client_config`]) description; other types fail with
-/// [`crate::unsupported`]. Blocking (it reads files).
+/// [`crate::error::unsupported`]. Blocking (it reads files).
 pub fn client_tls(
     desc: &ClientDescription,
     provider: Arc<CryptoProvider>,
@@ -316,13 +316,13 @@ pub fn client_tls(
     match desc {
         ClientDescription::Ssl(c) => ssl_client_config(c, provider),
         ClientDescription::Tls(c) => tls_client_config(c, provider),
-        other => Err(crate::unsupported(other.type_name())),
+        other => Err(crate::error::unsupported(other.type_name())),
     }
 }
 
 /// The server config of an `ssl:` ([`ssl_server_config`]) or `tls:`
 /// ([`tls_server_config`]) description; other types fail with
-/// [`crate::unsupported`]. Blocking (it reads files).
+/// [`crate::error::unsupported`]. Blocking (it reads files).
 pub fn server_config(
     desc: &ServerDescription,
     provider: Arc<CryptoProvider>,
@@ -330,7 +330,7 @@ pub fn server_config(
     match desc {
         ServerDescription::Ssl(s) => ssl_server_config(s, provider),
         ServerDescription::Tls(s) => tls_server_config(s, provider),
-        other => Err(crate::unsupported(other.type_name())),
+        other => Err(crate::error::unsupported(other.type_name())),
     }
 }
 
@@ -361,14 +361,14 @@ pub fn raw_server(desc: &ServerDescription) -> Option<(TcpServer, bool)> {
 /// Everything blocking an `ssl:` or `tls:` server needs before it accepts: its
 /// config ([`server_config`], read first), then its listening socket
 /// ([`raw_server`] through [`crate::tcp::listen_as`], messages naming `ssl`/`tls`).
-/// Other types fail with [`crate::unsupported`]. Run it off the async threads; the
+/// Other types fail with [`crate::error::unsupported`]. Run it off the async threads; the
 /// backend hands the listener to its runtime and runs the handshake per connection.
 pub fn listen(
     desc: &ServerDescription,
     provider: Arc<CryptoProvider>,
 ) -> io::Result<(TcpListener, Arc<ServerConfig>)> {
     let Some((tcp, ipv6)) = raw_server(desc) else {
-        return Err(crate::unsupported(desc.type_name()));
+        return Err(crate::error::unsupported(desc.type_name()));
     };
     let config = server_config(desc, provider)?;
     let raw = crate::tcp::listen_as(&tcp, ipv6, TypeNames::TLS)?;
@@ -438,7 +438,7 @@ pub struct ClientPlan<'a> {
 }
 
 /// The connect plan of an `ssl:` or `tls:` client (the config comes from
-/// [`client_tls`]); other types fail with [`crate::unsupported`].
+/// [`client_tls`]); other types fail with [`crate::error::unsupported`].
 ///
 /// ```
 /// use strports_core::ClientDescription;
@@ -463,7 +463,7 @@ pub fn client_plan(desc: &ClientDescription) -> io::Result<ClientPlan<'_>> {
                 (ClientTransport::Tcp(target), c.timeout)
             }
         },
-        other => return Err(crate::unsupported(other.type_name())),
+        other => return Err(crate::error::unsupported(other.type_name())),
     };
     Ok(ClientPlan {
         transport,

@@ -88,7 +88,7 @@ pub fn listen(server: &UnixServer) -> io::Result<(UnixListener, Option<Cleanup>)
         socket.set_nonblocking(true)?;
         Ok((socket.into(), cleanup))
     };
-    result().map_err(|e| crate::context(e, format_args!("cannot listen on unix:{shown}")))
+    result().map_err(|e| crate::error::context(e, format_args!("cannot listen on unix:{shown}")))
 }
 
 fn remove_stale_socket(path: &Path) -> io::Result<()> {
@@ -135,7 +135,7 @@ pub fn start_connect(address: &UnixAddress, lockfile: bool) -> io::Result<UnixSt
         Ok(socket.into())
     };
     // The address is formatted only for an error: this runs at every connect.
-    result().map_err(|e| crate::context(e, format_args!("cannot connect to unix:{address}")))
+    result().map_err(|e| crate::error::context(e, format_args!("cannot connect to unix:{address}")))
 }
 
 /// A UNIX socket address as connect errors name it: `unix:<address>` (formatted
@@ -167,7 +167,7 @@ pub fn finish_connect_fd(stream: &impl AsFd, address: &UnixAddress) -> io::Resul
         Ok(Some(e)) | Err(e) => Err(e),
         Ok(None) => Ok(()),
     };
-    result.map_err(|e| crate::context(e, format_args!("cannot connect to unix:{address}")))
+    result.map_err(|e| crate::error::context(e, format_args!("cannot connect to unix:{address}")))
 }
 
 /// The strports address of a std UNIX socket address.
@@ -188,4 +188,15 @@ pub fn address(addr: &std::os::unix::net::SocketAddr) -> Address {
         }
     }
     Address::Unix(None)
+}
+
+/// Accepts one connection on a non-blocking UNIX listener (see
+/// [`crate::tcp::accept_raw`]), with the peer's address.
+pub fn accept(listener: &UnixListener) -> io::Result<(UnixStream, Address)> {
+    let (fd, addr) = crate::tcp::accept_raw(listener)?;
+    let peer = match addr.as_unix() {
+        Some(addr) => address(&addr),
+        None => Address::Unix(None),
+    };
+    Ok((UnixStream::from(fd), peer))
 }

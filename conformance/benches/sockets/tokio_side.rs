@@ -63,7 +63,7 @@ impl Servers {
         };
         let server: ServerDescription = server.parse().map_err(io::Error::other)?;
         let listener = strports_tokio::listen(&server).await?;
-        let strports_target = match listener.local_address()? {
+        let strports_target = match listener.local_addr()? {
             Address::Tcp(a) => format!("tcp:127.0.0.1:{}", a.port()),
             Address::Unix(Some(path)) => format!("unix:{path}"),
             other => return Err(io::Error::other(format!("unexpected address {other}"))),

@@ -10,7 +10,6 @@ use async_io::Async;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use futures_rustls::{TlsAcceptor, TlsConnector};
 use smol::Executor;
-use strports_core::ClientEndpoint;
 use strports_core::endpoint::Address;
 use strports_smol::{Listener, TlsAcceptorStep, TlsListener};
 use strports_sys::tls::ClientTls;
@@ -31,7 +30,7 @@ pub(crate) fn row(plan: &Plan, workload: Workload, pki: &Pki) -> io::Result<Vec<
             raw,
             TlsAcceptorStep::new(pki.server.clone()),
         ));
-        let Address::Tcp(addr) = listener.local_address()? else {
+        let Address::Tcp(addr) = listener.local_addr()? else {
             unreachable!()
         };
         let serving = match workload {

@@ -4,7 +4,6 @@ use std::future::Future;
 use std::io;
 use std::time::Instant;
 
-use strports_core::ClientEndpoint;
 use strports_core::endpoint::Address;
 use strports_sys::tls::ClientTls;
 use strports_tokio::{Listener, TlsAcceptorStep, TlsListener};
@@ -30,7 +29,7 @@ pub(crate) fn row(plan: &Plan, workload: Workload, pki: &Pki) -> io::Result<Vec<
             raw,
             TlsAcceptorStep::new(pki.server.clone()),
         ));
-        let Address::Tcp(addr) = listener.local_address()? else {
+        let Address::Tcp(addr) = listener.local_addr()? else {
             unreachable!()
         };
         let serving = match workload {

@@ -1,21 +1,22 @@
-//! The Happy Eyeballs driver: core's [`HappyEyeballs`] machine run on tokio's
+//! The Happy Eyeballs driver: core's [`HappyEyeballs`] machine run on the runtime's
 //! sockets and timer (see the machine's documentation for the calling order).
 
 use std::future::{Future, poll_fn};
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, TcpStream};
 use std::pin::pin;
 use std::task::Poll;
 
 use strports_core::endpoint::{Lookup, ResolveFuture, Resolver};
 use strports_core::happy_eyeballs::{Action, AttemptId, Event, HappyEyeballs, HappyEyeballsConfig};
-use strports_sys::tcp::{attempt_outcome, attempt_socket};
-use tokio::net::TcpStream;
-use tokio::time::Instant;
+use strports_sys::tcp::{attempt_socket, connect_progress};
+
+use crate::io::Io;
+use crate::runtime::{Interest, Runtime};
 
 /// What moved the race on.
 enum Input {
-    Resolved(Lookup, io::Result<Vec<SocketAddr>>),
+    Resolved(Lookup, io::Result<Vec<std::net::SocketAddr>>),
     Connected(AttemptId),
     Failed(AttemptId, io::Error),
     Timeout,
@@ -24,19 +25,18 @@ enum Input {
 /// Connects to `host` (a name) on `port`, racing its addresses as RFC 8305 says,
 /// from `bind` if given. Lookups and attempt sockets are owned by this future:
 /// dropping it drops them, which closes every socket at once.
-pub(crate) async fn connect(
+pub(crate) async fn connect<R: Runtime>(
     host: &str,
     port: u16,
     bind: Option<IpAddr>,
     config: HappyEyeballsConfig,
     resolver: &dyn Resolver,
-) -> io::Result<TcpStream> {
-    // tokio's clock, so a paused test clock drives the race too.
-    let now = || Instant::now().into_std();
-    let mut he = HappyEyeballs::new(host, port, config, now());
+) -> io::Result<Io<R, TcpStream>> {
+    // The runtime's clock, so a paused test clock drives the race too.
+    let mut he = HappyEyeballs::new(host, port, config, R::now());
     let mut lookups: Vec<(Lookup, ResolveFuture)> = Vec::new();
-    let mut attempts: Vec<(AttemptId, TcpStream)> = Vec::new();
-    let mut timer = pin!(tokio::time::sleep_until(Instant::now()));
+    let mut attempts: Vec<(AttemptId, Io<R, TcpStream>)> = Vec::new();
+    let mut timer = pin!(R::sleep_until(R::now()));
     let mut armed = None;
     loop {
         while let Some(action) = he.poll_action() {
@@ -45,9 +45,9 @@ pub(crate) async fn connect(
                     lookups.push((lookup, resolver.resolve(host, port, lookup)));
                 }
                 Action::Connect { id, addr } => {
-                    match attempt_socket(addr, bind).and_then(TcpStream::from_std) {
+                    match attempt_socket(addr, bind).and_then(|s| Io::new(s, Interest::Both)) {
                         Ok(stream) => attempts.push((id, stream)),
-                        Err(e) => he.handle_failed(id, e, now()),
+                        Err(e) => he.handle_failed(id, e, R::now()),
                     }
                 }
                 Action::Cancel { id } => attempts.retain(|(a, _)| *a != id),
@@ -61,7 +61,7 @@ pub(crate) async fn connect(
                 };
                 let (_, stream) = attempts.swap_remove(i);
                 // Best effort, as on accepted connections.
-                let _ = stream.set_nodelay(true);
+                let _ = stream.get_ref().set_nodelay(true);
                 return Ok(stream);
             }
             Some(Event::Failed(e)) => return Err(e.into()),
@@ -70,7 +70,7 @@ pub(crate) async fn connect(
         let deadline = he.poll_timeout();
         if deadline != armed {
             if let Some(t) = deadline {
-                timer.as_mut().reset(Instant::from_std(t));
+                R::reset(timer.as_mut(), t);
             }
             armed = deadline;
         }
@@ -78,9 +78,10 @@ pub(crate) async fn connect(
         let input = poll_fn(|cx| {
             for i in 0..attempts.len() {
                 let (id, stream) = &attempts[i];
-                if let Poll::Ready(ready) = stream.poll_write_ready(cx) {
+                if let Poll::Ready(outcome) = stream.poll_io(cx, Interest::Write, connect_progress)
+                {
                     let id = *id;
-                    return Poll::Ready(match ready.and_then(|()| attempt_outcome(stream)) {
+                    return Poll::Ready(match outcome {
                         Ok(()) => Input::Connected(id),
                         Err(e) => {
                             attempts.swap_remove(i);
@@ -101,13 +102,14 @@ pub(crate) async fn connect(
             Poll::Pending
         })
         .await;
+        let now = R::now();
         match input {
-            Input::Resolved(lookup, result) => he.handle_resolved(lookup, result, now()),
-            Input::Connected(id) => he.handle_connected(id, now()),
-            Input::Failed(id, e) => he.handle_failed(id, e, now()),
+            Input::Resolved(lookup, result) => he.handle_resolved(lookup, result, now),
+            Input::Connected(id) => he.handle_connected(id, now),
+            Input::Failed(id, e) => he.handle_failed(id, e, now),
             Input::Timeout => {
                 armed = None;
-                he.handle_timeout(now());
+                he.handle_timeout(now);
             }
         }
     }

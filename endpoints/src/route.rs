@@ -6,7 +6,7 @@ use std::io;
 
 use strports_core::{ClientDescription, ProcessClient, UnixClient};
 
-use crate::tcp::TcpTarget;
+use strports_sys::tcp::TcpTarget;
 
 /// The connect path of a client description ([`route`]). Deliberately exhaustive:
 /// a new path must be handled by every backend before it compiles.
@@ -23,11 +23,11 @@ pub enum ClientRoute<'a> {
     Process(&'a ProcessClient),
 }
 
-/// The connect path of `desc`; any other type fails with [`crate::unsupported`].
+/// The connect path of `desc`; any other type fails with [`strports_sys::unsupported`].
 ///
 /// ```
 /// use strports_core::ClientDescription;
-/// use strports_sys::connect::{ClientRoute, route};
+/// use strports_endpoints::route::{ClientRoute, route};
 /// let desc: ClientDescription = "tls:example.com:443".parse().unwrap();
 /// assert_eq!(route(&desc)?, ClientRoute::Tls);
 /// # Ok::<(), std::io::Error>(())
@@ -38,7 +38,7 @@ pub fn route(desc: &ClientDescription) -> io::Result<ClientRoute<'_>> {
         ClientDescription::Tcp(tcp) => Ok(ClientRoute::Tcp(TcpTarget::from(tcp))),
         ClientDescription::Unix(unix) => Ok(ClientRoute::Unix(unix)),
         ClientDescription::Process(process) => Ok(ClientRoute::Process(process)),
-        other => Err(crate::unsupported(other.type_name())),
+        other => Err(strports_sys::unsupported(other.type_name())),
     }
 }
 

@@ -1,24 +1,28 @@
 //! `process:` clients: a child process's stdin and stdout as one stream.
 
 use std::fmt;
-use std::future::Future;
+use std::fs::File;
 use std::io::{self, IoSlice};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::pin::Pin;
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::task::{Context, Poll, ready};
 
+use futures_io::{AsyncRead, AsyncWrite};
 use strports_core::ProcessClient;
 use strports_core::endpoint::Address;
 use strports_sys::process::{CommandSpec, exit_error};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::process::{ChildStdin, ChildStdout};
+
+use crate::io::Io;
+use crate::runtime::{Child, ChildStdio, Interest, Runtime};
 
 /// A running child process as a connection (from a `process:` description): writes
-/// go to its standard input, reads come from its standard output.
+/// go to its standard input, reads come from its standard output, both through the
+/// runtime's reactor.
 ///
-/// * `shutdown()` closes the child's standard input (it reads EOF); later writes
-///   fail with [`io::ErrorKind::BrokenPipe`].
+/// * Closing the write side (`close()` with futures-io, `shutdown()` with tokio)
+///   closes the child's standard input (it reads EOF); later writes fail with
+///   [`io::ErrorKind::BrokenPipe`].
 /// * When its standard output ends, the read that would return EOF first waits for
 ///   the child to exit (as Twisted's `connectionLost` comes after `processEnded`).
 ///   Exit status 0 gives EOF; any other status, or death by a signal, gives an
@@ -26,45 +30,43 @@ use tokio::process::{ChildStdin, ChildStdout};
 ///   `process "sleep" was killed by signal 9 (SIGKILL)`, on that read and every
 ///   later one. [`exit_status`](ProcessStream::exit_status) has the status from
 ///   then on.
-/// * Dropping the stream kills the child (`SIGKILL`) if it is still running; tokio
-///   reaps it in the background, so no zombie is left while the runtime runs.
+/// * Dropping the stream kills the child (`SIGKILL`) if it is still running; the
+///   runtime reaps it in the background, so no zombie is left.
 /// * Standard error is logged, dropped or passed through as `errFlag` says (see
 ///   [`strports_sys::process::StderrLog`]).
-pub struct ProcessStream {
+pub struct ProcessStream<R: Runtime> {
     program: String,
     pid: u32,
-    stdin: Option<ChildStdin>,
-    stdout: ChildStdout,
+    stdin: Option<Io<R, File>>,
+    stdout: Io<R, File>,
     exit: Exit,
 }
 
-/// The child, owned by the future that waits for it: dropping the future drops the
-/// `Child`, whose `kill_on_drop` kills it.
+/// The child, owned by the future that waits for it: dropping the future kills it.
 enum Exit {
-    Running(Pin<Box<dyn Future<Output = io::Result<ExitStatus>> + Send + Sync>>),
+    Running(Child),
     Done(ExitStatus),
 }
 
 /// Starts the program of `desc` (see [`ProcessStream`]).
-pub(crate) fn spawn(desc: &ProcessClient) -> io::Result<ProcessStream> {
+pub(crate) fn spawn<R: Runtime>(desc: &ProcessClient) -> io::Result<ProcessStream<R>> {
     let spec = CommandSpec::new(desc);
-    let (mut child, log) = {
+    let pipes = strports_sys::process::child_pipes().map_err(|e| spec.spawn_error(e))?;
+    let (child, log) = {
         let (command, stderr) = spec.command()?;
-        let mut command = tokio::process::Command::from(command);
-        command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(stderr.stdio)
-            .kill_on_drop(true);
-        let child = command.spawn().map_err(|e| spec.spawn_error(e))?;
-        // `command` drops here, closing our copy of the stderr pipe's write end, so
-        // the log thread sees EOF when the child is gone.
+        let stdio = ChildStdio {
+            stdin: pipes.child_stdin,
+            stdout: pipes.child_stdout,
+            stderr: stderr.stdio,
+        };
+        let child = R::spawn_child(command, stdio).map_err(|e| spec.spawn_error(e))?;
+        // `command` is gone here, and with it our copies of the child's ends of the
+        // pipes (the stderr pipe's too), so we see EOF when the child is gone.
         (child, stderr.log)
     };
-    let missing = || io::Error::other(format!("process {:?}: no pipes", spec.program));
-    let pid = child.id().ok_or_else(missing)?;
-    let stdin = child.stdin.take().ok_or_else(missing)?;
-    let stdout = child.stdout.take().ok_or_else(missing)?;
+    let pid = child.pid;
+    let stdin = Io::new(pipes.stdin, Interest::Write)?;
+    let stdout = Io::new(pipes.stdout, Interest::Read)?;
     if let Some(log) = log {
         log.start(pid)
             .map_err(|e| strports_sys::context(e, "cannot start the stderr logging thread"))?;
@@ -74,11 +76,11 @@ pub(crate) fn spawn(desc: &ProcessClient) -> io::Result<ProcessStream> {
         pid,
         stdin: Some(stdin),
         stdout,
-        exit: Exit::Running(Box::pin(async move { child.wait().await })),
+        exit: Exit::Running(child),
     })
 }
 
-impl ProcessStream {
+impl<R: Runtime> ProcessStream<R> {
     /// The child's process id.
     pub fn pid(&self) -> u32 {
         self.pid
@@ -94,13 +96,13 @@ impl ProcessStream {
     }
 
     /// [`Address::Process`] with the child's pid.
-    pub fn peer_address(&self) -> Address {
+    pub fn peer_addr(&self) -> Address {
         Address::Process(self.pid)
     }
 
     fn poll_exit(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<ExitStatus>> {
-        if let Exit::Running(wait) = &mut self.exit {
-            let status = ready!(wait.as_mut().poll(cx)).map_err(|e| {
+        if let Exit::Running(child) = &mut self.exit {
+            let status = ready!(child.exit.as_mut().poll(cx)).map_err(|e| {
                 strports_sys::context(e, format_args!("cannot wait for {:?}", self.program))
             })?;
             self.exit = Exit::Done(status);
@@ -111,7 +113,7 @@ impl ProcessStream {
         }
     }
 
-    fn stdin(&mut self) -> io::Result<&mut ChildStdin> {
+    fn stdin(&mut self) -> io::Result<&mut Io<R, File>> {
         let program = &self.program;
         self.stdin.as_mut().ok_or_else(|| {
             io::Error::new(
@@ -122,7 +124,7 @@ impl ProcessStream {
     }
 }
 
-impl fmt::Debug for ProcessStream {
+impl<R: Runtime> fmt::Debug for ProcessStream<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProcessStream")
             .field("program", &self.program)
@@ -133,30 +135,29 @@ impl fmt::Debug for ProcessStream {
     }
 }
 
-impl AsyncRead for ProcessStream {
+impl<R: Runtime> AsyncRead for ProcessStream<R> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if buf.remaining() == 0 {
-            return Poll::Ready(Ok(()));
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
         }
-        let before = buf.filled().len();
-        ready!(Pin::new(&mut this.stdout).poll_read(cx, buf))?;
-        if buf.filled().len() > before {
-            return Poll::Ready(Ok(()));
+        let n = ready!(Pin::new(&mut this.stdout).poll_read(cx, buf))?;
+        if n > 0 {
+            return Poll::Ready(Ok(n));
         }
         let status = ready!(this.poll_exit(cx))?;
         match exit_error(&this.program, status) {
             Some(e) => Poll::Ready(Err(e)),
-            None => Poll::Ready(Ok(())),
+            None => Poll::Ready(Ok(0)),
         }
     }
 }
 
-impl AsyncWrite for ProcessStream {
+impl<R: Runtime> AsyncWrite for ProcessStream<R> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -173,30 +174,19 @@ impl AsyncWrite for ProcessStream {
         Pin::new(self.get_mut().stdin()?).poll_write_vectored(cx, bufs)
     }
 
-    fn is_write_vectored(&self) -> bool {
-        self.stdin.as_ref().is_some_and(|s| s.is_write_vectored())
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().stdin {
-            Some(stdin) => Pin::new(stdin).poll_flush(cx),
-            None => Poll::Ready(Ok(())),
-        }
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 
     /// Closes the child's standard input.
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if let Some(stdin) = &mut this.stdin {
-            ready!(Pin::new(stdin).poll_flush(cx))?;
-        }
-        this.stdin = None;
+    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().stdin = None;
         Poll::Ready(Ok(()))
     }
 }
 
 /// The descriptor reads come from (the child's standard output pipe).
-impl AsFd for ProcessStream {
+impl<R: Runtime> AsFd for ProcessStream<R> {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.stdout.as_fd()
     }

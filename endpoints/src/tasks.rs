@@ -43,8 +43,9 @@ struct Shared {
     live: AtomicUsize,
     /// Set by [`Tasks::abort`]: every task ends at its next poll.
     aborting: AtomicBool,
-    /// Set while [`Tasks::wait`] waits for `live` to reach zero.
-    waiting: AtomicBool,
+    /// While [`Tasks::wait_below`] waits: the count `live` must fall below (0 when
+    /// nobody waits).
+    wake_below: AtomicUsize,
     /// The wakers of tasks that wait, and of `wait`.
     parked: Mutex<Parked>,
 }
@@ -118,22 +119,33 @@ impl Tasks {
 
     /// Waits until every tracked future has been dropped.
     pub async fn wait(&self) {
+        self.wait_below(1).await;
+    }
+
+    /// Waits until fewer than `limit` tracked futures are alive (a connection limit:
+    /// the accept loop waits here while all slots are taken). One waiter at a time.
+    pub async fn wait_below(&self, limit: usize) {
         let shared = &*self.shared;
-        shared.waiting.store(true, Ordering::SeqCst);
+        let below = || shared.live.load(Ordering::SeqCst) < limit;
+        if below() {
+            return;
+        }
+        shared.wake_below.store(limit, Ordering::SeqCst);
         std::future::poll_fn(|cx| {
-            if shared.live.load(Ordering::SeqCst) == 0 {
+            if below() {
                 return Poll::Ready(());
             }
             shared.parked().waiter = Some(cx.waker().clone());
             // A task that ended between the check and storing the waker found no
             // waker to wake: check again now that it is stored.
-            if shared.live.load(Ordering::SeqCst) == 0 {
+            if below() {
                 Poll::Ready(())
             } else {
                 Poll::Pending
             }
         })
         .await;
+        shared.wake_below.store(0, Ordering::SeqCst);
     }
 }
 
@@ -221,8 +233,8 @@ impl<F> Drop for Tracked<F> {
         };
         // Dropped with the lock released.
         drop(stored);
-        if shared.live.fetch_sub(1, Ordering::SeqCst) == 1 && shared.waiting.load(Ordering::SeqCst)
-        {
+        let left = shared.live.fetch_sub(1, Ordering::SeqCst) - 1;
+        if left < shared.wake_below.load(Ordering::SeqCst) {
             let waiter = shared.parked().waiter.take();
             if let Some(waiter) = waiter {
                 waiter.wake();

@@ -15,7 +15,7 @@ use std::time::Duration;
 /// ```
 /// use std::io;
 /// use std::time::Duration;
-/// use strports_sys::accept::retry_delay;
+/// use strports_endpoints::accept::retry_delay;
 ///
 /// let reset = io::Error::from(io::ErrorKind::ConnectionAborted);
 /// assert_eq!(retry_delay(&reset), Duration::ZERO);
@@ -36,7 +36,7 @@ pub fn retry_delay(error: &io::Error) -> Duration {
 /// running connections, as after `stop`.
 ///
 /// ```
-/// use strports_sys::accept::ends_serving;
+/// use strports_endpoints::accept::ends_serving;
 /// assert!(ends_serving(&strports_sys::stdio::only_one_connection()));
 /// assert!(!ends_serving(&std::io::Error::from_raw_os_error(libc::EMFILE)));
 /// ```

@@ -1,5 +1,6 @@
 //! `stdio` servers: the process's standard input and output as one connection.
 
+use std::fmt;
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -7,28 +8,35 @@ use std::pin::Pin;
 use std::sync::Mutex;
 use std::task::{Context, Poll};
 
-use async_io::Async;
 use futures_io::{AsyncRead, AsyncWrite};
 use strports_core::endpoint::Address;
 use strports_sys::stdio::{FlagsGuard, Side, ThreadReader};
 
-use crate::Stream;
+use crate::io::Io;
+use crate::runtime::{Interest, Runtime};
 
 /// The listener of a `stdio` description: its first `accept` gives the one
 /// connection over standard input and output ([`StdioStream`], peer
 /// [`Address::Stdio`]); every later `accept` fails at once with
 /// [`io::ErrorKind::NotConnected`] ("stdio has only one connection"), which makes a
-/// [`serve`](crate::serve) loop stop accepting.
-#[derive(Debug)]
-pub struct StdioListener {
-    stream: Mutex<Option<StdioStream>>,
+/// `serve` loop stop accepting.
+pub struct StdioListener<R: Runtime> {
+    stream: Mutex<Option<StdioStream<R>>>,
     /// A duplicate of fd 0, for `as_fd`.
     input: OwnedFd,
 }
 
-impl StdioListener {
-    /// Duplicates fd 0 and fd 1 and registers the pollable ones with async-io.
-    pub(crate) fn new() -> io::Result<StdioListener> {
+impl<R: Runtime> fmt::Debug for StdioListener<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StdioListener")
+            .field("input", &self.input)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Runtime> StdioListener<R> {
+    /// Duplicates fd 0 and fd 1 and registers the pollable ones with the runtime.
+    pub(crate) fn new() -> io::Result<Self> {
         let fds = strports_sys::stdio::open()?;
         let input = fds.input.fd.try_clone()?;
         let stream = StdioStream {
@@ -42,17 +50,18 @@ impl StdioListener {
         })
     }
 
-    pub(crate) fn accept(&self) -> io::Result<(Stream, Address)> {
+    /// The one connection, the first time; [`io::ErrorKind::NotConnected`] after.
+    pub fn accept(&self) -> io::Result<(StdioStream<R>, Address)> {
         let mut stream = self.stream.lock().unwrap_or_else(|p| p.into_inner());
         match stream.take() {
-            Some(s) => Ok((Stream::Stdio(s), Address::Stdio)),
+            Some(s) => Ok((s, Address::Stdio)),
             None => Err(strports_sys::stdio::only_one_connection()),
         }
     }
 }
 
 /// Standard input (a duplicate of fd 0): there is no listening socket.
-impl AsFd for StdioListener {
+impl<R: Runtime> AsFd for StdioListener<R> {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.input.as_fd()
     }
@@ -61,44 +70,46 @@ impl AsFd for StdioListener {
 /// The process's standard input and output as a connection (from a `stdio`
 /// listener). Reads come from fd 0, writes go to fd 1, through duplicates.
 ///
-/// Pipes and sockets are made non-blocking and go through async-io's reactor (their
-/// original flags come back when the stream is dropped); terminals and files are
-/// read on a dedicated thread and written with blocking writes, so the terminal
-/// the program runs in is never switched to non-blocking mode.
+/// Pipes and sockets are made non-blocking and go through the runtime's reactor
+/// (their original flags come back when the stream is dropped); terminals and files
+/// are read on a dedicated thread and written with blocking writes, so the terminal
+/// the program runs in is never switched to non-blocking mode. (tokio's own
+/// `stdin()` is not used: its blocking-pool read can delay runtime shutdown.)
 ///
-/// `close()` closes the duplicate of fd 1; the peer sees EOF once fd 1 itself is
-/// closed too (normally when the program exits).
-#[derive(Debug)]
-pub struct StdioStream {
-    reader: Reader,
-    writer: Writer,
+/// Closing the write side closes the duplicate of fd 1; the peer sees EOF once fd 1
+/// itself is closed too (normally when the program exits).
+pub struct StdioStream<R: Runtime> {
+    reader: Reader<R>,
+    writer: Writer<R>,
     // Last: restores the flags after both duplicates are closed.
     _guard: FlagsGuard,
 }
 
-#[derive(Debug)]
-enum Reader {
-    Reactor(Async<File>),
+impl<R: Runtime> fmt::Debug for StdioStream<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StdioStream").finish_non_exhaustive()
+    }
+}
+
+enum Reader<R: Runtime> {
+    Reactor(Io<R, File>),
     /// The thread owns one duplicate; the other is kept for `as_fd`.
     Thread(ThreadReader, OwnedFd),
 }
 
-#[derive(Debug)]
-enum Writer {
-    Reactor(Async<File>),
+enum Writer<R: Runtime> {
+    Reactor(Io<R, File>),
     Blocking(File),
     Closed,
 }
 
-/// Registers `fd` (already non-blocking) with async-io's reactor.
-fn register(fd: OwnedFd) -> io::Result<Async<File>> {
-    Async::new_nonblocking(File::from(fd))
-}
-
-impl Reader {
-    fn new(side: Side) -> io::Result<Reader> {
+impl<R: Runtime> Reader<R> {
+    fn new(side: Side) -> io::Result<Self> {
         if side.kind.pollable() {
-            Ok(Reader::Reactor(register(side.fd)?))
+            Ok(Reader::Reactor(Io::new(
+                File::from(side.fd),
+                Interest::Read,
+            )?))
         } else {
             let keep = side.fd.try_clone()?;
             Ok(Reader::Thread(ThreadReader::new(side.fd)?, keep))
@@ -106,10 +117,13 @@ impl Reader {
     }
 }
 
-impl Writer {
-    fn new(side: Side) -> io::Result<Writer> {
+impl<R: Runtime> Writer<R> {
+    fn new(side: Side) -> io::Result<Self> {
         if side.kind.pollable() {
-            Ok(Writer::Reactor(register(side.fd)?))
+            Ok(Writer::Reactor(Io::new(
+                File::from(side.fd),
+                Interest::Write,
+            )?))
         } else {
             Ok(Writer::Blocking(File::from(side.fd)))
         }
@@ -123,7 +137,7 @@ fn closed() -> io::Error {
     )
 }
 
-impl AsyncRead for StdioStream {
+impl<R: Runtime> AsyncRead for StdioStream<R> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -136,7 +150,7 @@ impl AsyncRead for StdioStream {
     }
 }
 
-impl AsyncWrite for StdioStream {
+impl<R: Runtime> AsyncWrite for StdioStream<R> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -162,10 +176,10 @@ impl AsyncWrite for StdioStream {
 }
 
 /// The descriptor reads come from (a duplicate of fd 0).
-impl AsFd for StdioStream {
+impl<R: Runtime> AsFd for StdioStream<R> {
     fn as_fd(&self) -> BorrowedFd<'_> {
         match &self.reader {
-            Reader::Reactor(fd) => fd.get_ref().as_fd(),
+            Reader::Reactor(fd) => fd.as_fd(),
             Reader::Thread(_, fd) => fd.as_fd(),
         }
     }

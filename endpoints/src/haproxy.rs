@@ -1,0 +1,161 @@
+//! The `haproxy:` server wrapper (Twisted's `haproxy` endpoint plugin): every
+//! accepted connection must start with a PROXY protocol v1 or v2 header, which is
+//! read and taken off before the application sees the connection.
+//!
+//! The policy (timeout, limits, which addresses a connection reports, what is a
+//! rejection) is `strports_core::proxy_protocol`'s; this module only drives it.
+//! Headers are read concurrently by the accept machine [`crate::in_flight`] (the one
+//! [`TlsListener`](crate::TlsListener) runs its handshakes with), with reading one
+//! header as the per-connection step, at most [`HaproxyOptions::max_pending`] at
+//! once, each under the header timeout.
+
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures_io::AsyncRead;
+use strports_core::endpoint::Address;
+use strports_core::proxy_protocol::{
+    self, Decoded, Decoder, HEADER_READ_SIZE, HaproxyOptions, Rejection,
+};
+
+use crate::in_flight::Shared;
+use crate::runtime::{Runtime, timeout};
+use crate::stream::{Proxied, Stream};
+use crate::wrap::{Accepting, Wrapped};
+
+/// One connection's header being read, under the header timeout; a failure says why
+/// and who the transport's peer was.
+type Handshake<R> = Pin<Box<dyn Future<Output = Result<Proxied<R>, (Rejection, Address)>> + Send>>;
+
+/// A listener whose connections start with a PROXY header: the `haproxy:` wrapper
+/// around another listener `L`.
+///
+/// Headers are read concurrently, each under the header timeout, inside `accept`:
+/// each call accepts every connection that is ready, up to
+/// [`HaproxyOptions::max_pending`] headers in flight (beyond it, new connections
+/// wait in the kernel's backlog until a header is done), and polls the unfinished
+/// headers that have bytes or timed out, so a slow client never holds up the
+/// others. Headers progress only while someone is in `accept` (as `serve` always
+/// is). A connection whose header is missing, malformed, too slow or for a datagram
+/// flow is closed, logged (`tracing`, target `strports::haproxy`) and counted in
+/// [`ProxyListener::rejections`]; `accept` only returns connections with a valid
+/// header, as [`Stream::Proxied`]. Cancel-safe: accepted connections and headers in
+/// flight wait in the listener, so a dropped `accept` loses none.
+pub struct ProxyListener<R: Runtime, L> {
+    inner: Arc<L>,
+    options: HaproxyOptions,
+    /// The raw accept in progress and the headers being read.
+    state: Shared<Accepting<R>, Handshake<R>>,
+    rejections: AtomicU64,
+}
+
+impl<R: Runtime, L: Wrapped<R> + fmt::Debug> fmt::Debug for ProxyListener<R, L> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProxyListener")
+            .field("inner", &self.inner)
+            .field("options", &self.options)
+            .field("rejections", &self.rejections())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Runtime, L: Wrapped<R>> ProxyListener<R, L> {
+    /// Reads a PROXY header on every connection `inner` accepts.
+    pub fn new(inner: L, options: HaproxyOptions) -> Self {
+        ProxyListener {
+            inner: Arc::new(inner),
+            options,
+            state: Shared::with_limit(options.max_pending()),
+            rejections: AtomicU64::new(0),
+        }
+    }
+
+    /// The wrapped listener (the raw transport).
+    pub fn inner(&self) -> &L {
+        &self.inner
+    }
+
+    /// The options it runs with.
+    pub fn options(&self) -> HaproxyOptions {
+        self.options
+    }
+
+    /// How many connections it has closed for a bad or missing header.
+    pub fn rejections(&self) -> u64 {
+        self.rejections.load(Ordering::Relaxed)
+    }
+
+    /// How many connections it and the listeners inside it closed for a bad or
+    /// missing header.
+    pub fn all_rejections(&self) -> u64 {
+        self.rejections() + self.inner.proxy_rejections()
+    }
+
+    /// Accepts connections and reads their headers until one is complete.
+    /// Cancel-safe: accepted connections wait in the listener, not in the future.
+    pub async fn accept(&self) -> io::Result<(Stream<R>, Address)> {
+        let limit = self.options.header_timeout();
+        let accept = || self.inner.accepting();
+        let step = |(stream, peer): (Stream<R>, Address)| -> Handshake<R> {
+            Box::pin(handshake(stream, peer, limit))
+        };
+        let rejected = |(why, peer): (Rejection, Address)| {
+            self.rejections.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(target: "strports::haproxy", %peer, "closed connection: {why}");
+        };
+        let proxied = self.state.accept(accept, step, rejected).await?;
+        let source = proxied.source().clone();
+        Ok((Stream::Proxied(Box::new(proxied)), source))
+    }
+}
+
+impl<R: Runtime, L: Wrapped<R>> AsFd for ProxyListener<R, L> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.as_fd()
+    }
+}
+
+async fn handshake<R: Runtime>(
+    stream: Stream<R>,
+    peer: Address,
+    limit: Duration,
+) -> Result<Proxied<R>, (Rejection, Address)> {
+    match timeout::<R, _>(limit, read_header(stream, &peer)).await {
+        Some(Ok(proxied)) => Ok(proxied),
+        Some(Err(why)) => Err((why, peer)),
+        None => Err((Rejection::TimedOut(limit), peer)),
+    }
+}
+
+/// Reads until the header is complete; keeps the bytes read after it.
+async fn read_header<R: Runtime>(
+    mut stream: Stream<R>,
+    peer: &Address,
+) -> Result<Proxied<R>, Rejection> {
+    let mut decoder = Decoder::new();
+    let mut buf = vec![0u8; HEADER_READ_SIZE];
+    loop {
+        let n = poll_fn(|cx| Pin::new(&mut stream).poll_read(cx, &mut buf)).await?;
+        if n == 0 {
+            return Err(Rejection::Closed {
+                received: decoder.buffered(),
+            });
+        }
+        if let Decoded::Done { header, consumed } = decoder.feed(&buf[..n])? {
+            let (source, destination) =
+                proxy_protocol::endpoints(&header, peer.clone(), || stream.local_addr())?;
+            buf.truncate(n);
+            buf.drain(..consumed);
+            if buf.is_empty() {
+                buf = Vec::new();
+            }
+            return Ok(Proxied::new(stream, buf, header, source, destination));
+        }
+    }
+}

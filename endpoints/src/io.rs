@@ -1,0 +1,164 @@
+//! [`Io`]: a non-blocking descriptor (a socket or a pipe) registered with the
+//! runtime, read and written through [`futures_io`]'s traits. Every socket stream,
+//! listener and pipe of this crate is one.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_io::{AsyncRead, AsyncWrite};
+
+use crate::runtime::{Descriptor, Interest, Runtime};
+
+/// A descriptor `T` registered with runtime `R`'s reactor. Reads and writes (on
+/// sockets and pipes: `T` is a [`TcpStream`], a [`UnixStream`] or a [`File`]) go
+/// straight to the descriptor, waiting for readiness in between: no buffering, no
+/// extra copy, vectored writes as one `writev`.
+pub struct Io<R: Runtime, T: Descriptor> {
+    inner: R::Registered<T>,
+}
+
+impl<R: Runtime, T: Descriptor> Io<R, T> {
+    /// Registers `io`, which must already be non-blocking, for `interest`.
+    pub fn new(io: T, interest: Interest) -> io::Result<Self> {
+        Ok(Io {
+            inner: R::register(io, interest)?,
+        })
+    }
+
+    /// The descriptor.
+    pub fn get_ref(&self) -> &T {
+        R::get_ref(&self.inner)
+    }
+
+    /// Runs `op` until it does not fail with `WouldBlock` (see [`Runtime::poll_io`]).
+    pub fn poll_io<U>(
+        &self,
+        cx: &mut Context<'_>,
+        interest: Interest,
+        op: impl FnMut(&T) -> io::Result<U>,
+    ) -> Poll<io::Result<U>> {
+        R::poll_io(&self.inner, cx, interest, op)
+    }
+
+    /// Waits until `op` does not fail with `WouldBlock`.
+    pub async fn io<U>(
+        &self,
+        interest: Interest,
+        mut op: impl FnMut(&T) -> io::Result<U>,
+    ) -> io::Result<U> {
+        std::future::poll_fn(|cx| self.poll_io(cx, interest, &mut op)).await
+    }
+}
+
+impl<R: Runtime, T: Descriptor + fmt::Debug> fmt::Debug for Io<R, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.get_ref().fmt(f)
+    }
+}
+
+impl<R: Runtime, T: Descriptor> AsFd for Io<R, T> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.get_ref().as_fd()
+    }
+}
+
+impl<R: Runtime, T: Descriptor> AsRawFd for Io<R, T> {
+    fn as_raw_fd(&self) -> RawFd {
+        self.get_ref().as_raw_fd()
+    }
+}
+
+/// A descriptor that reads and writes through a shared reference (std's sockets
+/// and files do), and can shut its write side down.
+pub trait Duplex: Descriptor {
+    /// `read(2)`.
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize>;
+    /// `readv(2)`.
+    fn read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize>;
+    /// `write(2)`.
+    fn write(&self, buf: &[u8]) -> io::Result<usize>;
+    /// `writev(2)`.
+    fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
+    /// Shuts the write side down (`shutdown(SHUT_WR)` on a socket); a no-op for a
+    /// pipe, which closes its write side only when dropped.
+    fn shutdown_write(&self) -> io::Result<()>;
+}
+
+macro_rules! duplex {
+    ($type:ty, |$this:ident| $shutdown:expr) => {
+        impl Duplex for $type {
+            fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+                Read::read(&mut &*self, buf)
+            }
+            fn read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+                Read::read_vectored(&mut &*self, bufs)
+            }
+            fn write(&self, buf: &[u8]) -> io::Result<usize> {
+                Write::write(&mut &*self, buf)
+            }
+            fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+                Write::write_vectored(&mut &*self, bufs)
+            }
+            fn shutdown_write(&self) -> io::Result<()> {
+                let $this = self;
+                $shutdown
+            }
+        }
+    };
+}
+
+duplex!(TcpStream, |s| s.shutdown(Shutdown::Write));
+duplex!(UnixStream, |s| s.shutdown(Shutdown::Write));
+duplex!(File, |_f| Ok(()));
+
+impl<R: Runtime, T: Duplex> AsyncRead for Io<R, T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_io(cx, Interest::Read, |io| io.read(buf))
+    }
+
+    fn poll_read_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_io(cx, Interest::Read, |io| io.read_vectored(bufs))
+    }
+}
+
+impl<R: Runtime, T: Duplex> AsyncWrite for Io<R, T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_io(cx, Interest::Write, |io| io.write(buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_io(cx, Interest::Write, |io| io.write_vectored(bufs))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // Writes go straight to the descriptor.
+        Poll::Ready(Ok(()))
+    }
+
+    /// Shuts the write side down (a half-close: the peer reads EOF).
+    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.get_ref().shutdown_write())
+    }
+}

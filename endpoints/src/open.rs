@@ -1,0 +1,386 @@
+//! Opening descriptions: [`listen`] / [`Server`] and [`connect`] / [`Connector`] /
+//! [`Client`]. The one recursive open of each side: transports first, then the
+//! wrappers (`haproxy:`, TLS) around what a nested description opened.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use strports_core::endpoint::{ClientEndpoint, Lookup, ResolveFuture, Resolver, ServerEndpoint};
+use strports_core::proxy_protocol::HaproxyOptions;
+use strports_core::{ClientDescription, ServerDescription};
+use strports_sys::tls::{ClientTlsCache, ClientTransport, DEFAULT_HANDSHAKE_TIMEOUT};
+
+use crate::haproxy::ProxyListener;
+use crate::listener::{Listener, failed};
+use crate::route::ClientRoute;
+use crate::runtime::Runtime;
+use crate::stdio::StdioListener;
+use crate::stream::Stream;
+use crate::tls::TlsListener;
+
+/// A boxed future (boxed where descriptions nest).
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = io::Result<T>> + Send + 'a>>;
+
+/// Starts listening as `desc` says: `tcp`, `tcp6`, `unix` (paths and abstract
+/// names), `systemd`, `fd`, `stdio`, `ssl` and `tls` (a [`TlsListener`]: its config
+/// is read and built here, once, on the blocking pool), and `haproxy:` around any of
+/// them, with default options (see [`Server`] for others). Extension types from a
+/// `Registry` fail with [`io::ErrorKind::Unsupported`].
+///
+/// The socket is set up by `strports-sys` and then registered with the runtime's
+/// reactor. A `tcp` interface that is a host name is resolved on the blocking pool.
+pub async fn listen<R: Runtime>(desc: &ServerDescription) -> io::Result<Listener<R>> {
+    listen_with(desc, HaproxyOptions::default(), DEFAULT_HANDSHAKE_TIMEOUT).await
+}
+
+/// Listens as `desc` says, with `options` for every `haproxy:` wrapper in it and
+/// `tls_timeout` for the handshakes of an `ssl:` or `tls:` server in it.
+///
+/// The `haproxy:` wrapper applies to the raw accepted transport: for
+/// `haproxy:ssl:...` the PROXY header comes before the TLS handshake, so TLS wraps
+/// the [`ProxyListener`]'s streams rather than the other way round.
+fn listen_with<R: Runtime>(
+    desc: &ServerDescription,
+    options: HaproxyOptions,
+    tls_timeout: Duration,
+) -> BoxFuture<'_, Listener<R>> {
+    Box::pin(async move {
+        match desc {
+            ServerDescription::Tcp(tcp) | ServerDescription::Tcp6(tcp) => {
+                let ipv6 = matches!(desc, ServerDescription::Tcp6(_));
+                let listener = if strports_sys::tcp::listen_blocks(tcp) {
+                    let tcp = tcp.clone();
+                    R::unblock(move || strports_sys::tcp::listen(&tcp, ipv6))
+                        .await
+                        .map_err(|e| failed(e, desc))??
+                } else {
+                    strports_sys::tcp::listen(tcp, ipv6)?
+                };
+                Listener::from_tcp(listener, desc)
+            }
+            ServerDescription::Unix(unix) => {
+                let (listener, cleanup) = strports_sys::unix::listen(unix)?;
+                Listener::from_unix(listener, cleanup, desc)
+            }
+            ServerDescription::Systemd(systemd) => {
+                Listener::adopted(strports_sys::adopt::systemd(systemd)?, desc)
+            }
+            ServerDescription::Adopted(fd) => Listener::adopted(strports_sys::adopt::fd(fd)?, desc),
+            ServerDescription::Stdio => Ok(Listener::Stdio(
+                StdioListener::new().map_err(|e| failed(e, desc))?,
+            )),
+            ServerDescription::Ssl(_) | ServerDescription::Tls(_) => {
+                let (raw, step) = crate::tls::plain_listen::<R>(desc).await?;
+                let step = step.with_timeout(tls_timeout);
+                Ok(Listener::Tls(TlsListener::new(Listener::Tcp(raw), step)))
+            }
+            ServerDescription::Haproxy(inner) => {
+                if let ServerDescription::Ssl(_) | ServerDescription::Tls(_) = &**inner {
+                    // The header comes before the TLS handshake: read it on the plain
+                    // transport, then run the handshake on the proxied streams.
+                    let (raw, step) = crate::tls::plain_listen::<R>(inner).await?;
+                    let proxied = ProxyListener::new(Listener::Tcp(raw), options);
+                    let step = step.with_timeout(tls_timeout);
+                    return Ok(Listener::Tls(TlsListener::new(
+                        Listener::Haproxy(Box::new(proxied)),
+                        step,
+                    )));
+                }
+                let inner = listen_with(inner, options, tls_timeout).await?;
+                Ok(Listener::Haproxy(Box::new(ProxyListener::new(
+                    inner, options,
+                ))))
+            }
+            other => Err(strports_sys::unsupported(other.type_name())),
+        }
+    })
+}
+
+/// A server endpoint (Twisted's `IStreamServerEndpoint`): a description that can
+/// [`listen`](ServerEndpoint::listen), possibly several times, with options for its
+/// `haproxy:` wrappers and TLS handshakes.
+pub struct Server<R: Runtime> {
+    desc: ServerDescription,
+    haproxy: HaproxyOptions,
+    tls_handshake_timeout: Duration,
+    _runtime: PhantomData<fn() -> R>,
+}
+
+impl<R: Runtime> Clone for Server<R> {
+    fn clone(&self) -> Self {
+        Server {
+            desc: self.desc.clone(),
+            haproxy: self.haproxy,
+            tls_handshake_timeout: self.tls_handshake_timeout,
+            _runtime: PhantomData,
+        }
+    }
+}
+
+impl<R: Runtime> fmt::Debug for Server<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("desc", &self.desc)
+            .field("haproxy", &self.haproxy)
+            .field("tls_handshake_timeout", &self.tls_handshake_timeout)
+            .finish()
+    }
+}
+
+impl<R: Runtime> Server<R> {
+    /// A server endpoint for `desc`.
+    pub fn new(desc: ServerDescription) -> Self {
+        Server {
+            desc,
+            haproxy: HaproxyOptions::default(),
+            tls_handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            _runtime: PhantomData,
+        }
+    }
+
+    /// This server with `options` for its `haproxy:` wrappers (the header timeout,
+    /// the most headers read at once). Descriptions without `haproxy:` ignore them.
+    pub fn with_haproxy_options(mut self, options: HaproxyOptions) -> Self {
+        self.haproxy = options;
+        self
+    }
+
+    /// This server with `timeout` as the limit of each TLS handshake of an `ssl:` or
+    /// `tls:` description (also under `haproxy:`), instead of
+    /// [`DEFAULT_HANDSHAKE_TIMEOUT`]. Descriptions without TLS ignore it.
+    pub fn with_tls_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.tls_handshake_timeout = timeout;
+        self
+    }
+
+    /// The description.
+    pub fn description(&self) -> &ServerDescription {
+        &self.desc
+    }
+
+    /// Starts listening (see [`listen`]).
+    pub fn listen(&self) -> impl Future<Output = io::Result<Listener<R>>> + Send + '_ {
+        listen_with(&self.desc, self.haproxy, self.tls_handshake_timeout)
+    }
+}
+
+impl<R: Runtime> ServerEndpoint for Server<R> {
+    type Listener = Listener<R>;
+
+    fn listen(&self) -> impl Future<Output = io::Result<Listener<R>>> + Send {
+        Server::listen(self)
+    }
+}
+
+/// Connects as `desc` says, resolving host names with [`SystemResolver`]: `tcp`,
+/// `unix`, `process`, `ssl` and `tls` (certificate and host name always verified;
+/// the TLS config is built at each call: a [`Client`] builds it once, at its first
+/// connect). Other types fail with [`io::ErrorKind::Unsupported`].
+pub async fn connect<R: Runtime>(desc: &ClientDescription) -> io::Result<Stream<R>> {
+    connect_with::<R>(
+        desc,
+        &SystemResolver::<R>::new(),
+        &ClientTlsCache::default(),
+    )
+    .await
+}
+
+/// Connects as `desc` says; an `ssl:` / `tls:` config comes from `tls` (built there
+/// at the first connect: a fresh cache builds it at each call). Boxed: a `tls:`
+/// client's `endpoint=` nests.
+fn connect_with<'a, R: Runtime>(
+    desc: &'a ClientDescription,
+    resolver: &'a dyn Resolver,
+    tls: &'a ClientTlsCache,
+) -> BoxFuture<'a, Stream<R>> {
+    Box::pin(async move {
+        match crate::route::route(desc)? {
+            ClientRoute::Tcp(target) => Ok(Stream::Tcp(
+                crate::connect::tcp::<R>(&target, resolver).await?,
+            )),
+            ClientRoute::Unix(unix) => Ok(Stream::Unix(crate::connect::unix::<R>(unix).await?)),
+            ClientRoute::Process(process) => {
+                crate::process::spawn::<R>(process).map(Stream::Process)
+            }
+            ClientRoute::Tls => {
+                let config = crate::tls::client_tls::<R>(desc, tls).await?;
+                let plan = strports_sys::tls::client_plan(desc)?;
+                let inner = match plan.transport {
+                    ClientTransport::Tcp(target) => {
+                        Stream::Tcp(crate::connect::tcp::<R>(&target, resolver).await?)
+                    }
+                    // Its own TLS config, if any, is built at each connect.
+                    ClientTransport::Endpoint(inner) => {
+                        connect_with::<R>(inner, resolver, &ClientTlsCache::default()).await?
+                    }
+                };
+                crate::tls::client_handshake(inner, &config, plan.handshake_timeout).await
+            }
+        }
+    })
+}
+
+/// The system resolver (`getaddrinfo`, honouring `/etc/hosts`, `nsswitch.conf` and
+/// the like). Each lookup runs on the runtime's blocking pool, so it never stalls
+/// an async thread.
+pub struct SystemResolver<R>(PhantomData<fn() -> R>);
+
+impl<R: Runtime> SystemResolver<R> {
+    /// The system resolver.
+    pub const fn new() -> Self {
+        SystemResolver(PhantomData)
+    }
+}
+
+impl<R: Runtime> Default for SystemResolver<R> {
+    fn default() -> Self {
+        SystemResolver::new()
+    }
+}
+
+impl<R> Clone for SystemResolver<R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<R> Copy for SystemResolver<R> {}
+
+impl<R> fmt::Debug for SystemResolver<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SystemResolver")
+    }
+}
+
+impl<R: Runtime> Resolver for SystemResolver<R> {
+    fn resolve(&self, host: &str, port: u16, lookup: Lookup) -> ResolveFuture {
+        let host = host.to_owned();
+        Box::pin(async move {
+            R::unblock(move || strports_sys::resolve::system_lookup(&host, port, lookup))
+                .await
+                .map_err(|e| strports_sys::context(e, "name lookup failed"))?
+        })
+    }
+}
+
+/// Connects with a chosen [`Resolver`] for host names (the system resolver by
+/// default). Cheap to clone; share one for many connections.
+pub struct Connector<R: Runtime> {
+    resolver: Arc<dyn Resolver>,
+    _runtime: PhantomData<fn() -> R>,
+}
+
+impl<R: Runtime> Clone for Connector<R> {
+    fn clone(&self) -> Self {
+        Connector {
+            resolver: self.resolver.clone(),
+            _runtime: PhantomData,
+        }
+    }
+}
+
+impl<R: Runtime> Connector<R> {
+    /// A connector using [`SystemResolver`].
+    pub fn new() -> Self {
+        Connector::with_resolver(Arc::new(SystemResolver::<R>::new()))
+    }
+
+    /// A connector resolving host names with `resolver`.
+    pub fn with_resolver(resolver: Arc<dyn Resolver>) -> Self {
+        Connector {
+            resolver,
+            _runtime: PhantomData,
+        }
+    }
+
+    /// Connects as `desc` says (see [`connect`]). A `tcp` host that is an IP literal
+    /// is connected to without asking the resolver, within the description's
+    /// `timeout`. A name is looked up twice, AAAA and A separately
+    /// ([`Lookup::Ipv6`] and [`Lookup::Ipv4`]), and its addresses are raced as RFC
+    /// 8305 ("Happy Eyeballs") says: IPv6 first, families alternating, a new attempt
+    /// every 250 ms or as soon as one fails, the first connection wins. `timeout`
+    /// bounds each attempt. If every attempt fails, the error lists each address
+    /// with its own error. Dropping the future closes every attempt.
+    pub async fn connect(&self, desc: &ClientDescription) -> io::Result<Stream<R>> {
+        connect_with::<R>(desc, &*self.resolver, &ClientTlsCache::default()).await
+    }
+}
+
+impl<R: Runtime> Default for Connector<R> {
+    fn default() -> Self {
+        Connector::new()
+    }
+}
+
+impl<R: Runtime> fmt::Debug for Connector<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connector").finish_non_exhaustive()
+    }
+}
+
+/// A client endpoint (Twisted's `IStreamClientEndpoint`): a description plus a
+/// [`Connector`], which can [`connect`](ClientEndpoint::connect) any number of
+/// times. An `ssl:`/`tls:` client builds its TLS config at its first connect and
+/// keeps it (shared by its clones), so later connects resume TLS sessions.
+pub struct Client<R: Runtime> {
+    desc: ClientDescription,
+    connector: Connector<R>,
+    tls: ClientTlsCache,
+}
+
+impl<R: Runtime> Clone for Client<R> {
+    fn clone(&self) -> Self {
+        Client {
+            desc: self.desc.clone(),
+            connector: self.connector.clone(),
+            tls: self.tls.clone(),
+        }
+    }
+}
+
+impl<R: Runtime> fmt::Debug for Client<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("desc", &self.desc)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Runtime> Client<R> {
+    /// A client endpoint for `desc` using the system resolver.
+    pub fn new(desc: ClientDescription) -> Self {
+        Client::with_connector(desc, Connector::new())
+    }
+
+    /// A client endpoint for `desc` using `connector`.
+    pub fn with_connector(desc: ClientDescription, connector: Connector<R>) -> Self {
+        Client {
+            desc,
+            connector,
+            tls: ClientTlsCache::shared(),
+        }
+    }
+
+    /// The description.
+    pub fn description(&self) -> &ClientDescription {
+        &self.desc
+    }
+
+    /// Connects (see [`connect`]).
+    pub fn connect(&self) -> impl Future<Output = io::Result<Stream<R>>> + Send + '_ {
+        connect_with::<R>(&self.desc, &*self.connector.resolver, &self.tls)
+    }
+}
+
+impl<R: Runtime> ClientEndpoint for Client<R> {
+    type Stream = Stream<R>;
+
+    fn connect(&self) -> impl Future<Output = io::Result<Stream<R>>> + Send {
+        Client::connect(self)
+    }
+}

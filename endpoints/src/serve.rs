@@ -1,0 +1,298 @@
+//! [`serve`]: one task per accepted connection, Twisted's factory/protocol pattern,
+//! with a connection limit, the accept-error back-off and a graceful stop.
+
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::io;
+use std::pin::pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use strports_core::endpoint::Address;
+
+use crate::listener::Listener;
+use crate::runtime::{Runtime, Spawn, timeout};
+use crate::stream::Stream;
+use crate::tasks::{self, Tasks};
+
+/// How a [`serve`] loop runs: a connection limit and the grace period of a stop.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServeOptions {
+    max_connections: Option<usize>,
+    grace: Option<Duration>,
+}
+
+impl ServeOptions {
+    /// No connection limit; [`Serving::stop`] waits for every connection.
+    pub const fn new() -> Self {
+        ServeOptions {
+            max_connections: None,
+            grace: None,
+        }
+    }
+
+    /// At most `max` connections run at once (at least 1: 0 counts as 1); while all
+    /// are taken, new connections wait in the listener's backlog (the kernel's
+    /// queue), as HAProxy's `maxconn` does, and are accepted as slots free up.
+    pub const fn with_max_connections(mut self, max: usize) -> Self {
+        self.max_connections = Some(if max == 0 { 1 } else { max });
+        self
+    }
+
+    /// [`Serving::stop`] gives the running connections `grace` to finish, then
+    /// cancels the rest (as [`Serving::abort`] does).
+    pub const fn with_grace(mut self, grace: Duration) -> Self {
+        self.grace = Some(grace);
+        self
+    }
+
+    /// The connection limit, if any.
+    pub const fn max_connections(&self) -> Option<usize> {
+        self.max_connections
+    }
+
+    /// The grace period of a stop, if any.
+    pub const fn grace(&self) -> Option<Duration> {
+        self.grace
+    }
+}
+
+/// Serves connections from `listener` with `R`'s default spawner (the current tokio
+/// runtime; smol's global executor) and default [`ServeOptions`]; see
+/// [`serve_with`].
+pub fn serve<R, H, F>(listener: Listener<R>, handler: H) -> Serving<R>
+where
+    R: Runtime,
+    H: Fn(Stream<R>, Address) -> F + Send + Sync + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    serve_with(&R::spawner(), listener, ServeOptions::default(), handler)
+}
+
+/// Serves connections from `listener`: an accept loop task, and one task per
+/// accepted connection running `handler(stream, peer)`, all spawned with `spawner`.
+/// This is Twisted's `endpoint.listen(factory)`, with the handler in the role of
+/// the protocol.
+///
+/// The loop never ends on its own: an accept error is logged (with `tracing`) and
+/// accepting resumes, at once for errors about one connection (`ECONNABORTED`) and
+/// after 100 ms for the others (`EMFILE`: see [`crate::accept::retry_delay`]), so it
+/// neither spins nor exits. The one exception is a listener with no more
+/// connections to give (`stdio` after its one connection): the loop then stops
+/// accepting, as [`Serving::stop`] does. A handler that panics is logged and ends
+/// only its own connection.
+///
+/// Stop it with [`Serving::stop`] (graceful, within the options' grace period) or
+/// [`Serving::abort`]. Dropping the [`Serving`] cancels the loop and every
+/// connection task.
+pub fn serve_with<R, H, F>(
+    spawner: &R::Spawner,
+    listener: Listener<R>,
+    options: ServeOptions,
+    handler: H,
+) -> Serving<R>
+where
+    R: Runtime,
+    H: Fn(Stream<R>, Address) -> F + Send + Sync + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let local = listener.local_addr().map_err(|e| (e.kind(), e.to_string()));
+    let control = Arc::new(Control::default());
+    let task = spawner.spawn(accept_loop(
+        spawner.clone(),
+        listener,
+        options,
+        handler,
+        control.clone(),
+    ));
+    Serving {
+        local,
+        control,
+        accept_loop: Some(task),
+    }
+}
+
+/// How [`Serving`] ends the loop.
+#[derive(Debug, Clone, Copy)]
+enum End {
+    /// Wait for the connection tasks (within the grace period).
+    Stop,
+    /// Cancel the connection tasks.
+    Abort,
+}
+
+/// The end asked for, and the accept loop's waker.
+#[derive(Default)]
+struct Control {
+    state: Mutex<(Option<End>, Option<Waker>)>,
+}
+
+impl Control {
+    fn end(&self, end: End) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.0 = Some(end);
+        if let Some(waker) = state.1.take() {
+            waker.wake();
+        }
+    }
+
+    /// Completes once an end is asked for.
+    fn wait(&self) -> impl Future<Output = End> + '_ {
+        poll_fn(|cx| {
+            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(end) = state.0 {
+                return Poll::Ready(end);
+            }
+            if !state.1.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                state.1 = Some(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+    }
+}
+
+/// Polls `first`, then `second`: the first ready wins.
+async fn either<A: Future, B: Future>(first: A, second: B) -> Result<A::Output, B::Output> {
+    let (mut first, mut second) = (pin!(first), pin!(second));
+    poll_fn(|cx| {
+        if let Poll::Ready(a) = first.as_mut().poll(cx) {
+            return Poll::Ready(Ok(a));
+        }
+        second.as_mut().poll(cx).map(Err)
+    })
+    .await
+}
+
+async fn accept_loop<R, H, F>(
+    spawner: R::Spawner,
+    listener: Listener<R>,
+    options: ServeOptions,
+    handler: H,
+    control: Arc<Control>,
+) where
+    R: Runtime,
+    H: Fn(Stream<R>, Address) -> F + Send + Sync + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    // Owning the connection tasks here means dropping this future (Serving dropped,
+    // or the runtime shutting down) cancels them all.
+    let tasks = Tasks::default();
+    let handler = Arc::new(handler);
+    let end = loop {
+        if let Some(max) = options.max_connections {
+            if tasks.running() >= max {
+                if let Ok(end) = either(control.wait(), tasks.wait_below(max)).await {
+                    break end;
+                }
+            }
+        }
+        let accepted = match either(control.wait(), listener.accept()).await {
+            Ok(end) => break end,
+            Err(accepted) => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                // The handler is called inside the task, so a panic in the call itself
+                // ends only that task too.
+                let handler = Arc::clone(&handler);
+                spawn(&spawner, &tasks, async move { handler(stream, peer).await });
+            }
+            Err(e) if crate::accept::ends_serving(&e) => {
+                tracing::debug!(error = %e, "strports: no more connections to accept");
+                break End::Stop;
+            }
+            Err(e) => {
+                let pause = crate::accept::retry_delay(&e);
+                if pause.is_zero() {
+                    tracing::debug!(error = %e, "strports: accept failed; accepting the next connection");
+                } else {
+                    tracing::warn!(error = %e, ?pause, "strports: accept failed; pausing before accepting again");
+                    let until = R::now() + pause;
+                    if let Ok(end) = either(control.wait(), R::sleep_until(until)).await {
+                        break end;
+                    }
+                }
+            }
+        }
+    };
+    // Stop listening first: new connections are refused (and a unix socket file is
+    // removed) while the running ones finish or are cancelled.
+    drop(listener);
+    match (end, options.grace) {
+        (End::Abort, _) => tasks.abort(),
+        (End::Stop, Some(grace)) => {
+            if timeout::<R, _>(grace, tasks.wait()).await.is_none() {
+                tracing::info!(
+                    running = tasks.running(),
+                    "strports: grace period over; cancelling the remaining connections"
+                );
+                tasks.abort();
+            }
+        }
+        (End::Stop, None) => {}
+    }
+    tasks.wait().await;
+}
+
+/// Spawns a connection task, boxing a large future first (see [`tasks::boxes`]).
+/// The task runs on its own: `tasks` counts it, and can end it.
+fn spawn<S: Spawn, C: Future<Output = ()> + Send + 'static>(
+    spawner: &S,
+    tasks: &Tasks,
+    connection: C,
+) {
+    if tasks::boxes::<C>() {
+        spawner.detach(tasks.track(Box::pin(connection)));
+    } else {
+        spawner.detach(tasks.track(connection));
+    }
+}
+
+/// A running [`serve`] loop.
+#[must_use = "dropping Serving cancels the server; call stop() or abort() to end it"]
+pub struct Serving<R: Runtime> {
+    local: Result<Address, (io::ErrorKind, String)>,
+    control: Arc<Control>,
+    accept_loop: Option<<R::Spawner as Spawn>::Task>,
+}
+
+impl<R: Runtime> Serving<R> {
+    /// The address being listened on (port 0 resolved to the real port).
+    pub fn local_addr(&self) -> io::Result<Address> {
+        match &self.local {
+            Ok(a) => Ok(a.clone()),
+            Err((kind, message)) => Err(io::Error::new(*kind, message.clone())),
+        }
+    }
+
+    /// Stops accepting and closes the listener (a `unix` socket file is removed),
+    /// then waits until every running connection task has finished, or, with a
+    /// grace period ([`ServeOptions::with_grace`]), until it is over; the connections
+    /// still running then are cancelled as by [`abort`](Serving::abort).
+    pub async fn stop(mut self) {
+        self.end(End::Stop).await;
+    }
+
+    /// Like [`stop`](Serving::stop), but cancels the running connection tasks
+    /// (dropping their futures and streams) and waits until they are gone.
+    pub async fn abort(mut self) {
+        self.end(End::Abort).await;
+    }
+
+    async fn end(&mut self, end: End) {
+        self.control.end(end);
+        if let Some(accept_loop) = self.accept_loop.take() {
+            accept_loop.await;
+        }
+    }
+}
+
+impl<R: Runtime> fmt::Debug for Serving<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Serving")
+            .field("local", &self.local)
+            .field("running", &self.accept_loop.is_some())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,381 @@
+//! [`Stream`]: one accepted or connected connection, and the stream types a
+//! wrapper makes of another ([`Proxied`] for `haproxy:`, TLS for `ssl:`/`tls:`).
+
+use std::io::{self, IoSlice, IoSliceMut};
+use std::net::TcpStream;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use futures_io::{AsyncRead, AsyncWrite};
+use strports_core::endpoint::Address;
+use strports_core::proxy_protocol::ProxyHeader;
+
+use crate::io::Io;
+use crate::process::ProcessStream;
+use crate::runtime::Runtime;
+use crate::stdio::StdioStream;
+
+/// A TLS stream (`ssl:`, `tls:`) over another [`Stream`], client or server side.
+pub type TlsStream<R> = futures_rustls::TlsStream<Stream<R>>;
+
+/// A connection: a TCP or UNIX socket, a child process ([`ProcessStream`]), our
+/// own standard input and output ([`StdioStream`]), a connection that started with
+/// a PROXY header ([`Proxied`]), or TLS over any of these.
+///
+/// It implements [`futures_io::AsyncRead`] and [`futures_io::AsyncWrite`] (and,
+/// with the `tokio-io` feature, tokio's `AsyncRead` and `AsyncWrite`) by forwarding
+/// to the inner stream (vectored writes included; no extra buffering, copying or
+/// locking). Closing the write side (`close()` with futures-io, `shutdown()` with
+/// tokio) shuts down the write side only: a half-close, so the peer reads EOF and
+/// this side can still read the reply. Dropping the stream closes it.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Stream<R: Runtime> {
+    /// A TCP connection (`TCP_NODELAY` set, as Twisted does).
+    Tcp(Io<R, TcpStream>),
+    /// A UNIX socket connection.
+    Unix(Io<R, UnixStream>),
+    /// A child process (`process:` clients): its stdin and stdout.
+    Process(ProcessStream<R>),
+    /// Our own standard input and output (the `stdio` server's one connection).
+    Stdio(StdioStream<R>),
+    /// A connection accepted by a `haproxy:` listener: the header's addresses and
+    /// the transport (see [`Proxied`]).
+    Proxied(Box<Proxied<R>>),
+    /// TLS (`ssl:`, `tls:`) over another stream: TCP, or any `endpoint=` of a `tls:`
+    /// client. Boxed: one allocation per connection, none per read or write. Writes
+    /// are pushed to the socket as far as it takes them, and any TLS bytes still
+    /// buffered are sent on the next read, write or flush; closing the write side
+    /// sends TLS's `close_notify` and then half-closes the inner stream.
+    ///
+    /// A read gives EOF only after the peer's `close_notify`: a peer that closes the
+    /// connection without it (it crashed, or was killed) makes the read after the
+    /// last bytes fail with [`io::ErrorKind::UnexpectedEof`], so a truncated stream
+    /// never passes for a complete one; a reset fails with
+    /// [`io::ErrorKind::ConnectionReset`].
+    Tls(Box<TlsStream<R>>),
+}
+
+impl<R: Runtime> Stream<R> {
+    /// The address of the other end.
+    pub fn peer_addr(&self) -> io::Result<Address> {
+        match self {
+            Stream::Proxied(s) => Ok(s.source().clone()),
+            Stream::Tls(s) => s.get_ref().0.peer_addr(),
+            Stream::Tcp(s) => s.get_ref().peer_addr().map(Address::Tcp),
+            Stream::Unix(s) => s
+                .get_ref()
+                .peer_addr()
+                .map(|a| strports_sys::unix::address(&a)),
+            Stream::Process(s) => Ok(s.peer_addr()),
+            Stream::Stdio(_) => Ok(Address::Stdio),
+        }
+    }
+
+    /// The address of this end.
+    pub fn local_addr(&self) -> io::Result<Address> {
+        match self {
+            Stream::Proxied(s) => Ok(s.destination().clone()),
+            Stream::Tls(s) => s.get_ref().0.local_addr(),
+            Stream::Tcp(s) => s.get_ref().local_addr().map(Address::Tcp),
+            Stream::Unix(s) => s
+                .get_ref()
+                .local_addr()
+                .map(|a| strports_sys::unix::address(&a)),
+            Stream::Process(_) => Ok(Address::Process(std::process::id())),
+            Stream::Stdio(_) => Ok(Address::Stdio),
+        }
+    }
+
+    /// The application protocol negotiated by ALPN (`alpn=`) on a TLS stream; `None`
+    /// for other streams and when none was agreed.
+    pub fn alpn_protocol(&self) -> Option<&[u8]> {
+        match self {
+            Stream::Tls(s) => s.get_ref().1.alpn_protocol(),
+            _ => None,
+        }
+    }
+
+    /// For a `process:` stream, the child's exit status once a read has reached the
+    /// end of the stream (see [`ProcessStream`]); `None` otherwise.
+    pub fn exit_status(&self) -> Option<std::process::ExitStatus> {
+        match self {
+            Stream::Process(s) => s.exit_status(),
+            _ => None,
+        }
+    }
+
+    /// The PROXY header a connection from a `haproxy:` listener started with (also
+    /// under TLS, for `haproxy:ssl:`); `None` for other connections.
+    pub fn proxy_header(&self) -> Option<&ProxyHeader> {
+        match self {
+            Stream::Proxied(p) => Some(p.header()),
+            Stream::Tls(s) => s.get_ref().0.proxy_header(),
+            _ => None,
+        }
+    }
+}
+
+impl<R: Runtime> AsyncRead for Stream<R> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Process(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Stdio(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Proxied(s) => s.poll_read(cx, buf),
+            Stream::Tls(s) => tls_read(s, cx, buf),
+        }
+    }
+
+    fn poll_read_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_read_vectored(cx, bufs),
+            Stream::Unix(s) => Pin::new(s).poll_read_vectored(cx, bufs),
+            other => match bufs.iter_mut().find(|b| !b.is_empty()) {
+                Some(buf) => Pin::new(other).poll_read(cx, buf),
+                None => Pin::new(other).poll_read(cx, &mut []),
+            },
+        }
+    }
+}
+
+impl<R: Runtime> AsyncWrite for Stream<R> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Process(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Stdio(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Proxied(s) => Pin::new(&mut s.inner).poll_write(cx, buf),
+            Stream::Tls(s) => {
+                let written = ready!(Pin::new(&mut **s).poll_write(cx, buf))?;
+                push_buffered(s, cx);
+                Poll::Ready(Ok(written))
+            }
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Process(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Stdio(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Proxied(s) => Pin::new(&mut s.inner).poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => {
+                let written = ready!(Pin::new(&mut **s).poll_write_vectored(cx, bufs))?;
+                push_buffered(s, cx);
+                Poll::Ready(Ok(written))
+            }
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(_) | Stream::Unix(_) => Poll::Ready(Ok(())),
+            Stream::Process(s) => Pin::new(s).poll_flush(cx),
+            Stream::Stdio(s) => Pin::new(s).poll_flush(cx),
+            Stream::Proxied(s) => Pin::new(&mut s.inner).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
+        }
+    }
+
+    /// Shuts down the write side (`shutdown(SHUT_WR)`): a half-close. Sockets have no
+    /// user-space buffer, so there is nothing to flush first. A TLS stream sends
+    /// `close_notify` first; a process stream closes the child's stdin; a stdio
+    /// stream its copy of fd 1.
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_close(cx),
+            Stream::Unix(s) => Pin::new(s).poll_close(cx),
+            Stream::Process(s) => Pin::new(s).poll_close(cx),
+            Stream::Stdio(s) => Pin::new(s).poll_close(cx),
+            Stream::Proxied(s) => Pin::new(&mut s.inner).poll_close(cx),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_close(cx),
+        }
+    }
+}
+
+/// Reads from a TLS stream, first pushing out TLS bytes a write left buffered (so a
+/// peer waiting for them is never stalled by a reader waiting for its answer).
+fn tls_read<R: Runtime>(
+    s: &mut TlsStream<R>,
+    cx: &mut Context<'_>,
+    buf: &mut [u8],
+) -> Poll<io::Result<usize>> {
+    push_buffered(s, cx);
+    Pin::new(s)
+        .poll_read(cx, buf)
+        .map_err(strports_sys::tls::describe_tls_failure)
+}
+
+/// Sends what rustls buffered as far as the socket takes it now (the rest goes on
+/// the next read, write or flush).
+fn push_buffered<R: Runtime>(s: &mut TlsStream<R>, cx: &mut Context<'_>) {
+    if s.get_ref().1.wants_write() {
+        // Pending registers for writability; errors surface on the next write.
+        let _ = Pin::new(s).poll_flush(cx);
+    }
+}
+
+/// The socket; for a process or stdio stream, the descriptor reads come from.
+impl<R: Runtime> AsFd for Stream<R> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Stream::Tcp(s) => s.as_fd(),
+            Stream::Unix(s) => s.as_fd(),
+            Stream::Process(s) => s.as_fd(),
+            Stream::Stdio(s) => s.as_fd(),
+            Stream::Proxied(s) => s.inner.as_fd(),
+            Stream::Tls(s) => s.get_ref().0.as_fd(),
+        }
+    }
+}
+
+impl<R: Runtime> AsRawFd for Stream<R> {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
+    }
+}
+
+/// A connection accepted by a `haproxy:` listener: the transport, the header it
+/// started with, and the bytes that came after the header in the same read (given
+/// to the first reads, then dropped; reads after that go straight to the transport).
+/// Reach it as [`Stream::Proxied`]; its [`Stream::peer_addr`] and
+/// [`Stream::local_addr`] are the header's source and destination.
+#[derive(Debug)]
+pub struct Proxied<R: Runtime> {
+    inner: Stream<R>,
+    leftover: Vec<u8>,
+    read: usize,
+    header: ProxyHeader,
+    source: Address,
+    destination: Address,
+}
+
+impl<R: Runtime> Proxied<R> {
+    /// A proxied connection over `inner`, whose first bytes after the header are
+    /// `leftover`.
+    pub(crate) fn new(
+        inner: Stream<R>,
+        leftover: Vec<u8>,
+        header: ProxyHeader,
+        source: Address,
+        destination: Address,
+    ) -> Self {
+        Proxied {
+            inner,
+            leftover,
+            read: 0,
+            header,
+            source,
+            destination,
+        }
+    }
+
+    /// The PROXY header the connection started with (TLVs included).
+    pub fn header(&self) -> &ProxyHeader {
+        &self.header
+    }
+
+    /// The underlying connection (from the load balancer).
+    pub fn transport(&self) -> &Stream<R> {
+        &self.inner
+    }
+
+    /// The original client's address: the header's source, or the transport's peer
+    /// for a LOCAL or `UNKNOWN` header.
+    pub fn source(&self) -> &Address {
+        &self.source
+    }
+
+    /// The address the original client connected to: the header's destination, or
+    /// the transport's local address for a LOCAL or `UNKNOWN` header.
+    pub fn destination(&self) -> &Address {
+        &self.destination
+    }
+
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        if self.leftover.is_empty() {
+            return Pin::new(&mut self.inner).poll_read(cx, buf);
+        }
+        let n = buf.len().min(self.leftover.len() - self.read);
+        buf[..n].copy_from_slice(&self.leftover[self.read..self.read + n]);
+        self.read += n;
+        if self.read == self.leftover.len() {
+            self.leftover = Vec::new();
+            self.read = 0;
+        }
+        Poll::Ready(Ok(n))
+    }
+}
+
+#[cfg(feature = "tokio-io")]
+mod tokio_io {
+    //! tokio's I/O traits on [`Stream`], for `strports-tokio`.
+
+    use super::*;
+    use tokio::io::ReadBuf;
+
+    impl<R: Runtime> tokio::io::AsyncRead for Stream<R> {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let n = ready!(AsyncRead::poll_read(self, cx, buf.initialize_unfilled()))?;
+            buf.advance(n);
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl<R: Runtime> tokio::io::AsyncWrite for Stream<R> {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            AsyncWrite::poll_write(self, cx, buf)
+        }
+
+        fn poll_write_vectored(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            AsyncWrite::poll_write_vectored(self, cx, bufs)
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            matches!(self, Stream::Tcp(_) | Stream::Unix(_) | Stream::Tls(_))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            AsyncWrite::poll_flush(self, cx)
+        }
+
+        /// Shuts down the write side, as futures-io's `poll_close` (see [`Stream`]).
+        fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            AsyncWrite::poll_close(self, cx)
+        }
+    }
+}

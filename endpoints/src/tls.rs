@@ -1,0 +1,195 @@
+//! TLS over futures-rustls: `ssl:` and `tls:` servers ([`TlsListener`], built on the
+//! reusable per-connection [`TlsAcceptorStep`]) and the client handshake over any
+//! stream.
+//!
+//! Configs (certificates, keys, trust roots) are read and built on the runtime's
+//! blocking pool: at `listen` for servers, at the first connect of a `Client`
+//! (every call for the free `connect`). The crypto provider is always
+//! [`strports_core::tls::default_provider`], passed explicitly.
+
+use std::fmt;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures_rustls::{TlsAcceptor, TlsConnector};
+use strports_core::ClientDescription;
+use strports_core::ServerDescription;
+use strports_core::endpoint::Address;
+use strports_core::tls::default_provider;
+use strports_core::tls::rustls::ServerConfig;
+use strports_sys::tls::{ClientTls, ClientTlsCache, handshake_outcome};
+
+use crate::in_flight::Shared;
+use crate::io::Io;
+use crate::runtime::{Interest, Runtime, timeout};
+use crate::stream::Stream;
+use crate::wrap::{Accepting, Wrapped};
+
+pub use strports_sys::tls::DEFAULT_HANDSHAKE_TIMEOUT;
+
+/// The server side of a TLS handshake, applied to one raw accepted stream: a
+/// `ServerConfig` and a time limit. Cheap to clone.
+#[derive(Clone)]
+pub struct TlsAcceptorStep {
+    acceptor: TlsAcceptor,
+    timeout: Duration,
+}
+
+impl TlsAcceptorStep {
+    /// A step serving with `config`, with [`DEFAULT_HANDSHAKE_TIMEOUT`].
+    pub fn new(config: Arc<ServerConfig>) -> TlsAcceptorStep {
+        TlsAcceptorStep {
+            acceptor: TlsAcceptor::from(config),
+            timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+        }
+    }
+
+    /// The same step with another handshake time limit.
+    pub fn with_timeout(mut self, timeout: Duration) -> TlsAcceptorStep {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The handshake time limit.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Runs the server handshake on `raw`; gives [`Stream::Tls`]. Errors are those of
+    /// [`handshake_outcome`]; a peer too slow fails with [`io::ErrorKind::TimedOut`].
+    pub async fn handshake<R: Runtime>(&self, raw: Stream<R>) -> io::Result<Stream<R>> {
+        let outcome = timeout::<R, _>(self.timeout, self.acceptor.accept(raw)).await;
+        let s = handshake_outcome(outcome, self.timeout)?;
+        Ok(Stream::Tls(Box::new(futures_rustls::TlsStream::Server(s))))
+    }
+}
+
+impl fmt::Debug for TlsAcceptorStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsAcceptorStep")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A listener whose connections go through the TLS handshake before
+/// [`accept`](TlsListener::accept) returns them: the `ssl:` and `tls:` servers.
+///
+/// Handshakes run concurrently, inside `accept`: each call accepts every raw
+/// connection that is ready (up to 256 in flight) and polls the unfinished
+/// handshakes that were woken, so a slow peer, or one sending garbage, never holds
+/// up the others. A failed or timed-out handshake is logged (`tracing`, debug
+/// level), counted ([`failed_handshakes`](TlsListener::failed_handshakes)), and its
+/// connection dropped. Handshakes progress only while someone is in `accept` (as
+/// `serve` always is). Cancel-safe: a dropped `accept` loses no connection.
+pub struct TlsListener<R: Runtime, L> {
+    raw: Arc<L>,
+    step: TlsAcceptorStep,
+    /// The raw accept in progress and the handshakes in flight.
+    state: Shared<Accepting<R>>,
+    failed: AtomicU64,
+}
+
+impl<R: Runtime, L: Wrapped<R>> TlsListener<R, L> {
+    /// Runs `step`'s handshake on every connection `raw` accepts.
+    pub fn new(raw: L, step: TlsAcceptorStep) -> Self {
+        TlsListener {
+            raw: Arc::new(raw),
+            step,
+            state: Shared::default(),
+            failed: AtomicU64::new(0),
+        }
+    }
+
+    /// The next connection whose handshake succeeded, with the peer's address.
+    pub async fn accept(&self) -> io::Result<(Stream<R>, Address)> {
+        let accept = || self.raw.accepting();
+        let step = |(stream, peer): (Stream<R>, Address)| -> Accepting<R> {
+            let step = self.step.clone();
+            Box::pin(async move { Ok((step.handshake(stream).await?, peer)) })
+        };
+        let failed = |e: io::Error| {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(error = %e, "strports: tls handshake failed; connection dropped");
+        };
+        self.state.accept(accept, step, failed).await
+    }
+
+    /// The address listened on.
+    pub fn local_addr(&self) -> io::Result<Address> {
+        self.raw.local_addr()
+    }
+
+    /// The listener under TLS (for `haproxy:ssl:`, the PROXY protocol wrapper).
+    pub fn raw(&self) -> &L {
+        &self.raw
+    }
+
+    /// How many connections were dropped because their handshake failed or timed out.
+    pub fn failed_handshakes(&self) -> u64 {
+        self.failed.load(Ordering::Relaxed)
+    }
+}
+
+impl<R: Runtime, L: Wrapped<R> + fmt::Debug> fmt::Debug for TlsListener<R, L> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsListener")
+            .field("raw", &self.raw)
+            .field("failed_handshakes", &self.failed_handshakes())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Runtime, L: Wrapped<R>> AsFd for TlsListener<R, L> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.raw.as_fd()
+    }
+}
+
+/// The two halves of an `ssl:` or `tls:` server: its plain TCP listener and the TLS
+/// step to run on each connection, both set up on the blocking pool (config files,
+/// a named interface). Wrappers that must see the raw bytes first (`haproxy:ssl:`
+/// reads the PROXY header before the handshake) wrap the listener, then give it to
+/// [`TlsListener::new`] with the step.
+pub(crate) async fn plain_listen<R: Runtime>(
+    desc: &ServerDescription,
+) -> io::Result<(Io<R, std::net::TcpListener>, TlsAcceptorStep)> {
+    let owned = desc.clone();
+    let (raw, config) =
+        R::unblock(move || strports_sys::tls::listen(&owned, default_provider())).await??;
+    let raw = Io::new(raw, Interest::Read)
+        .map_err(|e| strports_sys::context(e, format_args!("cannot listen on {desc}")))?;
+    Ok((raw, TlsAcceptorStep::new(config)))
+}
+
+/// The client's TLS config: from `cache` if built already, else built now on the
+/// blocking pool (it reads files) and kept there.
+pub(crate) async fn client_tls<R: Runtime>(
+    desc: &ClientDescription,
+    cache: &ClientTlsCache,
+) -> io::Result<Arc<ClientTls>> {
+    if let Some(tls) = cache.get() {
+        return Ok(tls);
+    }
+    let owned = desc.clone();
+    let tls =
+        R::unblock(move || strports_sys::tls::client_tls(&owned, default_provider())).await??;
+    Ok(cache.set(tls))
+}
+
+/// The client handshake over any stream: verification as `tls` says. Errors come
+/// from [`handshake_outcome`]: untrusted certificate, host-name mismatch, expired
+/// certificate, or handshake failure.
+pub(crate) async fn client_handshake<R: Runtime>(
+    inner: Stream<R>,
+    tls: &ClientTls,
+    limit: Duration,
+) -> io::Result<Stream<R>> {
+    let connector = TlsConnector::from(tls.config.clone());
+    let outcome = timeout::<R, _>(limit, connector.connect(tls.server_name.clone(), inner)).await;
+    let s = handshake_outcome(outcome, limit)?;
+    Ok(Stream::Tls(Box::new(futures_rustls::TlsStream::Client(s))))
+}

@@ -6,7 +6,7 @@
 //! `systemd:domain=INET:index=0`); `strports-core` (re-exported as [`core`]) parses
 //! it, and this crate opens it: [`listen`] gives a [`Listener`], [`connect`] a
 //! [`Stream`], [`serve`] runs a handler per connection on smol's executor. Streams
-//! implement [`futures_io`]'s `AsyncRead`/`AsyncWrite`, so every smol and futures
+//! implement futures-io's `AsyncRead`/`AsyncWrite`, so every smol and futures
 //! I/O utility works on them.
 //!
 //! Supported: servers `tcp`, `tcp6`, `unix` (paths and Linux abstract names),

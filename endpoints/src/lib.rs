@@ -2,7 +2,7 @@
 //!
 //! `strports-core` parses descriptions (`tcp:8080:interface=127.0.0.1`,
 //! `ssl:443:privateKey=key.pem`, `haproxy:unix:/run/app.sock`, ...); this crate opens
-//! them: [`listen`] gives a [`Listener`], [`connect`] a [`Stream`], [`serve`] runs a
+//! them: [`listen`] gives a [`Listener`], [`connect()`] a [`Stream`], [`serve()`] runs a
 //! handler per connection. It is written against the [`Runtime`] trait (a reactor
 //! for non-blocking descriptors, timers, spawning, blocking work, child processes),
 //! which `strports-tokio` and `strports-smol` implement; use those crates, which
@@ -15,6 +15,46 @@
 //! [`process`], [`stdio`]) and [`stream`]; the wrappers ([`tls`], [`haproxy`]) over
 //! any listener ([`wrap`]); [`listener`]; the recursive open of descriptions
 //! ([`open`]); and [`serve`](mod@serve) on top.
+//!
+//! # PROXY protocol (`haproxy:`)
+//!
+//! `haproxy:<server description>` listens as the inner description says, and every
+//! accepted connection must then start with a PROXY protocol v1 or v2 header (what a
+//! load balancer such as HAProxy sends with `send-proxy` or `send-proxy-v2`). `accept`
+//! returns a [`Stream::Proxied`] whose `peer_addr` and `local_addr` are the
+//! header's source and destination (the connection's own for a LOCAL or `UNKNOWN`
+//! header); the bytes after the header reach the application unchanged. Headers are
+//! read concurrently while `accept` is awaited, so a slow client holds up no other.
+//! A connection whose header is missing, malformed, for a datagram flow or not
+//! complete within the header timeout (5 s by default: [`HaproxyOptions`], set with
+//! [`Server::with_haproxy_options`]) is closed, logged and counted
+//! ([`Listener::proxy_rejections`]). For `haproxy:ssl:` and `haproxy:tls:` the header
+//! comes first, then the TLS handshake.
+//!
+//! # UNIX sockets
+//!
+//! A `unix` path server takes Twisted's lock file `<path>.lock` (unless
+//! `lockfile=0`), sets `mode` before the socket listens, and removes a stale socket
+//! left by a dead owner. Dropping the [`Listener`] removes the socket file (if it is
+//! still the one it bound) and then releases the lock file.
+//!
+//! # Processes and standard I/O
+//!
+//! `connect` on `process:prog:arg...` starts the program and gives a
+//! [`Stream::Process`] ([`ProcessStream`]): writes go to its stdin, reads come from
+//! its stdout, closing the write side (`close()`, tokio's `shutdown()`) closes its stdin. When its stdout ends, the final read
+//! waits for the exit: status 0 is EOF; another status or a signal is an error
+//! (`process "false" exited with status 1`), and [`Stream::exit_status`] has it.
+//! Dropping the stream kills the child; the runtime reaps it in the background. A program that cannot be started fails `connect` with
+//! `cannot run "prog": <reason>`.
+//!
+//! `listen` on `stdio` gives a [`Listener::Stdio`] whose first `accept` is the one
+//! connection over fd 0/fd 1 ([`StdioStream`]); the second fails with
+//! [`std::io::ErrorKind::NotConnected`], which ends a [`serve()`] loop. Pipes and
+//! sockets are read and written through the reactor (non-blocking while the stream
+//! exists, so `println!` may then fail with `WouldBlock` on a full pipe: write
+//! through the stream); terminals and files are read on a thread and never made
+//! non-blocking.
 
 pub mod accept;
 pub mod connect;

@@ -182,7 +182,7 @@ pub fn open() -> io::Result<StdioFds> {
 
 /// The error a `stdio` listener's second `accept` gives: kind
 /// [`io::ErrorKind::NotConnected`], "stdio has only one connection". A serve loop
-/// stops accepting on it (see [`crate::accept::ends_serving`]).
+/// stops accepting on it (see `strports_endpoints::accept::ends_serving`).
 pub fn only_one_connection() -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, "stdio has only one connection")
 }

@@ -376,6 +376,44 @@ pub fn listen_as(server: &TcpServer, ipv6: bool, types: TypeNames) -> io::Result
     }))
 }
 
+/// Accepts one connection on the non-blocking listening socket `listener`, as a
+/// non-blocking, close-on-exec socket (one `accept4` call): the runtime's I/O
+/// loop retries on [`io::ErrorKind::WouldBlock`].
+pub fn accept_raw(listener: &impl AsFd) -> io::Result<(OwnedFd, SockAddr)> {
+    let fd = listener.as_fd().as_raw_fd();
+    // SAFETY: accept4 fills at most `len` bytes of the storage socket2 gives it and
+    // sets `len`; the descriptor it returns is new and owned by nobody else.
+    unsafe {
+        SockAddr::try_init(|storage, len| {
+            let new = libc::accept4(
+                fd,
+                storage.cast(),
+                len,
+                libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            );
+            if new < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(OwnedFd::from_raw_fd(new))
+            }
+        })
+    }
+}
+
+/// [`accept_raw`] on a TCP listener, with `TCP_NODELAY` set (best effort: a peer
+/// that already reset the connection makes it fail, and the first read or write
+/// reports that anyway).
+pub fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
+    let (fd, addr) = accept_raw(listener)?;
+    let stream = TcpStream::from(fd);
+    let _ = stream.set_nodelay(true);
+    let addr = match addr.as_socket() {
+        Some(addr) => addr,
+        None => stream.peer_addr()?,
+    };
+    Ok((stream, addr))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -465,42 +503,4 @@ mod tests {
             }
         );
     }
-}
-
-/// Accepts one connection on the non-blocking listening socket `listener`, as a
-/// non-blocking, close-on-exec socket (one `accept4` call): the runtime's I/O
-/// loop retries on [`io::ErrorKind::WouldBlock`].
-pub fn accept_raw(listener: &impl AsFd) -> io::Result<(OwnedFd, SockAddr)> {
-    let fd = listener.as_fd().as_raw_fd();
-    // SAFETY: accept4 fills at most `len` bytes of the storage socket2 gives it and
-    // sets `len`; the descriptor it returns is new and owned by nobody else.
-    unsafe {
-        SockAddr::try_init(|storage, len| {
-            let new = libc::accept4(
-                fd,
-                storage.cast(),
-                len,
-                libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            );
-            if new < 0 {
-                Err(io::Error::last_os_error())
-            } else {
-                Ok(OwnedFd::from_raw_fd(new))
-            }
-        })
-    }
-}
-
-/// [`accept_raw`] on a TCP listener, with `TCP_NODELAY` set (best effort: a peer
-/// that already reset the connection makes it fail, and the first read or write
-/// reports that anyway).
-pub fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
-    let (fd, addr) = accept_raw(listener)?;
-    let stream = TcpStream::from(fd);
-    let _ = stream.set_nodelay(true);
-    let addr = match addr.as_socket() {
-        Some(addr) => addr,
-        None => stream.peer_addr()?,
-    };
-    Ok((stream, addr))
 }

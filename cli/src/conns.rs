@@ -1,120 +1,90 @@
-//! Counting live connections: the `--max-connections` slots, waiting until all are
-//! gone, and telling them all to stop when the grace period runs out.
+//! What the tool counts beside the library's serve loop: the connection handlers
+//! alive (for the logs, and to wait for those cut at shutdown to write their
+//! summaries), and whether the loop has ended on its own.
 //!
-//! Runtime-independent (event-listener works under any executor).
+//! The limit and the cancelling are the library's (`ServeOptions`,
+//! `Serving::stop`); this only observes. Runtime-independent (event-listener works
+//! under any executor).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use event_listener::Event;
 
-/// The live connections of one server.
-#[derive(Debug)]
+/// The live connection handlers of one server.
+#[derive(Debug, Default)]
 pub(crate) struct Conns {
-    limit: usize,
     live: AtomicUsize,
-    /// Notified whenever a slot is freed.
-    freed: Event,
-    cancelled: AtomicBool,
-    cancel: Event,
+    /// Set once the serve loop and every connection of it are gone.
+    ended: AtomicBool,
+    /// Notified whenever a handler ends, and when the loop has ended.
+    changed: Event,
 }
 
-/// One connection's slot; dropping it frees the slot.
+/// One running handler; dropping it counts it gone.
 #[derive(Debug)]
 pub(crate) struct Slot(Arc<Conns>);
 
-impl Conns {
-    /// At most `limit` connections at once (`None`: no limit).
-    pub(crate) fn new(limit: Option<usize>) -> Arc<Conns> {
-        Arc::new(Conns {
-            limit: limit.unwrap_or(usize::MAX),
-            live: AtomicUsize::new(0),
-            freed: Event::new(),
-            cancelled: AtomicBool::new(false),
-            cancel: Event::new(),
-        })
-    }
+/// Owned by the serve loop's handler: dropped (and so marking the loop ended) once
+/// the loop has stopped accepting and every connection task is gone.
+#[derive(Debug)]
+pub(crate) struct LoopGuard(Arc<Conns>);
 
-    /// The number of live connections.
+impl Conns {
+    /// The number of live handlers.
     pub(crate) fn live(&self) -> usize {
         self.live.load(Ordering::Acquire)
     }
 
-    fn try_acquire(self: &Arc<Self>) -> Option<Slot> {
-        self.live
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.limit).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| Slot(self.clone()))
+    /// Counts one more live handler; returns its slot and the new count.
+    pub(crate) fn enter(self: &Arc<Self>) -> (Slot, usize) {
+        let live = self.live.fetch_add(1, Ordering::AcqRel) + 1;
+        (Slot(self.clone()), live)
     }
 
-    /// Whether every slot is taken.
-    pub(crate) fn full(&self) -> bool {
-        self.live() >= self.limit
+    /// The guard to move into the serve loop's handler.
+    pub(crate) fn loop_guard(self: &Arc<Self>) -> LoopGuard {
+        LoopGuard(self.clone())
     }
 
-    /// Waits for a free slot and takes it.
-    pub(crate) async fn acquire(self: &Arc<Self>) -> Slot {
+    /// Waits until `done` holds, re-checking whenever something changed.
+    async fn until(&self, done: impl Fn(&Self) -> bool) {
         loop {
-            if let Some(slot) = self.try_acquire() {
-                return slot;
+            if done(self) {
+                return;
             }
-            // Listen first, then check again, so a slot freed in between is not missed.
-            let freed = self.freed.listen();
-            if let Some(slot) = self.try_acquire() {
-                return slot;
+            // Listen first, then check again, so a change in between is not missed.
+            let changed = self.changed.listen();
+            if done(self) {
+                return;
             }
-            freed.await;
+            changed.await;
         }
     }
 
-    /// Waits until no connection is live.
+    /// Waits until no handler is live.
     pub(crate) async fn all_done(&self) {
-        loop {
-            if self.live() == 0 {
-                return;
-            }
-            let freed = self.freed.listen();
-            if self.live() == 0 {
-                return;
-            }
-            freed.await;
-        }
+        self.until(|c| c.live() == 0).await;
     }
 
-    /// Tells every connection to stop now.
-    pub(crate) fn cancel_all(&self) {
-        self.cancelled.store(true, Ordering::Release);
-        self.cancel.notify(usize::MAX);
-    }
-
-    /// Completes once [`cancel_all`](Conns::cancel_all) was called.
-    pub(crate) async fn cancelled(&self) {
-        loop {
-            if self.cancelled.load(Ordering::Acquire) {
-                return;
-            }
-            let cancel = self.cancel.listen();
-            if self.cancelled.load(Ordering::Acquire) {
-                return;
-            }
-            cancel.await;
-        }
-    }
-}
-
-impl Slot {
-    /// The connections this slot belongs to.
-    pub(crate) fn conns(&self) -> &Conns {
-        &self.0
+    /// Waits until the serve loop has ended on its own (its listener had no more
+    /// connections) and every connection with it.
+    pub(crate) async fn loop_ended(&self) {
+        self.until(|c| c.ended.load(Ordering::Acquire)).await;
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
         self.0.live.fetch_sub(1, Ordering::AcqRel);
-        self.0.freed.notify(usize::MAX);
+        self.0.changed.notify(usize::MAX);
+    }
+}
+
+impl Drop for LoopGuard {
+    fn drop(&mut self) {
+        self.0.ended.store(true, Ordering::Release);
+        self.0.changed.notify(usize::MAX);
     }
 }
 
@@ -124,25 +94,17 @@ mod tests {
     use futures_lite::future;
 
     #[test]
-    fn limit_blocks_until_a_slot_is_freed() {
-        let conns = Conns::new(Some(1));
-        let first = future::block_on(conns.acquire());
-        assert!(conns.full());
-        assert!(conns.try_acquire().is_none());
-        drop(first);
-        let _second = future::block_on(conns.acquire());
-        assert_eq!(conns.live(), 1);
-    }
-
-    #[test]
-    fn all_done_and_cancel() {
-        let conns = Conns::new(None);
+    fn counts_handlers_and_the_end_of_the_loop() {
+        let conns = Arc::new(Conns::default());
         future::block_on(conns.all_done());
-        let slot = future::block_on(conns.acquire());
+        let (slot, live) = conns.enter();
+        assert_eq!(live, 1);
         assert!(future::block_on(future::poll_once(conns.all_done())).is_none());
-        conns.cancel_all();
-        future::block_on(slot.conns().cancelled());
         drop(slot);
         future::block_on(conns.all_done());
+        let guard = conns.loop_guard();
+        assert!(future::block_on(future::poll_once(conns.loop_ended())).is_none());
+        drop(guard);
+        future::block_on(conns.loop_ended());
     }
 }

@@ -11,8 +11,9 @@
 //! * `130`/`143`: a `connect` or `listen` stdio session ended by SIGINT/SIGTERM.
 //!
 //! The networking commands are written once (`session.rs`, `pipe.rs`,
-//! `conns.rs`) against the small `runtime::Runtime` trait, with one adapter per
-//! runtime (`rt_tokio.rs`, `rt_smol.rs`).
+//! `conns.rs`), generic over the endpoints library's `Runtime` trait and its
+//! serve loop; the small `runtime::CliRuntime` trait adds what only the tool needs
+//! (signals, running a session), implemented in `rt_tokio.rs` and `rt_smol.rs`.
 
 use std::process::ExitCode;
 

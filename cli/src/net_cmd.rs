@@ -11,9 +11,12 @@ use clap::{Args, ValueEnum};
 use strports_core::{ClientDescription, ParseError, ServerDescription, quote};
 use tracing_subscriber::EnvFilter;
 
+use strports_smol::Smol;
+use strports_tokio::Tokio;
+
 use crate::parse_cmd::error_text;
+use crate::runtime::CliRuntime;
 use crate::session::{self, EXIT_FAILURE, Handler, ServeOptions};
-use crate::{rt_smol, rt_tokio};
 
 /// Examples shown by `strports listen --help`.
 pub(crate) const LISTEN_EXAMPLES: &str = "\
@@ -218,12 +221,12 @@ pub(crate) fn run_listen(args: ListenArgs) -> u8 {
     let options = serve_options(&args.common, &args.serve);
     let idle = args.common.idle_timeout;
     match (args.common.runtime, handler) {
-        (RuntimeChoice::Tokio, Some(h)) => {
-            rt_tokio::run(|rt| session::serve(rt, server, h, options))
+        (RuntimeChoice::Tokio, Some(h)) => serve::<Tokio>(server, h, options),
+        (RuntimeChoice::Smol, Some(h)) => serve::<Smol>(server, h, options),
+        (RuntimeChoice::Tokio, None) => {
+            Tokio::run(|_| session::listen_stdio::<Tokio>(server, idle))
         }
-        (RuntimeChoice::Smol, Some(h)) => rt_smol::run(|rt| session::serve(rt, server, h, options)),
-        (RuntimeChoice::Tokio, None) => rt_tokio::run(|rt| session::listen_stdio(rt, server, idle)),
-        (RuntimeChoice::Smol, None) => rt_smol::run(|rt| session::listen_stdio(rt, server, idle)),
+        (RuntimeChoice::Smol, None) => Smol::run(|_| session::listen_stdio::<Smol>(server, idle)),
     }
 }
 
@@ -242,8 +245,8 @@ pub(crate) fn run_connect(args: ConnectArgs) -> u8 {
     init_logging(&args.common);
     let idle = args.common.idle_timeout;
     match args.common.runtime {
-        RuntimeChoice::Tokio => rt_tokio::run(|rt| session::connect(rt, client, idle)),
-        RuntimeChoice::Smol => rt_smol::run(|rt| session::connect(rt, client, idle)),
+        RuntimeChoice::Tokio => Tokio::run(|_| session::connect::<Tokio>(client, idle)),
+        RuntimeChoice::Smol => Smol::run(|_| session::connect::<Smol>(client, idle)),
     }
 }
 
@@ -264,9 +267,14 @@ pub(crate) fn run_relay(args: RelayArgs) -> u8 {
     };
     let options = serve_options(&args.common, &args.serve);
     match args.common.runtime {
-        RuntimeChoice::Tokio => rt_tokio::run(|rt| session::serve(rt, server, handler, options)),
-        RuntimeChoice::Smol => rt_smol::run(|rt| session::serve(rt, server, handler, options)),
+        RuntimeChoice::Tokio => serve::<Tokio>(server, handler, options),
+        RuntimeChoice::Smol => serve::<Smol>(server, handler, options),
     }
+}
+
+/// Runs a server on a fresh `R` runtime.
+fn serve<R: CliRuntime>(server: ServerDescription, handler: Handler, options: ServeOptions) -> u8 {
+    R::run(|spawner| session::serve::<R>(spawner, server, handler, options))
 }
 
 #[cfg(test)]

@@ -15,7 +15,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
-use crate::runtime::{Io, Runtime};
+use futures_io::{AsyncRead, AsyncWrite};
+use strports_endpoints::Runtime;
 
 /// Bytes per direction buffer once the direction has seen bulk traffic.
 pub(crate) const BUFFER_SIZE: usize = 64 * 1024;
@@ -104,21 +105,27 @@ trait Route {
     fn shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
 }
 
+/// A byte stream as the pipe uses it: futures-io's traits, where `poll_close` is a
+/// half-close (`shutdown(SHUT_WR)`: the peer reads EOF) on the library's streams.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> Io for T {}
+
 /// Read from one stream, write to another.
 struct Across<'a, X, Y>(&'a mut X, &'a mut Y);
 
 impl<X: Io, Y: Io> Route for Across<'_, X, Y> {
     fn read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        self.0.poll_read(cx, buf)
+        Pin::new(&mut *self.0).poll_read(cx, buf)
     }
     fn write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.1.poll_write(cx, buf)
+        Pin::new(&mut *self.1).poll_write(cx, buf)
     }
     fn flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.1.poll_flush(cx)
+        Pin::new(&mut *self.1).poll_flush(cx)
     }
     fn shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.1.poll_shutdown(cx)
+        Pin::new(&mut *self.1).poll_close(cx)
     }
 }
 
@@ -127,16 +134,16 @@ struct Back<'a, X>(&'a mut X);
 
 impl<X: Io> Route for Back<'_, X> {
     fn read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        self.0.poll_read(cx, buf)
+        Pin::new(&mut *self.0).poll_read(cx, buf)
     }
     fn write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.0.poll_write(cx, buf)
+        Pin::new(&mut *self.0).poll_write(cx, buf)
     }
     fn flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.0.poll_flush(cx)
+        Pin::new(&mut *self.0).poll_flush(cx)
     }
     fn shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.0.poll_shutdown(cx)
+        Pin::new(&mut *self.0).poll_close(cx)
     }
 }
 
@@ -213,10 +220,11 @@ fn poll_half(
     }
 }
 
-/// The idle timeout: one timer, moved only when it fires (not per chunk).
+/// The idle timeout: one timer (allocated once), moved only when it fires (not per
+/// chunk).
 struct Idle<R: Runtime> {
     timeout: Duration,
-    timer: R::Timer,
+    timer: Pin<Box<R::Sleep>>,
     last: Instant,
 }
 
@@ -239,19 +247,14 @@ pub(crate) struct Pipe<R: Runtime, A: Io, B: Io> {
 
 impl<R: Runtime, A: Io, B: Io> Pipe<R, A, B> {
     /// Copies both ways between `a` and `b`; the names say which failed in [`End`].
-    pub(crate) fn new(
-        rt: &R,
-        a: (A, &'static str),
-        b: (B, &'static str),
-        idle: Option<Duration>,
-    ) -> Self {
+    pub(crate) fn new(a: (A, &'static str), b: (B, &'static str), idle: Option<Duration>) -> Self {
         Pipe {
             a: a.0,
             b: Some(b.0),
             names: (a.1, b.1),
             forward: Half::new(),
             backward: Half::new(),
-            idle: idle_state(rt, idle),
+            idle: idle_state(idle),
             after_b_shutdown: None,
         }
     }
@@ -274,25 +277,25 @@ impl<R: Runtime, A: Io, B: Io> Pipe<R, A, B> {
 
 impl<R: Runtime, A: Io> Pipe<R, A, A> {
     /// Writes back whatever `a` sends; half-closes `a` after its EOF.
-    pub(crate) fn echo(rt: &R, a: (A, &'static str), idle: Option<Duration>) -> Self {
+    pub(crate) fn echo(a: (A, &'static str), idle: Option<Duration>) -> Self {
         Pipe {
             a: a.0,
             b: None,
             names: (a.1, a.1),
             forward: Half::new(),
             backward: Half::finished(),
-            idle: idle_state(rt, idle),
+            idle: idle_state(idle),
             after_b_shutdown: None,
         }
     }
 }
 
-fn idle_state<R: Runtime>(rt: &R, idle: Option<Duration>) -> Option<Idle<R>> {
+fn idle_state<R: Runtime>(idle: Option<Duration>) -> Option<Idle<R>> {
     idle.map(|timeout| {
-        let last = Instant::now();
+        let last = R::now();
         Idle {
             timeout,
-            timer: rt.timer(last + timeout),
+            timer: Box::pin(R::sleep_until(last + timeout)),
             last,
         }
     })
@@ -368,16 +371,16 @@ impl<R: Runtime, A: Io, B: Io> Future for Pipe<R, A, B> {
         }
         if let Some(idle) = &mut this.idle {
             if active {
-                idle.last = Instant::now();
+                idle.last = R::now();
             }
             // The timer is only moved when it fires: then either the connection was
             // quiet for the whole timeout, or it is re-armed from the last activity.
-            while R::poll_timer(&mut idle.timer, cx).is_ready() {
+            while idle.timer.as_mut().poll(cx).is_ready() {
                 let deadline = idle.last + idle.timeout;
-                if Instant::now() >= deadline {
+                if R::now() >= deadline {
                     return Poll::Ready(End::Idle(idle.timeout));
                 }
-                R::reset_timer(&mut idle.timer, deadline);
+                R::reset(idle.timer.as_mut(), deadline);
             }
         }
         Poll::Pending

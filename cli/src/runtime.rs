@@ -1,33 +1,15 @@
-//! What the session logic needs from an async runtime, as two small traits.
+//! What the tool needs from an async runtime beyond what the endpoints library's
+//! [`strports_endpoints::Runtime`] gives: SIGINT/SIGTERM, running a session on a
+//! fresh runtime, and the spawner its tasks go to.
 //!
-//! [`Runtime`] is implemented once per runtime (`rt_tokio.rs`, `rt_smol.rs`); every
-//! decision (limits, timeouts, shutdown, summaries, exit codes) lives in the
-//! generic code in `session.rs` and `pipe.rs`. Listening and connecting go through
-//! the backends' `listen()`/`connect()`, so every description type a backend
-//! supports works here without the tool knowing about it.
+//! [`CliRuntime`] is implemented for `strports_tokio::Tokio` (`rt_tokio.rs`) and
+//! `strports_smol::Smol` (`rt_smol.rs`); everything else (listening, connecting,
+//! the serve loop, timers) is the library's, and every decision (summaries, exit
+//! codes, shutdown) lives in the generic code of `session.rs` and `pipe.rs`.
 
 use std::future::Future;
 use std::io;
 use std::task::{Context, Poll};
-use std::time::Instant;
-
-use strports_core::{ClientDescription, ServerDescription};
-
-/// A byte stream as the copy loop sees it: reads, writes, flush, and a half-close
-/// (`poll_shutdown`: no more writes, the peer reads EOF).
-///
-/// Taking `&mut self` instead of `Pin<&mut Self>` is fine: every stream the
-/// backends give is `Unpin`.
-pub(crate) trait Io: Send + Unpin + 'static {
-    /// Reads into `buf`; `Ok(0)` is EOF.
-    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>>;
-    /// Writes some of `buf`.
-    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>>;
-    /// Pushes out anything buffered (TLS records).
-    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
-    /// Half-closes the write side.
-    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
-}
 
 /// SIGINT or SIGTERM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,48 +38,24 @@ impl Signal {
     }
 }
 
-/// One async runtime: the backend's listen/connect, spawning, one timer, signals.
-pub(crate) trait Runtime: Clone + Send + Sync + 'static {
-    /// The backend's stream type.
-    type Stream: Io;
-    /// The backend's listener type.
-    type Listener: strports_core::Listener<Stream = Self::Stream> + 'static;
-    /// A resettable timer (allocated once, reset without allocating).
-    type Timer: Send + Unpin + 'static;
+/// A runtime as the tool runs it: the library's runtime, plus signals and a way to
+/// run a session to completion.
+pub(crate) trait CliRuntime: strports_endpoints::Runtime {
     /// The SIGINT/SIGTERM handlers.
     type Signals: Send + 'static;
 
-    /// The backend's `listen`.
-    fn listen(
-        &self,
-        desc: &ServerDescription,
-    ) -> impl Future<Output = io::Result<Self::Listener>> + Send;
-    /// The backend's `connect`.
-    fn connect(
-        &self,
-        desc: &ClientDescription,
-    ) -> impl Future<Output = io::Result<Self::Stream>> + Send;
-    /// Runs `future` as a detached task on this runtime.
-    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, future: F);
-    /// A timer that fires at `deadline`.
-    fn timer(&self, deadline: Instant) -> Self::Timer;
-    /// Polls `timer`; `Ready` once its deadline has passed.
-    fn poll_timer(timer: &mut Self::Timer, cx: &mut Context<'_>) -> Poll<()>;
-    /// Moves `timer` to fire at `deadline` instead.
-    fn reset_timer(timer: &mut Self::Timer, deadline: Instant);
     /// Installs handlers for SIGINT and SIGTERM (from now on they no longer kill us).
-    fn signals(&self) -> io::Result<Self::Signals>;
+    fn signals() -> io::Result<Self::Signals>;
+
     /// Polls for the next SIGINT or SIGTERM.
     fn poll_signal(signals: &mut Self::Signals, cx: &mut Context<'_>) -> Poll<Signal>;
-}
 
-/// Waits until `deadline`.
-pub(crate) async fn sleep_until<R: Runtime>(rt: &R, deadline: Instant) {
-    let mut timer = rt.timer(deadline);
-    std::future::poll_fn(|cx| R::poll_timer(&mut timer, cx)).await;
+    /// Runs `session` on a fresh runtime driven by this thread, with the spawner of
+    /// that runtime's tasks, and returns its exit status.
+    fn run<F: Future<Output = u8>>(session: impl FnOnce(Self::Spawner) -> F) -> u8;
 }
 
 /// Waits for the next SIGINT or SIGTERM.
-pub(crate) async fn next_signal<R: Runtime>(signals: &mut R::Signals) -> Signal {
+pub(crate) async fn next_signal<R: CliRuntime>(signals: &mut R::Signals) -> Signal {
     std::future::poll_fn(|cx| R::poll_signal(signals, cx)).await
 }

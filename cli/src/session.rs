@@ -1,22 +1,25 @@
-//! The networking commands, once, for any [`Runtime`]: the accept loop with its
-//! connection limit and graceful shutdown, one task per connection, the stdio
-//! sessions of `connect` and `listen` (without `--echo`/`--exec`), the per
-//! connection summary, and the exit status.
+//! The networking commands, once, for any [`CliRuntime`]: servers as the
+//! library's serve loop (connection limit, accept-error back-off, graceful stop)
+//! with one handler per connection, the stdio sessions of `connect` and `listen`
+//! (without `--echo`/`--exec`), the per connection summary, and the exit status.
 
 use std::fmt;
 use std::fs::OpenOptions;
 use std::future::Future;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use strports_core::{Address, ClientDescription, Listener as _, ServerDescription};
+use futures_lite::future;
+use strports_core::{Address, ClientDescription, ServerDescription};
+use strports_endpoints::{Client, Runtime, Stream, connect as connect_to, listen, serve_with};
 use tracing::{debug, info, warn};
 
-use crate::conns::{Conns, Slot};
+use crate::conns::{Conns, LoopGuard, Slot};
 use crate::pipe::{End, Pipe};
-use crate::runtime::{Io, Runtime, Signal, next_signal, sleep_until};
+use crate::runtime::{CliRuntime, Signal, next_signal};
 
 /// Exit status: success.
 pub(crate) const EXIT_OK: u8 = 0;
@@ -24,7 +27,8 @@ pub(crate) const EXIT_OK: u8 = 0;
 /// description, a connection that ended with an error).
 pub(crate) const EXIT_FAILURE: u8 = 1;
 
-/// How long cancelled connections get to close after the grace period.
+/// How long cancelled connections get to close after the grace period (and how
+/// long after it the serve loop must have cut them).
 const CANCEL_WAIT: Duration = Duration::from_secs(1);
 
 /// What a server does with each accepted connection.
@@ -60,7 +64,7 @@ enum Either<A, B> {
 
 /// Runs both futures; the first to finish wins (`a` is polled first).
 async fn race<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Output> {
-    futures_lite::future::or(async { Either::Left(a.await) }, async {
+    future::or(async { Either::Left(a.await) }, async {
         Either::Right(b.await)
     })
     .await
@@ -114,26 +118,26 @@ fn fatal(error: &dyn fmt::Display) -> u8 {
     EXIT_FAILURE
 }
 
-/// `listen --echo`, `listen --exec` and `relay`: accept connections until
-/// SIGINT/SIGTERM (or until the listener has no more), each handled in its own
-/// task by `handler`.
+/// `listen --echo`, `listen --exec` and `relay`: the library's serve loop
+/// ([`serve_with`]) over the listener, each connection handled by `handler` in its
+/// own task, until SIGINT/SIGTERM (or until the listener has no more connections:
+/// `stdio`, after its one).
 ///
-/// At most `max_connections` run at once: while all slots are taken the loop
-/// does not call `accept`, so new connections wait in the kernel's listen backlog
-/// (and are refused by the kernel only once that is full). On the first signal the
-/// listener is closed, open connections get `grace` to finish, then the rest are
-/// cut; a second signal cuts them at once.
-pub(crate) async fn serve<R: Runtime>(
-    rt: R,
+/// At most `max_connections` run at once: while all are taken the loop does not
+/// accept, so new connections wait in the kernel's listen backlog. On the first
+/// signal the loop stops accepting and closes the listener, open connections get
+/// `grace` to finish, then the rest are cut; a second signal cuts them at once.
+pub(crate) async fn serve<R: CliRuntime>(
+    spawner: R::Spawner,
     server: ServerDescription,
     handler: Handler,
     options: ServeOptions,
 ) -> u8 {
-    let mut signals = match rt.signals() {
+    let mut signals = match R::signals() {
         Ok(s) => s,
         Err(e) => return fatal(&format_args!("cannot handle signals: {e}")),
     };
-    let listener = match rt.listen(&server).await {
+    let listener = match listen::<R>(&server).await {
         Ok(l) => l,
         Err(e) => return fatal(&e),
     };
@@ -141,172 +145,267 @@ pub(crate) async fn serve<R: Runtime>(
         Ok(local) => info!(server = %server, "listening on {local}"),
         Err(_) => info!(server = %server, "listening"),
     }
-    let conns = Conns::new(options.max_connections);
-    let handler = Arc::new(handler);
-    let stopped_by = loop {
-        if conns.full() {
-            debug!(
-                live = conns.live(),
-                "all connection slots taken; new connections wait in the backlog"
-            );
-        }
-        let slot = match race(conns.acquire(), next_signal::<R>(&mut signals)).await {
-            Either::Left(slot) => slot,
-            Either::Right(signal) => break Some(signal),
-        };
-        match race(listener.accept(), next_signal::<R>(&mut signals)).await {
-            Either::Left(Ok((stream, peer))) => rt.spawn(connection(
-                rt.clone(),
-                stream,
-                peer,
-                handler.clone(),
-                slot,
-                options.idle_timeout,
-            )),
-            Either::Left(Err(e)) if strports_endpoints::accept::ends_serving(&e) => {
-                debug!(error = %e, "no more connections to accept");
-                break None;
-            }
-            Either::Left(Err(e)) => {
-                let pause = strports_endpoints::accept::retry_delay(&e);
-                if pause.is_zero() {
-                    debug!(error = %e, "accept failed; accepting the next connection");
-                } else {
-                    warn!(error = %e, ?pause, "accept failed; pausing before accepting again");
-                    let resume = Instant::now() + pause;
-                    if let Either::Right(signal) =
-                        race(sleep_until(&rt, resume), next_signal::<R>(&mut signals)).await
-                    {
-                        break Some(signal);
-                    }
-                }
-            }
-            Either::Right(signal) => break Some(signal),
-        }
-    };
-    // Stop listening first (a unix socket file is removed), then wind down.
-    drop(listener);
-    let Some(signal) = stopped_by else {
-        conns.all_done().await;
-        return EXIT_OK;
-    };
-    let live = conns.live();
-    info!(
-        "{}: stopped accepting; waiting up to {} for {live} open connection(s)",
-        signal.name(),
-        Secs(options.grace)
-    );
-    let deadline = Instant::now() + options.grace;
-    let waited = race(
-        conns.all_done(),
-        race(sleep_until(&rt, deadline), next_signal::<R>(&mut signals)),
-    )
-    .await;
-    if let Either::Right(why) = waited {
-        let reason = match why {
-            Either::Left(()) => "grace period over",
-            Either::Right(_) => "second signal",
-        };
-        warn!("{reason}: closing {} open connection(s)", conns.live());
-        conns.cancel_all();
-        let _ = race(
-            conns.all_done(),
-            sleep_until(&rt, Instant::now() + CANCEL_WAIT),
-        )
-        .await;
+    // A listener of one connection (`stdio`) ends the loop after it; that
+    // connection then runs to its end, as it did before the loop ended, rather than
+    // for a grace period: the grace is kept for signals (applied here).
+    let one_connection = serves_one_connection(&server);
+    let socket = (!one_connection).then(|| Socket::of(&listener)).flatten();
+    let mut serve_options = strports_endpoints::ServeOptions::new();
+    if let Some(max) = options.max_connections {
+        serve_options = serve_options.with_max_connections(max);
     }
+    if !one_connection {
+        serve_options = serve_options.with_grace(options.grace);
+    }
+    let conns = Arc::new(Conns::default());
+    let shared = Arc::new(Shared {
+        handler: match handler {
+            Handler::Echo => Serve::Echo,
+            Handler::Connect { desc, name } => Serve::Connect {
+                client: Box::new(Client::new(desc)),
+                name,
+            },
+        },
+        idle: options.idle_timeout,
+        max_connections: options.max_connections,
+        conns: conns.clone(),
+        _loop: conns.loop_guard(),
+    });
+    let serving = serve_with(&spawner, listener, serve_options, move |stream, peer| {
+        connection::<R>(stream, peer, shared.clone())
+    });
+    let signal = match race(conns.loop_ended(), next_signal::<R>(&mut signals)).await {
+        Either::Left(()) => {
+            serving.stop().await;
+            return EXIT_OK;
+        }
+        Either::Right(signal) => signal,
+    };
+    let mut stop = Box::pin(serving.stop());
+    // Ask the loop to stop; it closes the listener (a unix socket file is removed)
+    // as soon as it runs.
+    if future::poll_once(stop.as_mut()).await.is_some() {
+        return EXIT_OK;
+    }
+    if let Some(socket) = socket {
+        socket.closed::<R>().await;
+    }
+    info!(
+        "{}: stopped accepting; waiting up to {} for {} open connection(s)",
+        signal.name(),
+        Secs(options.grace),
+        conns.live()
+    );
+    // The loop cuts the connections left when the grace period is over; this
+    // deadline is a backstop (or the grace itself, for a one-connection listener).
+    let cut_at = R::now()
+        + options.grace
+        + if one_connection {
+            Duration::ZERO
+        } else {
+            CANCEL_WAIT
+        };
+    let reason = match race(
+        stop,
+        race(R::sleep_until(cut_at), next_signal::<R>(&mut signals)),
+    )
+    .await
+    {
+        Either::Left(()) => return EXIT_OK,
+        Either::Right(Either::Left(_)) => "grace period over",
+        Either::Right(Either::Right(_)) => "second signal",
+    };
+    // Dropping `stop` (with the race) dropped the serve loop: its connection tasks
+    // are being cancelled, each logging its summary as its handler is dropped.
+    warn!("{reason}: closing {} open connection(s)", conns.live());
+    let _ = race(conns.all_done(), R::sleep_until(R::now() + CANCEL_WAIT)).await;
     EXIT_OK
 }
 
-/// One accepted connection of a server.
-async fn connection<R: Runtime>(
-    rt: R,
-    stream: R::Stream,
-    peer: Address,
-    handler: Arc<Handler>,
-    slot: Slot,
-    idle: Option<Duration>,
-) {
-    let start = Instant::now();
-    debug!(peer = %peer, "accepted");
-    let conns = slot.conns();
-    match &*handler {
-        Handler::Echo => {
-            let pipe = Pipe::echo(&rt, (stream, "peer"), idle);
-            run_pipe(pipe, conns, &peer, start).await;
-        }
-        Handler::Connect { desc, name } => match race(rt.connect(desc), conns.cancelled()).await {
-            Either::Left(Ok(other)) => {
-                debug!(peer = %peer, "connected {name} {desc}");
-                let pipe = Pipe::new(&rt, (stream, "peer"), (other, *name), idle);
-                run_pipe(pipe, conns, &peer, start).await;
-            }
-            Either::Left(Err(e)) => {
-                summary(&peer, (0, 0), start, &Outcome::ConnectFailed(e));
-            }
-            Either::Right(()) => summary(&peer, (0, 0), start, &Outcome::Cancelled),
-        },
+/// Whether a listener for `server` gives one connection only (`stdio`, bare or
+/// behind `haproxy:`).
+fn serves_one_connection(server: &ServerDescription) -> bool {
+    match server {
+        ServerDescription::Stdio => true,
+        ServerDescription::Haproxy(inner) => serves_one_connection(inner),
+        _ => false,
     }
-    drop(slot);
 }
 
-async fn run_pipe<R: Runtime, A: Io, B: Io>(
-    mut pipe: Pipe<R, A, B>,
-    conns: &Conns,
-    peer: &Address,
+/// The listening socket, by descriptor and identity, to tell when the serve loop
+/// (in its own task) has closed it: only then is "stopped accepting" true.
+struct Socket {
+    fd: RawFd,
+    id: (libc::dev_t, libc::ino_t),
+}
+
+impl Socket {
+    fn of(listener: &impl AsRawFd) -> Option<Socket> {
+        let fd = listener.as_raw_fd();
+        identity(fd).map(|id| Socket { fd, id })
+    }
+
+    /// Whether the descriptor still refers to the listening socket (a closed
+    /// descriptor's number may have been reused: the identity tells them apart).
+    fn is_open(&self) -> bool {
+        identity(self.fd) == Some(self.id)
+    }
+
+    /// Waits (briefly: the loop closes it the next time it runs) until the
+    /// listening socket is closed.
+    async fn closed<R: Runtime>(&self) {
+        for round in 0..CLOSE_CHECKS {
+            if !self.is_open() {
+                return;
+            }
+            if round < 16 {
+                future::yield_now().await;
+            } else {
+                R::sleep_until(R::now() + Duration::from_millis(1)).await;
+            }
+        }
+        debug!("the listener is not closed yet");
+    }
+}
+
+/// How many times [`Socket::closed`] looks (16 yields, then about a millisecond
+/// apart).
+const CLOSE_CHECKS: usize = 200;
+
+/// The device and inode of an open descriptor.
+fn identity(fd: RawFd) -> Option<(libc::dev_t, libc::ino_t)> {
+    let mut stat = MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstat writes a `stat` into the buffer given; on any descriptor number
+    // (even a closed one, which fails with EBADF) it has no other effect.
+    if unsafe { libc::fstat(fd, stat.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: fstat succeeded, so it filled in `stat`.
+    let stat = unsafe { stat.assume_init() };
+    Some((stat.st_dev, stat.st_ino))
+}
+
+/// What each connection of a server shares: the handler and its options, the
+/// count of live connections, and the guard that marks the loop ended once the
+/// serve loop and every connection have dropped their share.
+struct Shared<R: Runtime> {
+    handler: Serve<R>,
+    idle: Option<Duration>,
+    max_connections: Option<usize>,
+    conns: Arc<Conns>,
+    _loop: LoopGuard,
+}
+
+/// [`Handler`], with a client endpoint made once (an `ssl:` client builds its TLS
+/// config at the first connection and keeps it).
+enum Serve<R: Runtime> {
+    Echo,
+    Connect {
+        client: Box<Client<R>>,
+        name: &'static str,
+    },
+}
+
+/// The summary of one connection, logged when it is dropped: when the handler
+/// ends, or when the serve loop cancels it (dropping its future) after the grace
+/// period, which is what an unset outcome means.
+struct Summary<R: Runtime> {
+    pipe: Option<Pipe<R, Stream<R>, Stream<R>>>,
+    peer: Address,
     start: Instant,
-) {
-    let outcome = match race(&mut pipe, conns.cancelled()).await {
-        Either::Left(end) => Outcome::Pipe(end),
-        Either::Right(()) => Outcome::Cancelled,
+    outcome: Option<Outcome>,
+    /// Counted live until the summary is written.
+    _slot: Slot,
+}
+
+impl<R: Runtime> Summary<R> {
+    /// Runs `pipe`, kept here so that its counts are there even if it is cut.
+    async fn run(&mut self, pipe: Pipe<R, Stream<R>, Stream<R>>) -> Outcome {
+        Outcome::Pipe(self.pipe.insert(pipe).await)
+    }
+}
+
+impl<R: Runtime> Drop for Summary<R> {
+    fn drop(&mut self) {
+        let counts = self.pipe.as_ref().map_or((0, 0), Pipe::counts);
+        // Close both streams before the summary, so its duration includes the close.
+        self.pipe = None;
+        let outcome = self.outcome.take().unwrap_or(Outcome::Cancelled);
+        summary(&self.peer, counts, self.start, &outcome);
+    }
+}
+
+/// One accepted connection of a server.
+async fn connection<R: Runtime>(stream: Stream<R>, peer: Address, shared: Arc<Shared<R>>) {
+    let (slot, live) = shared.conns.enter();
+    let start = Instant::now();
+    if shared.max_connections.is_some_and(|max| live >= max) {
+        debug!(
+            live,
+            "all connection slots taken; new connections wait in the backlog"
+        );
+    }
+    debug!(peer = %peer, "accepted");
+    let mut summary = Summary {
+        pipe: None,
+        peer,
+        start,
+        outcome: None,
+        _slot: slot,
     };
-    let counts = pipe.counts();
-    // Close both streams before the summary, so its duration includes the close.
-    drop(pipe);
-    summary(peer, counts, start, &outcome);
+    let outcome = match &shared.handler {
+        Serve::Echo => summary.run(Pipe::echo((stream, "peer"), shared.idle)).await,
+        Serve::Connect { client, name } => match client.connect().await {
+            Ok(other) => {
+                debug!(peer = %summary.peer, "connected {name} {}", client.description());
+                let pipe = Pipe::new((stream, "peer"), (other, *name), shared.idle);
+                summary.run(pipe).await
+            }
+            Err(e) => Outcome::ConnectFailed(e),
+        },
+    };
+    summary.outcome = Some(outcome);
 }
 
 /// `connect`: connect `client` and copy between it and our stdin/stdout until both
 /// directions are done.
-pub(crate) async fn connect<R: Runtime>(
-    rt: R,
+pub(crate) async fn connect<R: CliRuntime>(
     client: ClientDescription,
     idle: Option<Duration>,
 ) -> u8 {
-    let mut signals = match rt.signals() {
+    let mut signals = match R::signals() {
         Ok(s) => s,
         Err(e) => return fatal(&format_args!("cannot handle signals: {e}")),
     };
-    let stdio = match open_stdio(&rt).await {
+    let stdio = match open_stdio::<R>().await {
         Ok(s) => s,
         Err(e) => return fatal(&format_args!("cannot use standard input/output: {e}")),
     };
     let start = Instant::now();
-    let stream = match race(rt.connect(&client), next_signal::<R>(&mut signals)).await {
+    let stream = match race(connect_to::<R>(&client), next_signal::<R>(&mut signals)).await {
         Either::Left(Ok(stream)) => stream,
         Either::Left(Err(e)) => return fatal(&e),
         Either::Right(signal) => return signal.exit_status(),
     };
     debug!("connected to {client}");
-    stdio_session(&rt, stream, &client, stdio, &mut signals, start, idle).await
+    stdio_session::<R>(stream, &client, stdio, &mut signals, start, idle).await
 }
 
 /// `listen` without `--echo`/`--exec`: like `nc -l`, wait for the first connection,
 /// stop listening, and copy between it and our stdin/stdout.
-pub(crate) async fn listen_stdio<R: Runtime>(
-    rt: R,
+pub(crate) async fn listen_stdio<R: CliRuntime>(
     server: ServerDescription,
     idle: Option<Duration>,
 ) -> u8 {
-    let mut signals = match rt.signals() {
+    let mut signals = match R::signals() {
         Ok(s) => s,
         Err(e) => return fatal(&format_args!("cannot handle signals: {e}")),
     };
-    let stdio = match open_stdio(&rt).await {
+    let stdio = match open_stdio::<R>().await {
         Ok(s) => s,
         Err(e) => return fatal(&format_args!("cannot use standard input/output: {e}")),
     };
-    let listener = match rt.listen(&server).await {
+    let listener = match listen::<R>(&server).await {
         Ok(l) => l,
         Err(e) => return fatal(&e),
     };
@@ -323,30 +422,29 @@ pub(crate) async fn listen_stdio<R: Runtime>(
     drop(listener);
     debug!(peer = %peer, "accepted");
     let start = Instant::now();
-    stdio_session(&rt, stream, &peer, stdio, &mut signals, start, idle).await
+    stdio_session::<R>(stream, &peer, stdio, &mut signals, start, idle).await
 }
 
 /// Our own stdin/stdout as a stream: the backend's `stdio` server, whose one
 /// connection reads fd 0 and writes fd 1 (pipes and sockets through the reactor,
 /// terminals and files on a thread, so neither runtime's shutdown can hang on a
 /// blocking read).
-async fn open_stdio<R: Runtime>(rt: &R) -> io::Result<R::Stream> {
-    let listener = rt.listen(&ServerDescription::Stdio).await?;
+async fn open_stdio<R: Runtime>() -> io::Result<Stream<R>> {
+    let listener = listen::<R>(&ServerDescription::Stdio).await?;
     let (stream, _) = listener.accept().await?;
     Ok(stream)
 }
 
 /// Copies between a connection and stdin/stdout; a signal ends it at once.
-async fn stdio_session<R: Runtime>(
-    rt: &R,
-    stream: R::Stream,
+async fn stdio_session<R: CliRuntime>(
+    stream: Stream<R>,
     peer: &dyn fmt::Display,
-    stdio: R::Stream,
+    stdio: Stream<R>,
     signals: &mut R::Signals,
     start: Instant,
     idle: Option<Duration>,
 ) -> u8 {
-    let mut pipe = Pipe::new(rt, (stream, "connection"), (stdio, "stdio"), idle)
+    let mut pipe = Pipe::<R, _, _>::new((stream, "connection"), (stdio, "stdio"), idle)
         .after_b_shutdown(close_stdout);
     let (outcome, status) = match race(&mut pipe, next_signal::<R>(signals)).await {
         Either::Left(end) => {

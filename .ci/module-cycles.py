@@ -196,6 +196,9 @@ class Crate:
                 if not segs:
                     continue
                 alias = segs[-1]
+                if alias == "*":
+                    out.setdefault("*", []).append(segs[:-1])
+                    continue
                 if "=" in alias:  # `Name=Alias` marker from fix_as_keep_alias
                     orig, alias = alias.split("=")
                     segs = segs[:-1] + [orig]
@@ -244,6 +247,17 @@ class Crate:
             module = module[:-1]
         if i < len(segs) and tuple(base) == module:
             item = segs[i]
+            if item not in self.defined[module] and item not in self.reexports[module]:
+                # `pub use m::*`: the item comes from the glob-imported module that has it.
+                for via in self.reexports[module].get("*", []):
+                    if via and via[0] in ("crate", "$crate", "super", "self"):
+                        target = self.resolve(list(module), via + ["*"], depth + 1)
+                    elif tuple(list(module) + via[:1]) in self.modules:
+                        target = self.resolve(list(module), ["self"] + via + ["*"], depth + 1)
+                    else:
+                        continue
+                    if target is not None and (item in self.defined[target] or item in self.reexports[target]):
+                        return self.resolve(list(target), ["self", item], depth + 1)
             if item in self.reexports[module] and item not in self.defined[module]:
                 via = self.reexports[module][item]
                 if via[0] in ("crate", "$crate", "super", "self"):

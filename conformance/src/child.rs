@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use strports_core::ClientDescription;
 
-use crate::{Backend, accept_one, read_exact, server, within};
+use crate::{Backend, read_exact, within};
 
 /// The variable that makes `child_process` act: a server description to listen on.
 pub const CHILD_ENV: &str = "STRPORTS_CONFORMANCE_CHILD";
@@ -60,53 +60,6 @@ pub fn test_args<B: Stamped>() -> Vec<String> {
 /// The current test executable.
 pub fn test_executable() -> std::path::PathBuf {
     std::env::current_exe().expect("current test executable")
-}
-
-/// The body of the stamped `child_process` test.
-pub fn entry<B: Backend>() {
-    if let Ok(name) = std::env::var(CASE_ENV) {
-        crate::cases::run_child_body::<B>(&name);
-        return;
-    }
-    let Ok(text) = std::env::var(CHILD_ENV) else {
-        return;
-    };
-    let desc = server(&text);
-    crate::run::<B, _>("child_process", async move {
-        let listener = match B::listen(&desc).await {
-            Ok(l) => l,
-            Err(e) => panic!("child: listen on {desc}: {e}"),
-        };
-        // On stderr: stdout is the connection for `stdio`.
-        eprintln!(
-            "child: listening on {desc} at {:?}",
-            B::local_address(&listener)
-        );
-        let (mut stream, peer) = accept_one::<B>(&listener).await;
-        eprintln!("child: accepted {peer}");
-        if matches!(desc, strports_core::ServerDescription::Stdio) {
-            match B::accept(&listener).await {
-                Ok((_, peer)) => panic!("child: second stdio accept gave {peer}"),
-                Err(e) => eprintln!("child: second accept: {e}"),
-            }
-        }
-        within::<B, _>(Duration::from_secs(20), "child echo", async {
-            let mut buf = vec![0u8; 16 * 1024];
-            loop {
-                let n = B::read(&mut stream, &mut buf).await.expect("child read");
-                if n == 0 {
-                    break;
-                }
-                B::write_all(&mut stream, &buf[..n])
-                    .await
-                    .expect("child write");
-            }
-            B::shutdown_write(&mut stream)
-                .await
-                .expect("child shutdown");
-        })
-        .await;
-    });
 }
 
 /// A child process, killed when dropped if still running; its standard output and

@@ -172,6 +172,8 @@ impl Runtime for Smol {
         cx: &mut Context<'_>,
         interest: Interest,
         mut op: impl FnMut(&T) -> io::Result<U>,
+        // async-io tries the operation first every time, as its own sockets do.
+        _drained: impl Fn(&U) -> bool,
     ) -> Poll<io::Result<U>> {
         loop {
             match op(io.get_ref()) {

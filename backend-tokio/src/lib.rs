@@ -185,6 +185,7 @@ impl Runtime for Tokio {
         cx: &mut Context<'_>,
         interest: Interest,
         mut op: impl FnMut(&T) -> io::Result<U>,
+        drained: impl Fn(&U) -> bool,
     ) -> Poll<io::Result<U>> {
         loop {
             let mut guard = ready!(match interest {
@@ -192,7 +193,13 @@ impl Runtime for Tokio {
                 _ => io.poll_read_ready(cx),
             })?;
             match guard.try_io(|io| op(io.get_ref())) {
-                Ok(result) => return Poll::Ready(result),
+                Ok(Ok(done)) => {
+                    if drained(&done) {
+                        guard.clear_ready();
+                    }
+                    return Poll::Ready(Ok(done));
+                }
+                Ok(Err(e)) => return Poll::Ready(Err(e)),
                 Err(_would_block) => continue,
             }
         }

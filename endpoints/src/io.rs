@@ -9,6 +9,7 @@ use std::net::{Shutdown, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Context, Poll};
 
 use futures_io::{AsyncRead, AsyncWrite};
@@ -21,14 +22,33 @@ use crate::runtime::{Descriptor, Interest, Runtime};
 /// extra copy, vectored writes as one `writev`.
 pub struct Io<R: Runtime, T: Descriptor> {
     inner: R::Registered<T>,
+    /// The directions ([`READ`], [`WRITE`]) whose first operation is tried before
+    /// the reactor has reported any readiness.
+    assumed: AtomicU8,
 }
+
+/// Bits of [`Io::assumed`].
+const READ: u8 = 1;
+const WRITE: u8 = 2;
 
 impl<R: Runtime, T: Descriptor> Io<R, T> {
     /// Registers `io`, which must already be non-blocking, for `interest`.
     pub fn new(io: T, interest: Interest) -> io::Result<Self> {
         Ok(Io {
             inner: R::register(io, interest)?,
+            assumed: AtomicU8::new(0),
         })
+    }
+
+    /// [`new`](Io::new) for a connection just accepted: its first read and its
+    /// first write are tried at once, before the reactor reports readiness (a
+    /// client's first bytes are usually there already, and the send buffer is
+    /// empty), which saves a turn of the reactor per connection, as tokio's own
+    /// accepted streams do. A try that would block waits as usual.
+    pub fn accepted(io: T) -> io::Result<Self> {
+        let io = Io::new(io, Interest::Both)?;
+        io.assumed.store(READ | WRITE, Ordering::Relaxed);
+        Ok(io)
     }
 
     /// The descriptor.
@@ -43,7 +63,30 @@ impl<R: Runtime, T: Descriptor> Io<R, T> {
         interest: Interest,
         op: impl FnMut(&T) -> io::Result<U>,
     ) -> Poll<io::Result<U>> {
-        R::poll_io(&self.inner, cx, interest, op)
+        R::poll_io(&self.inner, cx, interest, op, |_| false)
+    }
+
+    /// A read or write of `len` bytes: a shorter one drained the descriptor.
+    fn poll_transfer(
+        &self,
+        cx: &mut Context<'_>,
+        interest: Interest,
+        len: usize,
+        mut op: impl FnMut(&T) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        let bit = if interest == Interest::Read {
+            READ
+        } else {
+            WRITE
+        };
+        if self.assumed.load(Ordering::Relaxed) & bit != 0 {
+            self.assumed.fetch_and(!bit, Ordering::Relaxed);
+            match op(self.get_ref()) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                done => return Poll::Ready(done),
+            }
+        }
+        R::poll_io(&self.inner, cx, interest, op, |&n| n > 0 && n < len)
     }
 
     /// Waits until `op` does not fail with `WouldBlock`.
@@ -123,7 +166,8 @@ impl<R: Runtime, T: Duplex> AsyncRead for Io<R, T> {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        self.poll_io(cx, Interest::Read, |io| io.read(buf))
+        let len = buf.len();
+        self.poll_transfer(cx, Interest::Read, len, |io| io.read(buf))
     }
 
     fn poll_read_vectored(
@@ -131,7 +175,8 @@ impl<R: Runtime, T: Duplex> AsyncRead for Io<R, T> {
         cx: &mut Context<'_>,
         bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.poll_io(cx, Interest::Read, |io| io.read_vectored(bufs))
+        let len = bufs.iter().map(|b| b.len()).sum();
+        self.poll_transfer(cx, Interest::Read, len, |io| io.read_vectored(bufs))
     }
 }
 
@@ -141,7 +186,7 @@ impl<R: Runtime, T: Duplex> AsyncWrite for Io<R, T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.poll_io(cx, Interest::Write, |io| io.write(buf))
+        self.poll_transfer(cx, Interest::Write, buf.len(), |io| io.write(buf))
     }
 
     fn poll_write_vectored(
@@ -149,7 +194,8 @@ impl<R: Runtime, T: Duplex> AsyncWrite for Io<R, T> {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.poll_io(cx, Interest::Write, |io| io.write_vectored(bufs))
+        let len = bufs.iter().map(|b| b.len()).sum();
+        self.poll_transfer(cx, Interest::Write, len, |io| io.write_vectored(bufs))
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {

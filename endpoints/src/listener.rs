@@ -102,13 +102,11 @@ impl<R: Runtime> Listener<R> {
             Listener::Tcp(l) => l
                 .io(Interest::Read, strports_sys::tcp::accept)
                 .await
-                .and_then(|(s, peer)| {
-                    Ok((Stream::Tcp(Io::new(s, Interest::Both)?), Address::Tcp(peer)))
-                }),
+                .and_then(|(s, peer)| Ok((Stream::Tcp(Io::accepted(s)?), Address::Tcp(peer)))),
             Listener::Unix(l, _) => l
                 .io(Interest::Read, strports_sys::unix::accept)
                 .await
-                .and_then(|(s, peer)| Ok((Stream::Unix(Io::new(s, Interest::Both)?), peer))),
+                .and_then(|(s, peer)| Ok((Stream::Unix(Io::accepted(s)?), peer))),
             Listener::Stdio(l) => l.accept().map(|(s, peer)| (Stream::Stdio(s), peer)),
         };
         accepted.map_err(|e| strports_sys::context(e, "cannot accept a connection"))

@@ -191,38 +191,41 @@ pub async fn connect<R: Runtime>(desc: &ClientDescription) -> io::Result<Stream<
 }
 
 /// Connects as `desc` says; an `ssl:` / `tls:` config comes from `tls` (built there
-/// at the first connect: a fresh cache builds it at each call). Boxed: a `tls:`
-/// client's `endpoint=` nests.
-fn connect_with<'a, R: Runtime>(
+/// at the first connect: a fresh cache builds it at each call). Only a `tls:`
+/// client's nested `endpoint=` is boxed (it can nest to any depth); other connects
+/// allocate no future.
+async fn connect_with<R: Runtime>(
+    desc: &ClientDescription,
+    resolver: &dyn Resolver,
+    tls: &ClientTlsCache,
+) -> io::Result<Stream<R>> {
+    match crate::route::route(desc)? {
+        ClientRoute::Tcp(target) => Ok(Stream::Tcp(
+            crate::connect::tcp::<R>(&target, resolver).await?,
+        )),
+        ClientRoute::Unix(unix) => Ok(Stream::Unix(crate::connect::unix::<R>(unix).await?)),
+        ClientRoute::Process(process) => crate::process::spawn::<R>(process).map(Stream::Process),
+        ClientRoute::Tls => {
+            let config = crate::tls::client_tls::<R>(desc, tls).await?;
+            let plan = strports_sys::tls::client_plan(desc)?;
+            let inner = match plan.transport {
+                ClientTransport::Tcp(target) => {
+                    Stream::Tcp(crate::connect::tcp::<R>(&target, resolver).await?)
+                }
+                // Its own TLS config, if any, is built at each connect.
+                ClientTransport::Endpoint(inner) => nested::<R>(inner, resolver).await?,
+            };
+            crate::tls::client_handshake(inner, &config, plan.handshake_timeout).await
+        }
+    }
+}
+
+/// [`connect_with`] for a nested `endpoint=`, boxed.
+fn nested<'a, R: Runtime>(
     desc: &'a ClientDescription,
     resolver: &'a dyn Resolver,
-    tls: &'a ClientTlsCache,
 ) -> BoxFuture<'a, Stream<R>> {
-    Box::pin(async move {
-        match crate::route::route(desc)? {
-            ClientRoute::Tcp(target) => Ok(Stream::Tcp(
-                crate::connect::tcp::<R>(&target, resolver).await?,
-            )),
-            ClientRoute::Unix(unix) => Ok(Stream::Unix(crate::connect::unix::<R>(unix).await?)),
-            ClientRoute::Process(process) => {
-                crate::process::spawn::<R>(process).map(Stream::Process)
-            }
-            ClientRoute::Tls => {
-                let config = crate::tls::client_tls::<R>(desc, tls).await?;
-                let plan = strports_sys::tls::client_plan(desc)?;
-                let inner = match plan.transport {
-                    ClientTransport::Tcp(target) => {
-                        Stream::Tcp(crate::connect::tcp::<R>(&target, resolver).await?)
-                    }
-                    // Its own TLS config, if any, is built at each connect.
-                    ClientTransport::Endpoint(inner) => {
-                        connect_with::<R>(inner, resolver, &ClientTlsCache::default()).await?
-                    }
-                };
-                crate::tls::client_handshake(inner, &config, plan.handshake_timeout).await
-            }
-        }
-    })
+    Box::pin(async move { connect_with::<R>(desc, resolver, &ClientTlsCache::default()).await })
 }
 
 /// The system resolver (`getaddrinfo`, honouring `/etc/hosts`, `nsswitch.conf` and
@@ -372,8 +375,8 @@ impl<R: Runtime> Client<R> {
     }
 
     /// Connects (see [`connect`]).
-    pub fn connect(&self) -> impl Future<Output = io::Result<Stream<R>>> + Send + '_ {
-        connect_with::<R>(&self.desc, &*self.connector.resolver, &self.tls)
+    pub async fn connect(&self) -> io::Result<Stream<R>> {
+        connect_with::<R>(&self.desc, &*self.connector.resolver, &self.tls).await
     }
 }
 

@@ -80,12 +80,17 @@ pub trait Runtime: Send + Sync + Sized + 'static {
 
     /// Runs the non-blocking operation `op` on `io` until it does not fail with
     /// [`io::ErrorKind::WouldBlock`], waiting for `interest` in between: the loop
-    /// every runtime's own socket types run for each read, write and accept.
+    /// every runtime's own socket types run for each read, write and accept. When
+    /// `drained` says of a result that the descriptor has nothing more to give or
+    /// take now (a read or write shorter than asked), a runtime that caches
+    /// readiness forgets it, so the next call waits instead of failing a system
+    /// call with `EAGAIN` first (as tokio's own sockets do).
     fn poll_io<T: Descriptor, U>(
         io: &Self::Registered<T>,
         cx: &mut Context<'_>,
         interest: Interest,
         op: impl FnMut(&T) -> io::Result<U>,
+        drained: impl Fn(&U) -> bool,
     ) -> Poll<io::Result<U>>;
 
     /// A timer: a future that completes at its deadline.

@@ -5,6 +5,7 @@ use std::fmt;
 use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 use std::time::Duration;
@@ -125,27 +126,51 @@ enum End {
 /// The end asked for, and the accept loop's waker.
 #[derive(Default)]
 struct Control {
-    state: Mutex<(Option<End>, Option<Waker>)>,
+    /// 0 while serving; then [`STOP`] or [`ABORT`].
+    end: AtomicU8,
+    /// The accept loop task's waker, stored at its first wait: only that task ever
+    /// waits here, and a task's waker stays valid for its life, so the lock is taken
+    /// once per loop, not once per accept.
+    waker: Mutex<Option<Waker>>,
+    registered: AtomicBool,
 }
+
+const STOP: u8 = 1;
+const ABORT: u8 = 2;
 
 impl Control {
     fn end(&self, end: End) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.0 = Some(end);
-        if let Some(waker) = state.1.take() {
+        let value = match end {
+            End::Stop => STOP,
+            End::Abort => ABORT,
+        };
+        self.end.store(value, Ordering::SeqCst);
+        let waker = self.waker.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(waker) = waker {
             waker.wake();
         }
     }
 
-    /// Completes once an end is asked for.
+    fn ended(&self) -> Option<End> {
+        match self.end.load(Ordering::SeqCst) {
+            STOP => Some(End::Stop),
+            ABORT => Some(End::Abort),
+            _ => None,
+        }
+    }
+
+    /// Completes once an end is asked for. Only the accept loop task waits here.
     fn wait(&self) -> impl Future<Output = End> + '_ {
         poll_fn(|cx| {
-            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(end) = state.0 {
+            if let Some(end) = self.ended() {
                 return Poll::Ready(end);
             }
-            if !state.1.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                state.1 = Some(cx.waker().clone());
+            if !self.registered.swap(true, Ordering::SeqCst) {
+                *self.waker.lock().unwrap_or_else(|p| p.into_inner()) = Some(cx.waker().clone());
+                // An end asked for before the waker was stored found none to wake.
+                if let Some(end) = self.ended() {
+                    return Poll::Ready(end);
+                }
             }
             Poll::Pending
         })

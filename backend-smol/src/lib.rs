@@ -167,6 +167,7 @@ impl Runtime for Smol {
         io.get_ref()
     }
 
+    #[inline]
     fn poll_io<T: Descriptor, U>(
         io: &Async<T>,
         cx: &mut Context<'_>,

@@ -180,6 +180,7 @@ impl Runtime for Tokio {
         io.get_ref()
     }
 
+    #[inline]
     fn poll_io<T: Descriptor, U>(
         io: &AsyncFd<T>,
         cx: &mut Context<'_>,

@@ -5,6 +5,7 @@
 use std::fmt;
 use std::fs::File;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::mem::MaybeUninit;
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::UnixStream;
@@ -52,6 +53,7 @@ impl<R: Runtime, T: Descriptor> Io<R, T> {
     }
 
     /// The descriptor.
+    #[inline]
     pub fn get_ref(&self) -> &T {
         R::get_ref(&self.inner)
     }
@@ -67,6 +69,7 @@ impl<R: Runtime, T: Descriptor> Io<R, T> {
     }
 
     /// A read or write of `len` bytes: a shorter one drained the descriptor.
+    #[inline]
     fn poll_transfer(
         &self,
         cx: &mut Context<'_>,
@@ -160,7 +163,32 @@ duplex!(TcpStream, |s| s.shutdown(Shutdown::Write));
 duplex!(UnixStream, |s| s.shutdown(Shutdown::Write));
 duplex!(File, |_f| Ok(()));
 
+impl<R: Runtime, T: Duplex> Io<R, T> {
+    /// Reads into memory that need not be initialized (`read(2)` writes it), for
+    /// runtimes whose read buffers may be uninitialized (tokio's `ReadBuf`). Gives
+    /// how many bytes are now initialized and filled at the start of `buf`.
+    #[inline]
+    pub fn poll_read_uninit(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [MaybeUninit<u8>],
+    ) -> Poll<io::Result<usize>> {
+        let len = buf.len();
+        self.poll_transfer(cx, Interest::Read, len, |io| {
+            // SAFETY: `buf` is valid for writes of `len` bytes, and `read(2)` writes
+            // at most that many; the descriptor is open for as long as `io` lives.
+            let n = unsafe { libc::read(io.as_raw_fd(), buf.as_mut_ptr().cast(), len) };
+            if n < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(n as usize)
+            }
+        })
+    }
+}
+
 impl<R: Runtime, T: Duplex> AsyncRead for Io<R, T> {
+    #[inline]
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -170,6 +198,7 @@ impl<R: Runtime, T: Duplex> AsyncRead for Io<R, T> {
         self.poll_transfer(cx, Interest::Read, len, |io| io.read(buf))
     }
 
+    #[inline]
     fn poll_read_vectored(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -181,6 +210,7 @@ impl<R: Runtime, T: Duplex> AsyncRead for Io<R, T> {
 }
 
 impl<R: Runtime, T: Duplex> AsyncWrite for Io<R, T> {
+    #[inline]
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -189,6 +219,7 @@ impl<R: Runtime, T: Duplex> AsyncWrite for Io<R, T> {
         self.poll_transfer(cx, Interest::Write, buf.len(), |io| io.write(buf))
     }
 
+    #[inline]
     fn poll_write_vectored(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -119,6 +119,7 @@ impl<R: Runtime> Stream<R> {
 }
 
 impl<R: Runtime> AsyncRead for Stream<R> {
+    #[inline]
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -151,6 +152,7 @@ impl<R: Runtime> AsyncRead for Stream<R> {
 }
 
 impl<R: Runtime> AsyncWrite for Stream<R> {
+    #[inline]
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -337,18 +339,44 @@ mod tokio_io {
     use tokio::io::ReadBuf;
 
     impl<R: Runtime> tokio::io::AsyncRead for Stream<R> {
+        #[inline]
         fn poll_read(
             self: Pin<&mut Self>,
             cx: &mut Context<'_>,
             buf: &mut ReadBuf<'_>,
         ) -> Poll<io::Result<()>> {
-            let n = ready!(AsyncRead::poll_read(self, cx, buf.initialize_unfilled()))?;
+            let n = match self.get_mut() {
+                // Straight into the (maybe uninitialized) buffer: no zeroing first.
+                Stream::Tcp(s) => ready!(read_uninit(s, cx, buf))?,
+                Stream::Unix(s) => ready!(read_uninit(s, cx, buf))?,
+                other => ready!(AsyncRead::poll_read(
+                    Pin::new(other),
+                    cx,
+                    buf.initialize_unfilled()
+                ))?,
+            };
             buf.advance(n);
             Poll::Ready(Ok(()))
         }
     }
 
+    /// Reads from a socket into `buf`'s unfilled part, marking what it wrote as
+    /// initialized; gives the count for `advance`.
+    #[inline]
+    fn read_uninit<R: Runtime, T: crate::io::Duplex>(
+        io: &Io<R, T>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<usize>> {
+        // SAFETY: `poll_read_uninit` only writes into the slice (never de-initializes
+        // it), and `assume_init` covers exactly the bytes it reports written.
+        let n = ready!(io.poll_read_uninit(cx, unsafe { buf.unfilled_mut() }))?;
+        unsafe { buf.assume_init(n) };
+        Poll::Ready(Ok(n))
+    }
+
     impl<R: Runtime> tokio::io::AsyncWrite for Stream<R> {
+        #[inline]
         fn poll_write(
             self: Pin<&mut Self>,
             cx: &mut Context<'_>,

@@ -103,6 +103,8 @@ pub trait Backend: Sized + 'static {
     fn serving_address(serving: &Self::Serving) -> io::Result<Address>;
     /// `serving.stop()`.
     fn stop(serving: Self::Serving) -> impl Future<Output = ()> + Send;
+    /// `serving.stop_accepting()`.
+    fn stop_accepting(serving: &mut Self::Serving) -> impl Future<Output = ()> + Send;
     /// `serving.abort()`.
     fn abort(serving: Self::Serving) -> impl Future<Output = ()> + Send;
 
@@ -273,6 +275,10 @@ impl<F: Flavor> Backend for F {
 
     fn abort(serving: Self::Serving) -> impl Future<Output = ()> + Send {
         serving.abort()
+    }
+
+    fn stop_accepting(serving: &mut Self::Serving) -> impl Future<Output = ()> + Send {
+        serving.stop_accepting()
     }
 
     async fn write_all(stream: &mut Self::Stream, buf: &[u8]) -> io::Result<()> {

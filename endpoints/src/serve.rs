@@ -13,7 +13,7 @@ use std::time::Duration;
 use strports_core::endpoint::Address;
 
 use crate::listener::Listener;
-use crate::runtime::{Runtime, Spawn, timeout};
+use crate::runtime::{Runtime, Spawn};
 use crate::stream::Stream;
 use crate::tasks::{self, Tasks};
 
@@ -114,13 +114,16 @@ where
     }
 }
 
-/// How [`Serving`] ends the loop.
-#[derive(Debug, Clone, Copy)]
+/// How the loop ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum End {
-    /// Wait for the connection tasks (within the grace period).
+    /// [`Serving::stop`]: wait for the connection tasks, within the grace period.
     Stop,
-    /// Cancel the connection tasks.
+    /// [`Serving::abort`]: cancel the connection tasks.
     Abort,
+    /// The listener has no more connections to give (`stdio`): wait for the
+    /// connection tasks for as long as they run, until a stop or an abort.
+    Finished,
 }
 
 /// The end asked for, and the accept loop's waker.
@@ -133,6 +136,9 @@ struct Control {
     /// once per loop, not once per accept.
     waker: Mutex<Option<Waker>>,
     registered: AtomicBool,
+    /// Set once the loop has closed the listener; `closed_waiter` waits for it.
+    closed: AtomicBool,
+    closed_waiter: Mutex<Option<Waker>>,
 }
 
 const STOP: u8 = 1;
@@ -141,13 +147,13 @@ const ABORT: u8 = 2;
 impl Control {
     fn end(&self, end: End) {
         let value = match end {
-            End::Stop => STOP,
+            End::Stop | End::Finished => STOP,
             End::Abort => ABORT,
         };
         self.end.store(value, Ordering::SeqCst);
-        let waker = self.waker.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(waker) = waker {
-            waker.wake();
+        // Kept: the loop waits here again after a stop, for an abort.
+        if let Some(waker) = &*self.waker.lock().unwrap_or_else(|p| p.into_inner()) {
+            waker.wake_by_ref();
         }
     }
 
@@ -156,6 +162,49 @@ impl Control {
             STOP => Some(End::Stop),
             ABORT => Some(End::Abort),
             _ => None,
+        }
+    }
+
+    /// Marks the listener closed and wakes whoever waits for that.
+    fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        let waker = self
+            .closed_waiter
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Completes once the loop has closed the listener.
+    fn wait_closed(&self) -> impl Future<Output = ()> + '_ {
+        poll_fn(|cx| {
+            if self.closed.load(Ordering::SeqCst) {
+                return Poll::Ready(());
+            }
+            *self.closed_waiter.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(cx.waker().clone());
+            if self.closed.load(Ordering::SeqCst) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+    }
+
+    /// Completes once an abort is asked for (after a stop, say). Only the accept
+    /// loop task waits here.
+    fn aborted(&self) -> impl Future<Output = ()> + '_ {
+        let wait = self.wait();
+        async move {
+            let mut wait = pin!(wait);
+            poll_fn(|cx| match wait.as_mut().poll(cx) {
+                Poll::Ready(End::Abort) => Poll::Ready(()),
+                _ => Poll::Pending,
+            })
+            .await
         }
     }
 
@@ -225,7 +274,7 @@ async fn accept_loop<R, H, F>(
             }
             Err(e) if crate::accept::ends_serving(&e) => {
                 tracing::debug!(error = %e, "strports: no more connections to accept");
-                break End::Stop;
+                break End::Finished;
             }
             Err(e) => {
                 let pause = crate::accept::retry_delay(&e);
@@ -244,19 +293,31 @@ async fn accept_loop<R, H, F>(
     // Stop listening first: new connections are refused (and a unix socket file is
     // removed) while the running ones finish or are cancelled.
     drop(listener);
-    match (end, options.grace) {
-        (End::Abort, _) => tasks.abort(),
-        (End::Stop, Some(grace)) => {
-            if timeout::<R, _>(grace, tasks.wait()).await.is_none() {
-                tracing::info!(
-                    running = tasks.running(),
-                    "strports: grace period over; cancelling the remaining connections"
-                );
-                tasks.abort();
-            }
+    control.close();
+    let mut end = end;
+    if end == End::Finished {
+        // The connections run to their end, unless a stop or an abort comes first.
+        match either(tasks.wait(), control.wait()).await {
+            Ok(()) => return,
+            Err(asked) => end = asked,
         }
-        (End::Stop, None) => {}
     }
+    if end == End::Stop {
+        let deadline = options.grace.map(|grace| R::now() + grace);
+        let over = either(
+            crate::runtime::sleep_until::<R>(deadline),
+            control.aborted(),
+        );
+        match either(tasks.wait(), over).await {
+            Ok(()) => return,
+            Err(Ok(())) => tracing::info!(
+                running = tasks.running(),
+                "strports: grace period over; cancelling the remaining connections"
+            ),
+            Err(Err(())) => {}
+        }
+    }
+    tasks.abort();
     tasks.wait().await;
 }
 
@@ -294,9 +355,27 @@ impl<R: Runtime> Serving<R> {
     /// Stops accepting and closes the listener (a `unix` socket file is removed),
     /// then waits until every running connection task has finished, or, with a
     /// grace period ([`ServeOptions::with_grace`]), until it is over; the connections
-    /// still running then are cancelled as by [`abort`](Serving::abort).
+    /// still running then are cancelled as by [`abort`](Serving::abort). Without a
+    /// grace period this can wait for ever: bound it with one, or drop the future
+    /// (and the `Serving`) to cancel what is left.
     pub async fn stop(mut self) {
         self.end(End::Stop).await;
+    }
+
+    /// The first half of [`stop`](Serving::stop): asks the loop to stop accepting
+    /// and returns once it has closed the listener (new connections are refused
+    /// from then on), while the running connections go on. Call `stop` or `abort`
+    /// after it to wait for them or to cancel them (the grace period counts from
+    /// here).
+    pub async fn stop_accepting(&mut self) {
+        self.control.end(End::Stop);
+        self.control.wait_closed().await;
+    }
+
+    /// Whether the loop has closed its listener: after a stop, or on its own when
+    /// the listener had no more connections to give (`stdio`).
+    pub fn is_closed(&self) -> bool {
+        self.control.closed.load(Ordering::SeqCst)
     }
 
     /// Like [`stop`](Serving::stop), but cancels the running connection tasks

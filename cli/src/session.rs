@@ -7,8 +7,7 @@ use std::fmt;
 use std::fs::OpenOptions;
 use std::future::Future;
 use std::io;
-use std::mem::MaybeUninit;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -145,17 +144,9 @@ pub(crate) async fn serve<R: CliRuntime>(
         Ok(local) => info!(server = %server, "listening on {local}"),
         Err(_) => info!(server = %server, "listening"),
     }
-    // A listener of one connection (`stdio`) ends the loop after it; that
-    // connection then runs to its end, as it did before the loop ended, rather than
-    // for a grace period: the grace is kept for signals (applied here).
-    let one_connection = serves_one_connection(&server);
-    let socket = (!one_connection).then(|| Socket::of(&listener)).flatten();
-    let mut serve_options = strports_endpoints::ServeOptions::new();
+    let mut serve_options = strports_endpoints::ServeOptions::new().with_grace(options.grace);
     if let Some(max) = options.max_connections {
         serve_options = serve_options.with_max_connections(max);
-    }
-    if !one_connection {
-        serve_options = serve_options.with_grace(options.grace);
     }
     let conns = Arc::new(Conns::default());
     let shared = Arc::new(Shared {
@@ -171,7 +162,7 @@ pub(crate) async fn serve<R: CliRuntime>(
         conns: conns.clone(),
         _loop: conns.loop_guard(),
     });
-    let serving = serve_with(&spawner, listener, serve_options, move |stream, peer| {
+    let mut serving = serve_with(&spawner, listener, serve_options, move |stream, peer| {
         connection::<R>(stream, peer, shared.clone())
     });
     let signal = match race(conns.loop_ended(), next_signal::<R>(&mut signals)).await {
@@ -181,15 +172,9 @@ pub(crate) async fn serve<R: CliRuntime>(
         }
         Either::Right(signal) => signal,
     };
-    let mut stop = Box::pin(serving.stop());
-    // Ask the loop to stop; it closes the listener (a unix socket file is removed)
-    // as soon as it runs.
-    if future::poll_once(stop.as_mut()).await.is_some() {
-        return EXIT_OK;
-    }
-    if let Some(socket) = socket {
-        socket.closed::<R>().await;
-    }
+    // The loop closes the listener (a unix socket file is removed) as soon as it
+    // runs; the running connections go on.
+    serving.stop_accepting().await;
     info!(
         "{}: stopped accepting; waiting up to {} for {} open connection(s)",
         signal.name(),
@@ -197,16 +182,10 @@ pub(crate) async fn serve<R: CliRuntime>(
         conns.live()
     );
     // The loop cuts the connections left when the grace period is over; this
-    // deadline is a backstop (or the grace itself, for a one-connection listener).
-    let cut_at = R::now()
-        + options.grace
-        + if one_connection {
-            Duration::ZERO
-        } else {
-            CANCEL_WAIT
-        };
+    // deadline is a backstop.
+    let cut_at = R::now() + options.grace + CANCEL_WAIT;
     let reason = match race(
-        stop,
+        serving.stop(),
         race(R::sleep_until(cut_at), next_signal::<R>(&mut signals)),
     )
     .await
@@ -215,74 +194,11 @@ pub(crate) async fn serve<R: CliRuntime>(
         Either::Right(Either::Left(_)) => "grace period over",
         Either::Right(Either::Right(_)) => "second signal",
     };
-    // Dropping `stop` (with the race) dropped the serve loop: its connection tasks
+    // Dropping the stop (with the race) dropped the serve loop: its connection tasks
     // are being cancelled, each logging its summary as its handler is dropped.
     warn!("{reason}: closing {} open connection(s)", conns.live());
     let _ = race(conns.all_done(), R::sleep_until(R::now() + CANCEL_WAIT)).await;
     EXIT_OK
-}
-
-/// Whether a listener for `server` gives one connection only (`stdio`, bare or
-/// behind `haproxy:`).
-fn serves_one_connection(server: &ServerDescription) -> bool {
-    match server {
-        ServerDescription::Stdio => true,
-        ServerDescription::Haproxy(inner) => serves_one_connection(inner),
-        _ => false,
-    }
-}
-
-/// The listening socket, by descriptor and identity, to tell when the serve loop
-/// (in its own task) has closed it: only then is "stopped accepting" true.
-struct Socket {
-    fd: RawFd,
-    id: (libc::dev_t, libc::ino_t),
-}
-
-impl Socket {
-    fn of(listener: &impl AsRawFd) -> Option<Socket> {
-        let fd = listener.as_raw_fd();
-        identity(fd).map(|id| Socket { fd, id })
-    }
-
-    /// Whether the descriptor still refers to the listening socket (a closed
-    /// descriptor's number may have been reused: the identity tells them apart).
-    fn is_open(&self) -> bool {
-        identity(self.fd) == Some(self.id)
-    }
-
-    /// Waits (briefly: the loop closes it the next time it runs) until the
-    /// listening socket is closed.
-    async fn closed<R: Runtime>(&self) {
-        for round in 0..CLOSE_CHECKS {
-            if !self.is_open() {
-                return;
-            }
-            if round < 16 {
-                future::yield_now().await;
-            } else {
-                R::sleep_until(R::now() + Duration::from_millis(1)).await;
-            }
-        }
-        debug!("the listener is not closed yet");
-    }
-}
-
-/// How many times [`Socket::closed`] looks (16 yields, then about a millisecond
-/// apart).
-const CLOSE_CHECKS: usize = 200;
-
-/// The device and inode of an open descriptor.
-fn identity(fd: RawFd) -> Option<(libc::dev_t, libc::ino_t)> {
-    let mut stat = MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: fstat writes a `stat` into the buffer given; on any descriptor number
-    // (even a closed one, which fails with EBADF) it has no other effect.
-    if unsafe { libc::fstat(fd, stat.as_mut_ptr()) } != 0 {
-        return None;
-    }
-    // SAFETY: fstat succeeded, so it filled in `stat`.
-    let stat = unsafe { stat.assume_init() };
-    Some((stat.st_dev, stat.st_ino))
 }
 
 /// What each connection of a server shares: the handler and its options, the

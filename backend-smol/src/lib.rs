@@ -188,6 +188,19 @@ impl Runtime for Smol {
         }
     }
 
+    async fn io<T: Descriptor, U>(
+        io: &Async<T>,
+        interest: Interest,
+        op: impl FnMut(&T) -> io::Result<U> + Send,
+    ) -> io::Result<U> {
+        // Each wait starts fresh (unlike `poll_readable`, which can report an event
+        // already used), so an accept loop tries `accept4` once per connection.
+        match interest {
+            Interest::Write => io.write_with(op).await,
+            _ => io.read_with(op).await,
+        }
+    }
+
     type Sleep = Timer;
 
     fn now() -> Instant {

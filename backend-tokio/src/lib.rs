@@ -206,6 +206,18 @@ impl Runtime for Tokio {
         }
     }
 
+    fn io<T: Descriptor, U>(
+        io: &AsyncFd<T>,
+        interest: Interest,
+        mut op: impl FnMut(&T) -> io::Result<U> + Send,
+    ) -> impl Future<Output = io::Result<U>> + Send {
+        let interest = match interest {
+            Interest::Write => tokio::io::Interest::WRITABLE,
+            _ => tokio::io::Interest::READABLE,
+        };
+        io.async_io(interest, move |io| op(io))
+    }
+
     type Sleep = tokio::time::Sleep;
 
     fn now() -> Instant {

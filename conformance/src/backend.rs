@@ -122,6 +122,8 @@ pub trait Backend: Sized + 'static {
     fn shutdown_write(stream: &mut Self::Stream) -> impl Future<Output = io::Result<()>> + Send;
     /// The stream's peer address.
     fn peer_address(stream: &Self::Stream) -> io::Result<Address>;
+    /// `stream.abort()`: drops it without a TLS `close_notify` (a crash, to its peer).
+    fn abort_stream(stream: Self::Stream);
 
     /// `stream.alpn_protocol()`: the protocol ALPN agreed on a TLS stream.
     fn alpn_protocol(stream: &Self::Stream) -> Option<Vec<u8>>;
@@ -296,6 +298,10 @@ impl<F: Flavor> Backend for F {
 
     fn peer_address(stream: &Self::Stream) -> io::Result<Address> {
         stream.peer_addr()
+    }
+
+    fn abort_stream(stream: Self::Stream) {
+        stream.abort();
     }
 
     fn alpn_protocol(stream: &Self::Stream) -> Option<Vec<u8>> {

@@ -139,6 +139,7 @@ macro_rules! conformance_tests {
             tls_client_keeps_its_config_after_the_first_connect,
             tls_server_handshake_timeout_set_on_the_server,
             tls_concurrent_accepts,
+            tls_dropped_stream_ends_cleanly,
             tls_expired_certificate_rejected,
             tls_garbage_instead_of_client_hello_is_dropped,
             tls_over_process_endpoint,

@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::fs::File;
+use std::future::Future;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::mem::MaybeUninit;
 use std::net::{Shutdown, TcpStream};
@@ -92,13 +93,13 @@ impl<R: Runtime, T: Descriptor> Io<R, T> {
         R::poll_io(&self.inner, cx, interest, op, |&n| n > 0 && n < len)
     }
 
-    /// Waits until `op` does not fail with `WouldBlock`.
-    pub async fn io<U>(
+    /// Waits until `op` does not fail with `WouldBlock` (see [`Runtime::io`]).
+    pub fn io<U>(
         &self,
         interest: Interest,
-        mut op: impl FnMut(&T) -> io::Result<U>,
-    ) -> io::Result<U> {
-        std::future::poll_fn(|cx| self.poll_io(cx, interest, &mut op)).await
+        op: impl FnMut(&T) -> io::Result<U> + Send,
+    ) -> impl Future<Output = io::Result<U>> + Send {
+        R::io(&self.inner, interest, op)
     }
 }
 
@@ -127,6 +128,9 @@ pub trait Duplex: Descriptor {
     fn read(&self, buf: &mut [u8]) -> io::Result<usize>;
     /// `readv(2)`.
     fn read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize>;
+    /// `recv(2)` on a socket, `read(2)` on a pipe, into memory that need not be
+    /// initialized; gives how many bytes it wrote at the start of `buf`.
+    fn read_uninit(&self, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize>;
     /// `write(2)`.
     fn write(&self, buf: &[u8]) -> io::Result<usize>;
     /// `writev(2)`.
@@ -136,9 +140,30 @@ pub trait Duplex: Descriptor {
     fn shutdown_write(&self) -> io::Result<()>;
 }
 
+/// `recv(2)` (`socket`) or `read(2)` into `buf`.
+fn read_raw(fd: RawFd, buf: &mut [MaybeUninit<u8>], socket: bool) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes, and the call writes at
+    // most that many; the caller's descriptor is open while it borrows it.
+    let n = unsafe {
+        if socket {
+            libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0)
+        } else {
+            libc::read(fd, buf.as_mut_ptr().cast(), buf.len())
+        }
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
 macro_rules! duplex {
-    ($type:ty, |$this:ident| $shutdown:expr) => {
+    ($type:ty, $socket:expr, |$this:ident| $shutdown:expr) => {
         impl Duplex for $type {
+            fn read_uninit(&self, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
+                read_raw(self.as_raw_fd(), buf, $socket)
+            }
             fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
                 Read::read(&mut &*self, buf)
             }
@@ -159,9 +184,9 @@ macro_rules! duplex {
     };
 }
 
-duplex!(TcpStream, |s| s.shutdown(Shutdown::Write));
-duplex!(UnixStream, |s| s.shutdown(Shutdown::Write));
-duplex!(File, |_f| Ok(()));
+duplex!(TcpStream, true, |s| s.shutdown(Shutdown::Write));
+duplex!(UnixStream, true, |s| s.shutdown(Shutdown::Write));
+duplex!(File, false, |_f| Ok(()));
 
 impl<R: Runtime, T: Duplex> Io<R, T> {
     /// Reads into memory that need not be initialized (`read(2)` writes it), for
@@ -174,16 +199,7 @@ impl<R: Runtime, T: Duplex> Io<R, T> {
         buf: &mut [MaybeUninit<u8>],
     ) -> Poll<io::Result<usize>> {
         let len = buf.len();
-        self.poll_transfer(cx, Interest::Read, len, |io| {
-            // SAFETY: `buf` is valid for writes of `len` bytes, and `read(2)` writes
-            // at most that many; the descriptor is open for as long as `io` lives.
-            let n = unsafe { libc::read(io.as_raw_fd(), buf.as_mut_ptr().cast(), len) };
-            if n < 0 {
-                Err(io::Error::last_os_error())
-            } else {
-                Ok(n as usize)
-            }
-        })
+        self.poll_transfer(cx, Interest::Read, len, |io| io.read_uninit(buf))
     }
 }
 

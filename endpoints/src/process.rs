@@ -13,7 +13,7 @@ use strports_core::ProcessClient;
 use strports_core::endpoint::Address;
 use strports_sys::process::{CommandSpec, exit_error};
 
-use crate::io::Io;
+use crate::io::{Duplex, Io};
 use crate::runtime::{Child, ChildStdio, Interest, Runtime};
 
 /// A running child process as a connection (from a `process:` description): writes
@@ -110,6 +110,14 @@ impl<R: Runtime> ProcessStream<R> {
         match self.exit {
             Exit::Done(status) => Poll::Ready(Ok(status)),
             Exit::Running(_) => Poll::Pending,
+        }
+    }
+
+    /// Writes to the child's stdin what the pipe takes now, without waiting.
+    pub(crate) fn write_now(&self, buf: &[u8]) -> io::Result<usize> {
+        match &self.stdin {
+            Some(stdin) => stdin.get_ref().write(buf),
+            None => Err(io::ErrorKind::BrokenPipe.into()),
         }
     }
 

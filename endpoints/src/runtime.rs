@@ -93,6 +93,16 @@ pub trait Runtime: Send + Sync + Sized + 'static {
         drained: impl Fn(&U) -> bool,
     ) -> Poll<io::Result<U>>;
 
+    /// Waits until the non-blocking operation `op` does not fail with
+    /// [`io::ErrorKind::WouldBlock`], as a future (accepts, connects): tries it,
+    /// then waits for fresh readiness after each `WouldBlock` (tokio's
+    /// `AsyncFd::async_io`, async-io's `read_with`/`write_with`).
+    fn io<T: Descriptor, U>(
+        io: &Self::Registered<T>,
+        interest: Interest,
+        op: impl FnMut(&T) -> io::Result<U> + Send,
+    ) -> impl Future<Output = io::Result<U>> + Send;
+
     /// A timer: a future that completes at its deadline.
     type Sleep: Future + Send + Sync + 'static;
 

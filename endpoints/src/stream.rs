@@ -12,13 +12,112 @@ use futures_io::{AsyncRead, AsyncWrite};
 use strports_core::endpoint::Address;
 use strports_core::proxy_protocol::ProxyHeader;
 
-use crate::io::Io;
+use strports_core::tls::rustls::{CommonState, ConnectionCommon};
+
+use crate::io::{Duplex, Io};
 use crate::process::ProcessStream;
 use crate::runtime::Runtime;
 use crate::stdio::StdioStream;
 
-/// A TLS stream (`ssl:`, `tls:`) over another [`Stream`], client or server side.
-pub type TlsStream<R> = futures_rustls::TlsStream<Stream<R>>;
+/// A TLS stream (`ssl:`, `tls:`) over another [`Stream`], client or server side
+/// (futures-rustls underneath).
+///
+/// Closing its write side sends TLS's `close_notify`, then half-closes the inner
+/// stream. **Dropping it without that also ends it cleanly**, as far as the socket
+/// takes it at once: the TLS bytes still buffered and a `close_notify` are written
+/// without waiting (on a socket with room in its send buffer, the usual case, all
+/// of it goes). So a handler that just returns gives its TLS peer the same clean end
+/// as a TCP peer gets: no `UnexpectedEof` on the other side. To be sure every byte
+/// and the `close_notify` left (a peer that does not read, a full buffer), close the
+/// stream (`close().await`, tokio's `shutdown().await`) before dropping it.
+pub struct TlsStream<R: Runtime> {
+    inner: futures_rustls::TlsStream<Stream<R>>,
+    /// Cleared by [`Stream::abort`]: then a drop sends nothing.
+    clean: bool,
+}
+
+impl<R: Runtime> TlsStream<R> {
+    pub(crate) fn new(inner: futures_rustls::TlsStream<Stream<R>>) -> Self {
+        TlsStream { inner, clean: true }
+    }
+
+    /// The stream under TLS and rustls' connection state (ALPN protocol, SNI name,
+    /// peer certificates, ...).
+    pub fn get_ref(&self) -> (&Stream<R>, &CommonState) {
+        self.inner.get_ref()
+    }
+
+    /// The stream under TLS and rustls' connection state, mutably.
+    pub fn get_mut(&mut self) -> (&mut Stream<R>, &mut CommonState) {
+        self.inner.get_mut()
+    }
+
+    /// The futures-rustls stream.
+    pub fn get_tls(&self) -> &futures_rustls::TlsStream<Stream<R>> {
+        &self.inner
+    }
+
+    /// Sends what rustls buffered as far as the socket takes it now (the rest goes
+    /// on the next read, write or flush).
+    fn push_buffered(&mut self, cx: &mut Context<'_>) {
+        if self.inner.get_ref().1.wants_write() {
+            // Pending registers for writability; errors surface on the next write.
+            let _ = Pin::new(&mut self.inner).poll_flush(cx);
+        }
+    }
+}
+
+impl<R: Runtime> std::fmt::Debug for TlsStream<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsStream").finish_non_exhaustive()
+    }
+}
+
+impl<R: Runtime> Drop for TlsStream<R> {
+    fn drop(&mut self) {
+        if !self.clean {
+            return;
+        }
+        match &mut self.inner {
+            futures_rustls::TlsStream::Client(s) => {
+                let (io, conn) = s.get_mut();
+                close_now(io, conn);
+            }
+            futures_rustls::TlsStream::Server(s) => {
+                let (io, conn) = s.get_mut();
+                close_now(io, conn);
+            }
+        }
+    }
+}
+
+/// Queues `close_notify` (nothing if one or a fatal alert was sent already) and
+/// writes what rustls has buffered to `io` without waiting, until the socket takes
+/// no more.
+fn close_now<R: Runtime, D>(io: &Stream<R>, conn: &mut ConnectionCommon<D>) {
+    conn.send_close_notify();
+    let mut now = WriteNow(io);
+    while conn.wants_write() {
+        match conn.write_tls(&mut now) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Writes to a stream's descriptor without waiting (fails with `WouldBlock` when it
+/// would): for [`TlsStream`]'s drop.
+struct WriteNow<'a, R: Runtime>(&'a Stream<R>);
+
+impl<R: Runtime> std::io::Write for WriteNow<'_, R> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write_now(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
 
 /// A connection: a TCP or UNIX socket, a child process ([`ProcessStream`]), our
 /// own standard input and output ([`StdioStream`]), a connection that started with
@@ -118,6 +217,39 @@ impl<R: Runtime> Stream<R> {
     }
 }
 
+impl<R: Runtime> Stream<R> {
+    /// Drops the connection at once, as Twisted's `abortConnection()` does: nothing
+    /// buffered is sent, and a TLS stream sends no `close_notify` (its peer reads an
+    /// error, not EOF). A plain drop instead ends a TLS stream cleanly (see
+    /// [`TlsStream`]). Set `SO_LINGER` to 0 on the socket first to make the peer see
+    /// a reset.
+    pub fn abort(mut self) {
+        self.set_unclean();
+    }
+
+    fn set_unclean(&mut self) {
+        match self {
+            Stream::Tls(s) => {
+                s.clean = false;
+                s.inner.get_mut().0.set_unclean();
+            }
+            Stream::Proxied(p) => p.inner.set_unclean(),
+            _ => {}
+        }
+    }
+
+    /// Writes what the descriptor takes now, without waiting.
+    fn write_now(&self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.get_ref().write(buf),
+            Stream::Unix(s) => s.get_ref().write(buf),
+            Stream::Proxied(p) => p.inner.write_now(buf),
+            Stream::Process(p) => p.write_now(buf),
+            Stream::Stdio(_) | Stream::Tls(_) => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+}
+
 impl<R: Runtime> AsyncRead for Stream<R> {
     #[inline]
     fn poll_read(
@@ -131,7 +263,7 @@ impl<R: Runtime> AsyncRead for Stream<R> {
             Stream::Process(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Stdio(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Proxied(s) => s.poll_read(cx, buf),
-            Stream::Tls(s) => tls_read(s, cx, buf),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_read(cx, buf),
         }
     }
 
@@ -164,11 +296,7 @@ impl<R: Runtime> AsyncWrite for Stream<R> {
             Stream::Process(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Stdio(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Proxied(s) => Pin::new(&mut s.inner).poll_write(cx, buf),
-            Stream::Tls(s) => {
-                let written = ready!(Pin::new(&mut **s).poll_write(cx, buf))?;
-                push_buffered(s, cx);
-                Poll::Ready(Ok(written))
-            }
+            Stream::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
         }
     }
 
@@ -183,11 +311,7 @@ impl<R: Runtime> AsyncWrite for Stream<R> {
             Stream::Process(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Stream::Stdio(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Stream::Proxied(s) => Pin::new(&mut s.inner).poll_write_vectored(cx, bufs),
-            Stream::Tls(s) => {
-                let written = ready!(Pin::new(&mut **s).poll_write_vectored(cx, bufs))?;
-                push_buffered(s, cx);
-                Poll::Ready(Ok(written))
-            }
+            Stream::Tls(s) => Pin::new(&mut **s).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -217,25 +341,53 @@ impl<R: Runtime> AsyncWrite for Stream<R> {
     }
 }
 
-/// Reads from a TLS stream, first pushing out TLS bytes a write left buffered (so a
-/// peer waiting for them is never stalled by a reader waiting for its answer).
-fn tls_read<R: Runtime>(
-    s: &mut TlsStream<R>,
-    cx: &mut Context<'_>,
-    buf: &mut [u8],
-) -> Poll<io::Result<usize>> {
-    push_buffered(s, cx);
-    Pin::new(s)
-        .poll_read(cx, buf)
-        .map_err(strports_sys::tls::describe_tls_failure)
+impl<R: Runtime> AsyncRead for TlsStream<R> {
+    /// Reads, first pushing out TLS bytes a write left buffered (so a peer waiting
+    /// for them is never stalled by a reader waiting for its answer).
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.push_buffered(cx);
+        Pin::new(&mut this.inner)
+            .poll_read(cx, buf)
+            .map_err(strports_sys::tls::describe_tls_failure)
+    }
 }
 
-/// Sends what rustls buffered as far as the socket takes it now (the rest goes on
-/// the next read, write or flush).
-fn push_buffered<R: Runtime>(s: &mut TlsStream<R>, cx: &mut Context<'_>) {
-    if s.get_ref().1.wants_write() {
-        // Pending registers for writability; errors surface on the next write.
-        let _ = Pin::new(s).poll_flush(cx);
+impl<R: Runtime> AsyncWrite for TlsStream<R> {
+    /// Writes, then sends what rustls buffered as far as the socket takes it now.
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let written = ready!(Pin::new(&mut this.inner).poll_write(cx, buf))?;
+        this.push_buffered(cx);
+        Poll::Ready(Ok(written))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let written = ready!(Pin::new(&mut this.inner).poll_write_vectored(cx, bufs))?;
+        this.push_buffered(cx);
+        Poll::Ready(Ok(written))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    /// Sends `close_notify`, then half-closes the inner stream.
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_close(cx)
     }
 }
 

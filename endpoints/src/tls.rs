@@ -25,7 +25,7 @@ use strports_sys::tls::{ClientTls, ClientTlsCache, handshake_outcome};
 use crate::in_flight::Shared;
 use crate::io::Io;
 use crate::runtime::{Interest, Runtime, timeout};
-use crate::stream::Stream;
+use crate::stream::{Stream, TlsStream};
 use crate::wrap::{Accepting, Wrapped};
 
 pub use strports_sys::tls::DEFAULT_HANDSHAKE_TIMEOUT;
@@ -63,7 +63,9 @@ impl TlsAcceptorStep {
     pub async fn handshake<R: Runtime>(&self, raw: Stream<R>) -> io::Result<Stream<R>> {
         let outcome = timeout::<R, _>(self.timeout, self.acceptor.accept(raw)).await;
         let s = handshake_outcome(outcome, self.timeout)?;
-        Ok(Stream::Tls(Box::new(futures_rustls::TlsStream::Server(s))))
+        Ok(Stream::Tls(Box::new(TlsStream::new(
+            futures_rustls::TlsStream::Server(s),
+        ))))
     }
 }
 
@@ -191,5 +193,7 @@ pub(crate) async fn client_handshake<R: Runtime>(
     let connector = TlsConnector::from(tls.config.clone());
     let outcome = timeout::<R, _>(limit, connector.connect(tls.server_name.clone(), inner)).await;
     let s = handshake_outcome(outcome, limit)?;
-    Ok(Stream::Tls(Box::new(futures_rustls::TlsStream::Client(s))))
+    Ok(Stream::Tls(Box::new(TlsStream::new(
+        futures_rustls::TlsStream::Client(s),
+    ))))
 }

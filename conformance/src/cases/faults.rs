@@ -19,7 +19,6 @@
 //! outcome of the row is accepted.
 
 use std::io::{self, Write};
-use std::os::fd::AsFd;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,11 +51,11 @@ const WINDOW: u64 = 128 * 1024;
 
 /// Resets the connection: `SO_LINGER` 0, then close, so the kernel sends RST (and
 /// discards what it had not sent yet).
-fn reset<S: AsFd>(stream: S) {
+fn reset<B: Backend>(stream: B::Stream) {
     socket2::SockRef::from(&stream)
         .set_linger(Some(Duration::ZERO))
         .expect("set SO_LINGER to 0");
-    drop(stream);
+    B::abort_stream(stream);
 }
 
 /// How a peer goes away.
@@ -372,7 +371,7 @@ async fn client_reset_mid_transfer<B: Backend>(listen: &str, connect: impl Fn(u1
         B::write_all(&mut stream, pattern.slice(512 * 1024, 256 * 1024))
             .await
             .expect("send more");
-        reset(stream);
+        reset::<B>(stream);
     };
     within::<B, _>(
         LIMIT,
@@ -396,7 +395,7 @@ async fn client_reset_mid_transfer<B: Backend>(listen: &str, connect: impl Fn(u1
             B::write_all(&mut stream, pattern.slice(CHUNK as u64, CHUNK))
                 .await
                 .expect("write more");
-            reset(stream);
+            reset::<B>(stream);
         })
         .await;
     }
@@ -414,8 +413,8 @@ async fn server_goes_away<B: Backend>(listen: &str, connect: impl Fn(u16) -> Str
     let desc = client(&connect(port));
     let pattern = Pattern::new(0xfa17_0002);
     let end = |stream: B::Stream| match gone {
-        Gone::Reset => reset(stream),
-        Gone::Vanished => drop(stream),
+        Gone::Reset => reset::<B>(stream),
+        Gone::Vanished => B::abort_stream(stream),
     };
     let pair = || async {
         let (accepted, connected) = within::<B, _>(
@@ -612,7 +611,7 @@ pub async fn fault_server_vanishes_tls_truncation_is_an_error<B: Backend>() {
         read_exact::<B>(&mut client_stream, &mut ack)
             .await
             .expect("read");
-        drop(client_stream);
+        B::abort_stream(client_stream);
         let mut buf = vec![0u8; CHUNK];
         B::read(&mut server_stream, &mut buf).await
     })
@@ -1106,7 +1105,7 @@ pub async fn fault_reset_before_accept_or_mid_handshake_is_dropped<B: Backend>()
         B::write_all(&mut stream, b"never read")
             .await
             .expect("write");
-        reset(stream);
+        reset::<B>(stream);
     }
     let serving = B::serve_echo(listener);
     good_client::<B>(&desc, &pattern, 256 * 1024).await;
@@ -1120,7 +1119,7 @@ pub async fn fault_reset_before_accept_or_mid_handshake_is_dropped<B: Backend>()
         for sent in [&[][..], &hello[..]] {
             let mut stream = B::connect(&raw).await.expect("connect");
             B::write_all(&mut stream, sent).await.expect("write");
-            reset(stream);
+            reset::<B>(stream);
         }
         expect_count::<B>("failed handshakes", 2, || {
             B::failed_handshakes(&listener).expect("a tls listener")
@@ -1143,7 +1142,7 @@ pub async fn fault_reset_before_accept_or_mid_handshake_is_dropped<B: Backend>()
         for sent in [&[][..], &v2[..20]] {
             let mut stream = B::connect(&raw).await.expect("connect");
             B::write_all(&mut stream, sent).await.expect("write");
-            reset(stream);
+            reset::<B>(stream);
         }
         expect_count::<B>("proxy rejections", 2, || B::proxy_rejections(&listener)).await;
         within::<B, _>(LIMIT, "a client after them", async {
@@ -1232,8 +1231,8 @@ pub async fn fault_tls_server_gone_mid_handshake_client_fails_at_once<B: Backend
                 .await
                 .expect("read the ClientHello");
             match gone {
-                Gone::Reset => reset(stream),
-                Gone::Vanished => drop(stream),
+                Gone::Reset => reset::<B>(stream),
+                Gone::Vanished => B::abort_stream(stream),
             }
         };
         let ((), result) = within::<B, _>(

@@ -887,3 +887,46 @@ pub async fn tls_concurrent_accepts<B: Backend>() {
     got.sort_unstable();
     assert_eq!(got, b"cd");
 }
+
+/// A TLS stream dropped without being closed still ends cleanly for its peer: the
+/// dropped side sends what it buffered and `close_notify`, so the peer reads every
+/// byte and then EOF, as over TCP (no `UnexpectedEof`). Both ways: a server that
+/// drops its connection, and a client that drops its own.
+pub async fn tls_dropped_stream_ends_cleanly<B: Backend>() {
+    let pki = Pki::new();
+    let listener = B::listen(&server(&pki.ssl_server("server.pem", "server.key", "")))
+        .await
+        .expect("listen");
+    let port = tcp_address(&B::local_address(&listener).expect("address")).port();
+    let desc = client(&pki.ssl_client("127.0.0.1", port, ":hostname=localhost"));
+
+    // The server drops.
+    let (accepted, connected) = within::<B, _>(LIMIT, "connect and accept", async {
+        future::zip(B::accept(&listener), B::connect(&desc)).await
+    })
+    .await;
+    let (mut accepted, _) = accepted.expect("accept");
+    let mut connected = connected.expect("connect");
+    B::write_all(&mut accepted, b"hello").await.expect("write");
+    drop(accepted);
+    let got = within::<B, _>(LIMIT, "read to the end", read_to_end::<B>(&mut connected)).await;
+    assert_eq!(
+        got.expect("a clean end after the server dropped its stream"),
+        b"hello"
+    );
+
+    // The client drops.
+    let (accepted, connected) = within::<B, _>(LIMIT, "connect and accept", async {
+        future::zip(B::accept(&listener), B::connect(&desc)).await
+    })
+    .await;
+    let (mut accepted, _) = accepted.expect("accept");
+    let mut connected = connected.expect("connect");
+    B::write_all(&mut connected, b"bye").await.expect("write");
+    drop(connected);
+    let got = within::<B, _>(LIMIT, "read to the end", read_to_end::<B>(&mut accepted)).await;
+    assert_eq!(
+        got.expect("a clean end after the client dropped its stream"),
+        b"bye"
+    );
+}

@@ -49,6 +49,22 @@ impl Address {
             _ => None,
         }
     }
+
+    /// The file system path of a UNIX socket address (not an abstract name or an
+    /// unnamed socket).
+    ///
+    /// ```
+    /// use strports_core::{Address, UnixAddress};
+    /// let a = Address::Unix(Some(UnixAddress::Path("/run/app.sock".into())));
+    /// assert_eq!(a.unix_path(), Some(std::path::Path::new("/run/app.sock")));
+    /// assert_eq!(Address::Stdio.unix_path(), None);
+    /// ```
+    pub fn unix_path(&self) -> Option<&std::path::Path> {
+        match self {
+            Address::Unix(Some(UnixAddress::Path(p))) => Some(p),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for Address {

@@ -1,0 +1,26 @@
+//! Listen on one description, connect with another, echo a line: the same code
+//! over every transport (`tcp:`, `unix:`, `ssl:`, ...).
+//!
+//! `cargo run -p strports-tokio --example echo -- unix:/tmp/e.sock unix:/tmp/e.sock`
+
+use std::error::Error;
+
+use strports_tokio::core::{ClientDescription, ServerDescription};
+
+mod echo_once;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn Error>> {
+    let mut args = std::env::args().skip(1);
+    let server: ServerDescription = args
+        .next()
+        .unwrap_or_else(|| "tcp:8765:interface=127.0.0.1".into())
+        .parse()?;
+    let client: ClientDescription = args
+        .next()
+        .unwrap_or_else(|| "tcp:127.0.0.1:8765".into())
+        .parse()?;
+    let reply = echo_once::echo_once(&server, &client).await?;
+    print!("echoed: {reply}");
+    Ok(())
+}

@@ -10,9 +10,12 @@ use std::time::Duration;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use strports_core::{ClientDescription, ServerDescription, quote};
 
+// `pub` there: the example's module is the crate's top level in the example.
+#[allow(unreachable_pub)]
 #[path = "../../backend-tokio/examples/echo/echo_once.rs"]
 mod tokio_echo;
 
+#[allow(unreachable_pub)]
 #[path = "../../backend-smol/examples/echo/echo_once.rs"]
 mod smol_echo;
 

@@ -7,6 +7,8 @@ use std::error::Error;
 
 use strports_smol::core::{ClientDescription, ServerDescription};
 
+// `pub` there: it is the crate's top level when a test includes it.
+#[allow(unreachable_pub)]
 mod echo_once;
 
 fn main() -> Result<(), Box<dyn Error>> {

@@ -7,6 +7,8 @@ use std::error::Error;
 
 use strports_tokio::core::{ClientDescription, ServerDescription};
 
+// `pub` there: it is the crate's top level when a test includes it.
+#[allow(unreachable_pub)]
 mod echo_once;
 
 #[tokio::main(flavor = "current_thread")]

@@ -81,12 +81,14 @@ pub(crate) struct CommonArgs {
     /// Close a connection after SECS seconds without traffic in either direction.
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     idle_timeout: Option<Duration>,
-    /// More log output on stderr: -v debug, -vv trace (default: info, which
-    /// includes one summary line per connection). RUST_LOG, when set, overrides
-    /// -v/-q (for example RUST_LOG=strports_tokio=trace).
+    /// More log output on stderr, one level per -v. Servers log at info by default
+    /// (one summary line per connection: -v debug, -vv trace); `connect` is quiet
+    /// like nc (warnings and errors only: -v gives its summary line). RUST_LOG, when
+    /// set, overrides -v/-q (for example RUST_LOG=strports_endpoints=trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
-    /// Less log output: -q warnings and errors only, -qq errors only, -qqq nothing.
+    /// Less log output, one level per -q (servers: -q warnings and errors only, -qq
+    /// errors only, -qqq nothing).
     #[arg(short, long, action = clap::ArgAction::Count, conflicts_with = "verbose", global = true)]
     quiet: u8,
 }
@@ -169,18 +171,32 @@ fn description<T: FromStr<Err = ParseError>>(text: &str) -> Result<T, u8> {
     })
 }
 
+/// How much a command logs by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chatter {
+    /// Servers: `info`, one summary line per connection.
+    Summaries,
+    /// `connect`: `warn`, silent unless something goes wrong (like `nc`); `-v` gives
+    /// the summary line.
+    Quiet,
+}
+
+/// The log level for `-v`/`-q` counts (`RUST_LOG` aside).
+fn level(verbose: u8, quiet: u8, chatter: Chatter) -> &'static str {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    let default: i32 = match chatter {
+        Chatter::Summaries => 3,
+        Chatter::Quiet => 2,
+    };
+    let at = (default + i32::from(verbose) - i32::from(quiet)).clamp(0, 5);
+    LEVELS[at as usize]
+}
+
 /// Sets up `tracing` output on stderr.
-fn init_logging(common: &CommonArgs) {
+fn init_logging(common: &CommonArgs, chatter: Chatter) {
     let filter = match std::env::var("RUST_LOG") {
         Ok(spec) if !spec.trim().is_empty() => EnvFilter::new(spec),
-        _ => EnvFilter::new(match (common.verbose, common.quiet) {
-            (0, 0) => "info",
-            (1, _) => "debug",
-            (_, 0) => "trace",
-            (_, 1) => "warn",
-            (_, 2) => "error",
-            _ => "off",
-        }),
+        _ => EnvFilter::new(level(common.verbose, common.quiet, chatter)),
     };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -204,7 +220,7 @@ pub(crate) fn run_listen(args: ListenArgs) -> u8 {
         Ok(d) => d,
         Err(status) => return status,
     };
-    init_logging(&args.common);
+    init_logging(&args.common, Chatter::Summaries);
     let handler = if args.echo {
         Some(Handler::Echo)
     } else if let Some(cmd) = &args.exec {
@@ -242,7 +258,7 @@ pub(crate) fn run_connect(args: ConnectArgs) -> u8 {
         Ok(d) => d,
         Err(status) => return status,
     };
-    init_logging(&args.common);
+    init_logging(&args.common, Chatter::Quiet);
     let idle = args.common.idle_timeout;
     match args.common.runtime {
         RuntimeChoice::Tokio => Tokio::run(|_| session::connect::<Tokio>(client, idle)),
@@ -260,7 +276,7 @@ pub(crate) fn run_relay(args: RelayArgs) -> u8 {
         Ok(d) => d,
         Err(status) => return status,
     };
-    init_logging(&args.common);
+    init_logging(&args.common, Chatter::Summaries);
     let handler = Handler::Connect {
         desc: client,
         name: "upstream",
@@ -280,6 +296,18 @@ fn serve<R: CliRuntime>(server: ServerDescription, handler: Handler, options: Se
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connect_is_quiet_by_default_and_servers_log_summaries() {
+        assert_eq!(level(0, 0, Chatter::Quiet), "warn");
+        assert_eq!(level(1, 0, Chatter::Quiet), "info");
+        assert_eq!(level(0, 0, Chatter::Summaries), "info");
+        assert_eq!(level(1, 0, Chatter::Summaries), "debug");
+        assert_eq!(level(9, 0, Chatter::Summaries), "trace");
+        assert_eq!(level(0, 1, Chatter::Summaries), "warn");
+        assert_eq!(level(0, 3, Chatter::Summaries), "off");
+        assert_eq!(level(0, 9, Chatter::Quiet), "off");
+    }
 
     #[test]
     fn seconds() {

@@ -243,7 +243,23 @@ fn echo_over_tcp_and_unix_on_both_runtimes() {
                 out.stdout, b"hello tcp\n",
                 "{server_rt} server, {client_rt} client"
             );
+            // Quiet like nc: no summary line unless -v.
+            assert_eq!(
+                String::from_utf8_lossy(&out.stderr),
+                "",
+                "{client_rt} connect printed on stderr"
+            );
         }
+        // With -v, connect says how the connection ended.
+        let out = strports()
+            .args(["connect", "-v", "--runtime", server_rt])
+            .arg(format!("tcp:127.0.0.1:{}", addr.port()))
+            .stdin(Stdio::null())
+            .output()
+            .expect("connect -v runs");
+        assert_eq!(out.status.code(), Some(0));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("connection closed"), "connect -v: {stderr}");
         // A larger transfer, through a plain socket client.
         let big = pattern(3 << 20);
         assert!(

@@ -58,8 +58,7 @@ use std::time::Instant;
 use async_io::{Async, Timer};
 use smol::Executor;
 pub use strports_core as core;
-use strports_core::endpoint::Address;
-use strports_core::{ClientDescription, ServerDescription};
+pub use strports_core::{Address, ClientDescription, ParseError, ServerDescription};
 use strports_endpoints::runtime::{Child, ChildStdio, Descriptor, Interest, Runtime, Spawn};
 
 pub use strports_endpoints::{

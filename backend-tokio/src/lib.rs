@@ -58,8 +58,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 pub use strports_core as core;
-use strports_core::endpoint::Address;
-use strports_core::{ClientDescription, ServerDescription};
+pub use strports_core::{Address, ClientDescription, ParseError, ServerDescription};
 use strports_endpoints::runtime::{Child, ChildStdio, Descriptor, Interest, Runtime, Spawn};
 use tokio::io::unix::AsyncFd;
 

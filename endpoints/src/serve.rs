@@ -335,7 +335,10 @@ fn spawn<S: Spawn, C: Future<Output = ()> + Send + 'static>(
     }
 }
 
-/// A running [`serve`] loop.
+/// A running [`serve`] loop. End it with [`stop`](Serving::stop) (graceful,
+/// bounded by [`ServeOptions::with_grace`]) or [`abort`](Serving::abort).
+/// **Dropping it cancels the loop and every connection task at once** (their
+/// futures and streams are dropped, as by `abort`, without waiting for them).
 #[must_use = "dropping Serving cancels the server; call stop() or abort() to end it"]
 pub struct Serving<R: Runtime> {
     local: Result<Address, (io::ErrorKind, String)>,

@@ -72,6 +72,7 @@ pub mod stdio;
 pub mod stream;
 pub mod tasks;
 pub mod tls;
+mod tls_configs;
 pub mod wrap;
 
 pub use haproxy::ProxyListener;

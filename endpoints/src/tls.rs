@@ -3,8 +3,11 @@
 //! stream.
 //!
 //! Configs (certificates, keys, trust roots) are read and built on the runtime's
-//! blocking pool: at `listen` for servers, at the first connect of a `Client`
-//! (every call for the free `connect`). The crypto provider is always
+//! blocking pool: at `listen` for servers; for clients at the first connect of a
+//! `Client`, which keeps its config, and for connects without a `Client` (the free
+//! `connect`) whenever the process-wide cache of client configs has none for the
+//! description's TLS parameters, or the files it was built from changed (see
+//! [`client_config_builds`]). The crypto provider is always
 //! [`strports_core::tls::default_provider`], passed explicitly.
 
 use std::fmt;
@@ -167,8 +170,12 @@ pub(crate) async fn plain_listen<R: Runtime>(
     Ok((raw, TlsAcceptorStep::new(config)))
 }
 
-/// The client's TLS config: from `cache` if built already, else built now on the
-/// blocking pool (it reads files) and kept there.
+/// The client's TLS config: from `cache` (a `Client`'s slot) if it holds one, else
+/// from the process-wide cache of client configs (keyed by the description's TLS
+/// parameters, checked against the identity of the files it was built from with
+/// `stat` alone), else built now on the blocking pool (it reads files) and kept in
+/// both. One-shot connects (whose `cache` keeps nothing) with the same parameters
+/// thus share one config, and with it rustls' session store: they resume sessions.
 pub(crate) async fn client_tls<R: Runtime>(
     desc: &ClientDescription,
     cache: &ClientTlsCache,
@@ -176,10 +183,25 @@ pub(crate) async fn client_tls<R: Runtime>(
     if let Some(tls) = cache.get() {
         return Ok(tls);
     }
-    let owned = desc.clone();
-    let tls =
-        R::unblock(move || strports_sys::tls::client_tls(&owned, default_provider())).await??;
-    Ok(cache.set(tls))
+    let tls = crate::tls_configs::client_tls::<R>(desc).await?;
+    // A `Client`'s slot keeps it from now on; a one-shot's keeps nothing.
+    drop(cache.set(ClientTls::clone(&tls)));
+    Ok(tls)
+}
+
+/// How many client TLS configs this process has built (each reading its files)
+/// for client connects. A connect builds one only when its `Client` holds none yet
+/// (or it has no `Client`: the free `connect`) and the process-wide cache has none
+/// for its TLS parameters (the type, the name verified, the trust roots
+/// directory, the client certificate and key paths, ALPN), or the files that one
+/// was built from changed since (by `stat`: device, inode, size, mtime or ctime of
+/// the directory, of each `*.pem` in it, of the certificate and key files; a file
+/// changed less than two seconds before a build is read again at the next connect).
+/// The cache keeps 64 configs, the least recently used dropped first. For tests and
+/// diagnostics.
+#[doc(hidden)]
+pub fn client_config_builds() -> u64 {
+    crate::tls_configs::builds()
 }
 
 /// The client handshake over any stream: verification as `tls` says. Errors come

@@ -12,6 +12,7 @@
 //! runtime's blocking pool.
 
 pub mod adopt;
+pub mod file_id;
 pub mod lock;
 pub mod process;
 pub mod resolve;

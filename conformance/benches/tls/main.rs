@@ -13,6 +13,13 @@
 //! - `handshake`: sequential connect + full handshake + 1-byte echo + close
 //!   (handshakes/s). Both servers use the same config with session resumption off
 //!   (no session cache, no tickets), so every handshake is a full one on both sides.
+//! - `oneshot`: the same as `handshake`, but strports calls the free `connect()` on the
+//!   `ssl:` description each time (no `Client` kept: the config comes from the
+//!   process-wide cache of client configs, checked with `stat` against the trust
+//!   roots directory and its file at each connect), against the same raw side as
+//!   `handshake` (a `TlsConnector` with a config built once). Neither side resumes:
+//!   the strports config is shared between the connects, with its session store, but
+//!   the servers issue no tickets and keep no sessions, so both do full handshakes.
 //! - `bulk`: one-way transfer in 256 KiB writes over one connection, read in 256 KiB
 //!   reads (GB/s of plaintext).
 //!
@@ -27,7 +34,7 @@
 //! are the same generic code on both sides.
 //!
 //! Options (after `--`): `--quick` (also `STRPORTS_BENCH_QUICK=1`), `--rounds N`,
-//! `--secs S`, words filtering rows (`tokio`, `smol`, `handshake`, `bulk`). For
+//! `--secs S`, words filtering rows (`tokio`, `smol`, `handshake`, `oneshot`, `bulk`). For
 //! instruction counting (`valgrind --tool=callgrind`): `--side strports|raw --count N`
 //! runs one fixed-size measurement of each selected row on that side only (N
 //! handshakes, or N 256 KiB chunks) and prints it.
@@ -52,6 +59,7 @@ pub(crate) const BULK_CHUNK: usize = 256 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Workload {
     Handshake,
+    Oneshot,
     Bulk,
 }
 
@@ -231,7 +239,7 @@ fn show(workload: Workload, v: Vec<f64>) -> String {
     let pct = (hi - lo) / 2.0 / m * 100.0;
     match workload {
         Workload::Bulk => format!("{m:.2} ±{pct:.0}%"),
-        Workload::Handshake => format!("{m:.0} ±{pct:.0}%"),
+        Workload::Handshake | Workload::Oneshot => format!("{m:.0} ±{pct:.0}%"),
     }
 }
 
@@ -289,9 +297,10 @@ fn main() -> io::Result<()> {
     let pki = Pki::new()?;
     let mut table = Vec::new();
     for backend in ["tokio", "smol"] {
-        for workload in [Workload::Handshake, Workload::Bulk] {
+        for workload in [Workload::Handshake, Workload::Oneshot, Workload::Bulk] {
             let name = match workload {
                 Workload::Handshake => "handshake",
+                Workload::Oneshot => "oneshot",
                 Workload::Bulk => "bulk",
             };
             if !words.iter().all(|w| w == backend || w == name) {
@@ -320,7 +329,7 @@ fn main() -> io::Result<()> {
         let ratios: Vec<f64> = rounds.iter().map(|r| r.0 / r.1).collect();
         let (lo, hi) = spread(&ratios);
         let unit = match workload {
-            Workload::Handshake => "handshakes/s",
+            Workload::Handshake | Workload::Oneshot => "handshakes/s",
             Workload::Bulk => "GB/s",
         };
         println!(

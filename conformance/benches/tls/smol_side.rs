@@ -34,10 +34,14 @@ pub(crate) fn row(plan: &Plan, workload: Workload, pki: &Pki) -> io::Result<Vec<
             unreachable!()
         };
         let serving = match workload {
-            Workload::Handshake => strports_smol::serve_on(&ex, listener, |s, _| echo_one(s)),
+            Workload::Handshake | Workload::Oneshot => {
+                strports_smol::serve_on(&ex, listener, |s, _| echo_one(s))
+            }
             Workload::Bulk => strports_smol::serve_on(&ex, listener, |s, _| sink(s)),
         };
         let client = strports_smol::Client::new(pki.client(addr.port()));
+        // oneshot: the free `connect` each time, no Client kept.
+        let oneshot_desc = pki.client(addr.port());
 
         // raw: Async<TcpListener> + TlsAcceptor, one task per connection.
         let raw_listener = Async::<std::net::TcpListener>::bind(([127, 0, 0, 1], 0))?;
@@ -52,7 +56,7 @@ pub(crate) fn row(plan: &Plan, workload: Workload, pki: &Pki) -> io::Result<Vec<
                     .spawn(async move {
                         if let Ok(tls) = acceptor.accept(s).await {
                             match workload {
-                                Workload::Handshake => echo_one(tls).await,
+                                Workload::Handshake | Workload::Oneshot => echo_one(tls).await,
                                 Workload::Bulk => sink(tls).await,
                             }
                         }
@@ -79,16 +83,23 @@ pub(crate) fn row(plan: &Plan, workload: Workload, pki: &Pki) -> io::Result<Vec<
             }
         };
         let strports_connect = || client.connect();
+        let oneshot_connect = || strports_smol::connect(&oneshot_desc);
 
         let rounds = crate::alternate(plan, |side, budget| {
             let raw_connect = &raw_connect;
             let strports_connect = &strports_connect;
+            let oneshot_connect = &oneshot_connect;
             async move {
                 match (side, workload) {
                     (Side::Strports, Workload::Handshake) => {
                         handshakes(strports_connect, budget).await
                     }
-                    (Side::Raw, Workload::Handshake) => handshakes(raw_connect, budget).await,
+                    (Side::Raw, Workload::Handshake | Workload::Oneshot) => {
+                        handshakes(raw_connect, budget).await
+                    }
+                    (Side::Strports, Workload::Oneshot) => {
+                        handshakes(oneshot_connect, budget).await
+                    }
                     (Side::Strports, Workload::Bulk) => bulk(strports_connect, budget).await,
                     (Side::Raw, Workload::Bulk) => bulk(raw_connect, budget).await,
                 }

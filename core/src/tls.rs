@@ -39,13 +39,14 @@ use rustls::crypto::CryptoProvider;
 
 pub use client::{client_config, server_name, trust_roots};
 pub use error::{
-    TlsError, TlsErrorKind, TlsMaterialError, describe_handshake_error, describe_tls_error,
+    TlsClientContext, TlsError, TlsErrorKind, TlsMaterialError, describe_handshake_error,
+    describe_tls_error, server_name_text,
 };
 pub use pem::PemFile;
 pub use server::{
     SslServerFiles, certified_key, protocol_versions, server_config, ssl_server_config,
 };
-pub use sni::{CertDirectory, DEFAULT_RESCAN_INTERVAL, SniResolver, tls_server_config};
+pub use sni::{CertDirectory, DEFAULT_RESCAN_INTERVAL, ScanCounts, SniResolver, tls_server_config};
 
 /// The rustls version these configs are built with, for callers that need its types.
 pub use rustls;

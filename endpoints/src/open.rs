@@ -215,7 +215,14 @@ async fn connect_with<R: Runtime>(
                 // Its own TLS config, if any, is built at each connect.
                 ClientTransport::Endpoint(inner) => nested::<R>(inner, resolver).await?,
             };
-            crate::tls::client_handshake(inner, &config, plan.handshake_timeout).await
+            // Failures name the peer and the name verified (and what to set).
+            let peer = inner.peer_addr().ok().map(|a| a.to_string());
+            crate::tls::client_handshake(inner, &config, plan.handshake_timeout)
+                .await
+                .map_err(|e| {
+                    let context = strports_sys::tls::client_error_context(desc, &config, peer);
+                    strports_sys::tls::describe_client_failure(e, context)
+                })
         }
     }
 }

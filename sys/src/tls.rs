@@ -294,16 +294,75 @@ impl CertDirectory for FsCertDirectory {
 
 /// The server config of a `tls:` server: an [`SniResolver`] over the directory
 /// `path` (scanned now, rescanned when an unknown name is asked for), TLS 1.2 and 1.3.
+///
+/// **Layout.** Every regular file under `path` (subdirectories too) whose name ends in
+/// `.pem` is read; each may hold certificates and private keys (PEM `CERTIFICATE`,
+/// `PRIVATE KEY`, `RSA PRIVATE KEY`, `EC PRIVATE KEY` sections). A certificate is served
+/// with the private key that matches it, from the same or another `.pem` file, so
+/// `a.pem` with both, or `a.pem` + `a-key.pem`, work; files with other names (`a.key`,
+/// `a.crt`) are not read.
+///
+/// Fails with [`TlsMaterialError::NoServerCertificate`](tls::TlsMaterialError) (kind
+/// [`io::ErrorKind::InvalidData`]) when the directory yields no certificate with its
+/// key, missing directory included, e.g. `no certificate with its private key in
+/// "/etc/certs" (tls: server): the directory has no .pem file; a tls: server reads ...`;
+/// the message names the files found and any not read.
 pub fn tls_server_config(
     desc: &TlsServer,
     provider: Arc<CryptoProvider>,
 ) -> io::Result<Arc<ServerConfig>> {
     let resolver = SniResolver::new(Box::new(FsCertDirectory::new(&desc.path)), provider.clone())?;
+    let counts = resolver.counts();
+    if counts.served == 0 {
+        return Err(tls::TlsMaterialError::NoServerCertificate {
+            dir: desc.path.clone(),
+            exists: fs::metadata(&desc.path).is_ok(),
+            pem_files: counts.pem_files,
+            certificates: counts.certificates,
+            private_keys: counts.private_keys,
+            not_read: not_pem_files(&desc.path, 5),
+        }
+        .into());
+    }
     Ok(tls::tls_server_config(
         Arc::new(resolver),
         alpn_of(&desc.alpn),
         provider,
     )?)
+}
+
+/// Up to `limit` regular files under `dir` (recursively, as [`FsCertDirectory`] walks)
+/// that are not read because their name does not end in `.pem`, sorted; unreadable
+/// entries are skipped (this only adds detail to an error).
+fn not_pem_files(dir: &Path, limit: usize) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>, budget: &mut usize) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            // Bounded work on a huge tree.
+            if *budget == 0 {
+                return;
+            }
+            *budget -= 1;
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => walk(&path, out, budget),
+                _ if !has_pem_extension(&path)
+                    && fs::metadata(&path).is_ok_and(|m| m.is_file()) =>
+                {
+                    out.push(path)
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut budget = 10_000;
+    walk(dir, &mut out, &mut budget);
+    out.sort();
+    out.truncate(limit);
+    out
 }
 
 /// The client TLS of an `ssl:` ([`ssl_client_config`]) or `tls:`
@@ -415,6 +474,45 @@ pub fn describe_tls_failure(e: io::Error) -> io::Error {
         }
         _ => e,
     }
+}
+
+/// Where an `ssl:` / `tls:` client's handshake failures happen, for their messages:
+/// `peer` (the address connected to, as text), the name verified (`tls.server_name`),
+/// and the parameters that set the trust roots (`caCertsDir` / `trustRoots`) and the
+/// name (`hostname` for `ssl:`, the host for `tls:`).
+pub fn client_error_context(
+    desc: &ClientDescription,
+    tls: &ClientTls,
+    peer: Option<String>,
+) -> tls::TlsClientContext {
+    let ctx = tls::TlsClientContext::new(peer, tls::server_name_text(&tls.server_name));
+    match desc {
+        ClientDescription::Ssl(c) => ctx
+            .with_roots("caCertsDir", c.ca_certs_dir.as_deref())
+            .with_name_parameter("hostname"),
+        ClientDescription::Tls(c) => ctx
+            .with_roots("trustRoots", c.trust_roots.as_deref())
+            .with_name_parameter("host"),
+        _ => ctx,
+    }
+}
+
+/// A client handshake's error with `context` ([`client_error_context`]) in its
+/// message, kind kept: a [`tls::TlsError`] names the peer, the name verified and the
+/// parameter to set (`untrusted certificate: the certificate of 127.0.0.1:8443
+/// (verified for "localhost") is not issued by a trusted certificate authority: ...`);
+/// the other `tls handshake failed: CAUSE` errors (end of stream, reset, time limit)
+/// become `tls handshake failed with ADDR (verifying "NAME"): CAUSE`. Anything else
+/// is returned unchanged.
+pub fn describe_client_failure(e: io::Error, context: tls::TlsClientContext) -> io::Error {
+    if let Some(t) = tls::TlsError::from_io(&e) {
+        return io::Error::new(e.kind(), t.clone().with_context(context));
+    }
+    let message = e.to_string();
+    if message.starts_with("tls handshake failed: ") {
+        return io::Error::new(e.kind(), context.describe(&message));
+    }
+    e
 }
 
 /// What an `ssl:` or `tls:` client connects over before its handshake.

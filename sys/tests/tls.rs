@@ -265,6 +265,8 @@ fn tls_server_directory_is_scanned_recursively() {
     );
 }
 
+/// A missing directory scans as no files (as in Twisted), but a `tls:` server over it
+/// does not start: no handshake could succeed.
 #[test]
 fn a_missing_tls_server_directory_has_no_certificates() {
     let dir = tempfile::tempdir().unwrap();
@@ -275,7 +277,50 @@ fn a_missing_tls_server_directory_has_no_certificates() {
     else {
         panic!()
     };
-    assert!(systls::tls_server_config(&s, default_provider()).is_ok());
+    let err = systls::tls_server_config(&s, default_provider()).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    assert!(matches!(
+        err.get_ref()
+            .and_then(|e| e.downcast_ref::<TlsMaterialError>()),
+        Some(TlsMaterialError::NoServerCertificate { exists: false, .. })
+    ));
+    assert!(
+        err.to_string().starts_with(&format!(
+            "no certificate with its private key in \"{}\" (tls: server): the directory does not exist; ",
+            missing.display()
+        )),
+        "{err}"
+    );
+}
+
+/// Keys that match no certificate: the counts say so.
+#[test]
+fn a_tls_server_directory_whose_keys_match_no_certificate_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = ca("ca");
+    let (cert, _, _) = leaf(&root, &["a.example"]);
+    let (_, key, _) = leaf(&root, &["b.example"]);
+    write(dir.path(), "certs/a.pem", &[&cert]);
+    write(dir.path(), "certs/sub/b.pem", &[&key]);
+    write(dir.path(), "certs/notes.txt", &["not pem"]);
+    let certs = dir.path().join("certs");
+    let ServerDescription::Tls(s) = server(&format!("tls:{}", quote(certs.to_str().unwrap())))
+    else {
+        panic!()
+    };
+    let err = systls::tls_server_config(&s, default_provider()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "no certificate with its private key in \"{}\" (tls: server): found 2 .pem files \
+             with 1 certificate and 1 private key, but no key matches a certificate; not read \
+             (not .pem): \"{}\"; a tls: server reads every *.pem file under its directory \
+             (subdirectories too) and serves each certificate with the private key that \
+             matches it, from the same or another .pem file",
+            certs.display(),
+            certs.join("notes.txt").display()
+        )
+    );
 }
 
 #[test]
@@ -302,4 +347,36 @@ fn platform_roots_load_or_say_why_not() {
         Ok(roots) => assert!(!roots.is_empty()),
         Err(e) => assert!(e.to_string().starts_with("no trust roots: "), "{e}"),
     }
+}
+
+/// Client handshake failures without a rustls error (end of stream, time limit) name
+/// the peer and the name verified too, keeping their kind; other errors stay as they
+/// are.
+#[test]
+fn client_handshake_failures_name_the_peer() {
+    use strports_core::tls::{TlsClientContext, describe_handshake_error};
+    let ctx = TlsClientContext::new(Some("127.0.0.1:8443".into()), "localhost");
+    let eof = describe_handshake_error(io::Error::from(io::ErrorKind::UnexpectedEof));
+    let e = systls::describe_client_failure(eof, ctx.clone());
+    assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+    assert_eq!(
+        e.to_string(),
+        "tls handshake failed with 127.0.0.1:8443 (verifying \"localhost\"): the peer closed \
+         the connection during the handshake"
+    );
+    let slow = systls::handshake_timed_out(std::time::Duration::from_secs(10));
+    let e = systls::describe_client_failure(slow, ctx.clone());
+    assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+    assert_eq!(
+        e.to_string(),
+        "tls handshake failed with 127.0.0.1:8443 (verifying \"localhost\"): not completed \
+         within 10s"
+    );
+    let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+    let e = systls::describe_client_failure(refused, ctx);
+    assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
+    assert_eq!(
+        e.to_string(),
+        io::Error::from(io::ErrorKind::ConnectionRefused).to_string()
+    );
 }

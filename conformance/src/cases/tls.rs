@@ -335,24 +335,30 @@ async fn connect_error<B: Backend>(desc: &str) -> (io::Error, Option<TlsErrorKin
 }
 
 /// Serves echo on `listen` and connects `connect(port)`, expecting a TLS error of
-/// `kind` whose message starts with `prefix`.
+/// `kind` whose message starts with `expected(port)`.
 async fn rejected<B: Backend>(
     listen: &str,
     connect: impl Fn(u16) -> String,
     kind: TlsErrorKind,
-    prefix: &str,
+    expected: impl Fn(u16) -> String,
 ) {
     let listener = B::listen(&server(listen)).await.expect("listen");
     let serving = B::serve_echo(listener);
     let port = tcp_address(&B::serving_address(&serving).expect("address")).port();
     let (e, got) = connect_error::<B>(&connect(port)).await;
     assert_eq!(got, Some(kind), "{e}");
-    assert!(e.to_string().starts_with(prefix), "{e}");
+    assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
+    let expected = expected(port);
+    assert!(
+        e.to_string().starts_with(&expected),
+        "got:      {e}\nexpected: {expected}"
+    );
     // The server survives a failed handshake.
     within::<B, _>(LIMIT, "stop", B::stop(serving)).await;
 }
 
-/// A certificate for other names: "host-name mismatch", on `ssl:` and `tls:`.
+/// A certificate for other names: "host-name mismatch", naming the peer, the names the
+/// certificate has and the parameter to change, on `ssl:` and `tls:`.
 pub async fn tls_wrong_hostname_rejected<B: Backend>() {
     let pki = Pki::new();
     let listen = pki.ssl_server("server.pem", "server.key", "");
@@ -361,7 +367,13 @@ pub async fn tls_wrong_hostname_rejected<B: Backend>() {
         &listen,
         |port| pki.ssl_client("127.0.0.1", port, ":hostname=example.com"),
         mismatch,
-        "host-name mismatch:",
+        |port| {
+            format!(
+                "host-name mismatch: the certificate of 127.0.0.1:{port} is not valid for \
+                 \"example.com\" (it is valid for localhost, 127.0.0.1, ::1); set hostname= \
+                 to one of its names"
+            )
+        },
     )
     .await;
     rejected::<B>(
@@ -371,20 +383,38 @@ pub async fn tls_wrong_hostname_rejected<B: Backend>() {
             pki.tls_client("other.example", port, &inner)
         },
         mismatch,
-        "host-name mismatch:",
+        |port| {
+            format!(
+                "host-name mismatch: the certificate of 127.0.0.1:{port} is not valid for \
+                 \"other.example\" (it is valid for localhost, 127.0.0.1, ::1); the tls: host \
+                 must be one of its names (endpoint= can connect to another address)"
+            )
+        },
     )
     .await;
 }
 
-/// A certificate from a CA we do not trust: "untrusted certificate".
+/// A certificate from a CA we do not trust: "untrusted certificate", naming the peer,
+/// the name verified and the trust-roots parameter with its directory.
 pub async fn tls_unknown_ca_rejected<B: Backend>() {
     let pki = Pki::new();
     let listen = pki.ssl_server("untrusted.pem", "untrusted.pem", "");
     rejected::<B>(
         &listen,
-        |port| pki.tls_client("localhost", port, ""),
+        |port| {
+            let inner = endpoint(&format!("tcp:127.0.0.1:{port}"));
+            pki.tls_client("localhost", port, &inner)
+        },
         TlsErrorKind::UntrustedCertificate,
-        "untrusted certificate:",
+        |port| {
+            format!(
+                "untrusted certificate: the certificate of 127.0.0.1:{port} (verified for \
+                 \"localhost\") is not issued by a trusted certificate authority: its issuer \
+                 is not among the trust roots of trustRoots=\"{}\" (add the issuer's \
+                 certificate there as a .pem file)",
+                pki.path("ca").display()
+            )
+        },
     )
     .await;
     // Trusting only the other CA rejects our usual server the same way.
@@ -398,22 +428,183 @@ pub async fn tls_unknown_ca_rejected<B: Backend>() {
             )
         },
         TlsErrorKind::UntrustedCertificate,
-        "untrusted certificate:",
+        |port| {
+            format!(
+                "untrusted certificate: the certificate of 127.0.0.1:{port} (verified for \
+                 \"localhost\") is not issued by a trusted certificate authority: its issuer \
+                 is not among the trust roots of caCertsDir=\"{}\"",
+                pki.path("other-ca").display()
+            )
+        },
     )
     .await;
 }
 
-/// An expired certificate: "expired certificate".
+/// An expired certificate: "expired certificate", naming the peer, the name verified
+/// and the end of its validity.
 pub async fn tls_expired_certificate_rejected<B: Backend>() {
     let pki = Pki::new();
     let listen = pki.ssl_server("expired.pem", "expired.pem", "");
     rejected::<B>(
         &listen,
-        |port| pki.tls_client("localhost", port, ""),
+        |port| {
+            let inner = endpoint(&format!("tcp:127.0.0.1:{port}"));
+            pki.tls_client("localhost", port, &inner)
+        },
         TlsErrorKind::ExpiredCertificate,
-        "expired certificate:",
+        |port| {
+            format!(
+                "expired certificate: the certificate of 127.0.0.1:{port} (verified for \
+                 \"localhost\") expired at 2001-01-01T00:00:00Z (now "
+            )
+        },
     )
     .await;
+}
+
+/// A CA certificate (basicConstraints CA:TRUE, as OpenSSL 3's plain `req -x509` makes)
+/// served as the server's own, even if trusted: "invalid certificate", in words.
+pub async fn tls_ca_certificate_as_server_certificate_rejected<B: Backend>() {
+    let pki = Pki::new();
+    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    let mut params = CertificateParams::new(names).expect("params");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let key = KeyPair::generate().expect("key");
+    let cert = params.self_signed(&key).expect("self-signed").pem();
+    write(&pki.path("self-ca/cert.pem"), &[&cert]);
+    write(&pki.path("self-ca.pem"), &[&cert, &key.serialize_pem()]);
+    rejected::<B>(
+        &pki.ssl_server("self-ca.pem", "self-ca.pem", ""),
+        |port| {
+            format!(
+                "ssl:127.0.0.1:{port}:hostname=localhost:caCertsDir={}",
+                pki.q("self-ca")
+            )
+        },
+        TlsErrorKind::InvalidCertificate,
+        |port| {
+            format!(
+                "invalid certificate: the certificate of 127.0.0.1:{port} (verified for \
+                 \"localhost\") is a certificate authority's (basicConstraints CA:TRUE), not a \
+                 server's: serve a certificate with CA:FALSE and a subjectAltName, issued by \
+                 that authority"
+            )
+        },
+    )
+    .await;
+}
+
+/// The README's test-certificate recipe (between its `test-certificate` markers), run
+/// as written in a temporary directory with `sh`, makes a certificate strports serves
+/// and accepts: `ssl:` with `certKey=cert.pem:privateKey=key.pem`, verified with
+/// `caCertsDir=ca` and `hostname=localhost`, and a `tls:` server over a directory
+/// holding `cert.pem` and `key.pem`, as the README says.
+pub async fn tls_readme_test_certificate_recipe<B: Backend>() {
+    const README: &str = include_str!("../../../README.md");
+    let begin = "<!-- test-certificate:begin -->";
+    let end = "<!-- test-certificate:end -->";
+    let (Some(from), Some(to)) = (README.find(begin), README.find(end)) else {
+        panic!("README.md has no {begin} ... {end} section");
+    };
+    let script: String = README[from + begin.len()..to]
+        .lines()
+        .filter(|l| !l.starts_with("```"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(
+        script.contains("openssl "),
+        "no openssl command in:\n{script}"
+    );
+    let dir = temp_dir();
+    let d = dir.path();
+    let out = Command::new("sh")
+        .args(["-e", "-c", &script])
+        .current_dir(d)
+        .output()
+        .expect("run sh");
+    assert!(
+        out.status.success(),
+        "the README recipe failed ({}):\n{script}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listen = format!(
+        "ssl:0:interface=127.0.0.1:privateKey={}:certKey={}",
+        q(&d.join("key.pem")),
+        q(&d.join("cert.pem"))
+    );
+    tls_echo::<B>(&listen, |port| {
+        format!(
+            "ssl:127.0.0.1:{port}:hostname=localhost:caCertsDir={}",
+            q(&d.join("ca"))
+        )
+    })
+    .await;
+    let site = d.join("site");
+    std::fs::create_dir(&site).expect("site directory");
+    for file in ["cert.pem", "key.pem"] {
+        std::fs::copy(d.join(file), site.join(file)).expect("copy into site");
+    }
+    tls_echo::<B>(&format!("tls:{}:0:interface=\\:\\:1", q(&site)), |port| {
+        let inner = endpoint(&ipv6_loopback(port));
+        format!(
+            "tls:localhost:{port}:trustRoots={}{inner}",
+            q(&d.join("ca"))
+        )
+    })
+    .await;
+}
+
+/// A `tls:` server whose directory yields no certificate with its key does not
+/// listen, and says what it looked for: an empty directory, a missing one, and a
+/// certificate in `a.pem` with its key in `a.key` (only `.pem` files are read).
+pub async fn tls_server_without_certificate_fails_to_listen<B: Backend>() {
+    let pki = Pki::new();
+    let how = "; a tls: server reads every *.pem file under its directory (subdirectories \
+               too) and serves each certificate with the private key that matches it, from \
+               the same or another .pem file";
+    let empty = pki.path("empty");
+    std::fs::create_dir(&empty).expect("empty directory");
+    let missing = pki.path("missing");
+    let split = pki.path("split");
+    let server_pem = std::fs::read(pki.path("server.pem")).expect("server.pem");
+    let server_key = std::fs::read(pki.path("server.key")).expect("server.key");
+    write(
+        &split.join("a.pem"),
+        &[&String::from_utf8_lossy(&server_pem)],
+    );
+    write(
+        &split.join("a.key"),
+        &[&String::from_utf8_lossy(&server_key)],
+    );
+    for (dir, found) in [
+        (&empty, "the directory has no .pem file".to_owned()),
+        (&missing, "the directory does not exist".to_owned()),
+        (
+            &split,
+            format!(
+                "found 1 .pem file with 1 certificate and 0 private keys; not read (not \
+                 .pem): \"{}\"",
+                split.join("a.key").display()
+            ),
+        ),
+    ] {
+        let desc = format!("tls:{}:0:interface=\\:\\:1", q(dir));
+        match B::listen(&server(&desc)).await {
+            Ok(_) => panic!("{desc}: listened without a certificate"),
+            Err(e) => {
+                assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
+                let expected = format!(
+                    "no certificate with its private key in \"{}\" (tls: server): {found}{how}",
+                    dir.display()
+                );
+                assert_eq!(e.to_string(), expected);
+            }
+        }
+    }
 }
 
 /// A `tls:` server picks the certificate for the SNI name: exact names from files at

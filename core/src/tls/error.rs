@@ -75,6 +75,23 @@ pub enum TlsMaterialError {
         /// The directory.
         dir: PathBuf,
     },
+    /// A `tls:` server directory that yields no certificate together with its private
+    /// key, so no handshake could succeed.
+    NoServerCertificate {
+        /// The directory.
+        dir: PathBuf,
+        /// False if the directory does not exist.
+        exists: bool,
+        /// How many `*.pem` files were read.
+        pem_files: usize,
+        /// How many certificates they hold.
+        certificates: usize,
+        /// How many private keys they hold.
+        private_keys: usize,
+        /// Some files under the directory that were not read because their name does not
+        /// end in `.pem` (at most a few).
+        not_read: Vec<PathBuf>,
+    },
     /// A host that is neither an IP address nor a valid DNS name.
     InvalidHostname {
         /// The host as given.
@@ -130,6 +147,43 @@ impl fmt::Display for TlsMaterialError {
                 "no trust roots: {} has no .pem files, so no server could be trusted",
                 q(dir)
             ),
+            NoServerCertificate {
+                dir,
+                exists,
+                pem_files,
+                certificates,
+                private_keys,
+                not_read,
+            } => {
+                write!(
+                    f,
+                    "no certificate with its private key in {} (tls: server): ",
+                    q(dir)
+                )?;
+                if !exists {
+                    f.write_str("the directory does not exist")?;
+                } else if *pem_files == 0 {
+                    f.write_str("the directory has no .pem file")?;
+                } else {
+                    write!(
+                        f,
+                        "found {} with {} and {}",
+                        plural(*pem_files, ".pem file"),
+                        plural(*certificates, "certificate"),
+                        plural(*private_keys, "private key")
+                    )?;
+                    if *certificates > 0 && *private_keys > 0 {
+                        f.write_str(", but no key matches a certificate")?;
+                    }
+                }
+                if !not_read.is_empty() {
+                    let names: Vec<String> = not_read.iter().map(|p| q(p)).collect();
+                    write!(f, "; not read (not .pem): {}", names.join(", "))?;
+                }
+                f.write_str(
+                    "; a tls: server reads every *.pem file under its directory (subdirectories too) and serves each certificate with the private key that matches it, from the same or another .pem file",
+                )
+            }
             InvalidHostname { host } => write!(
                 f,
                 "invalid host name \"{host}\": must be an ip address or a valid dns name"
@@ -140,6 +194,15 @@ impl fmt::Display for TlsMaterialError {
 }
 
 impl std::error::Error for TlsMaterialError {}
+
+/// `n` and `what`, with an `s` unless `n` is 1.
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
 
 impl From<TlsMaterialError> for io::Error {
     fn from(e: TlsMaterialError) -> io::Error {
@@ -189,12 +252,134 @@ impl TlsErrorKind {
     }
 }
 
+/// Where a client's TLS failure happened, for its message: the peer's address, the
+/// name its certificate was verified against, and the description parameters that set
+/// the trust roots and that name (so the message can say which one to change).
+///
+/// ```
+/// use strports_core::tls::{TlsClientContext, TlsError, rustls};
+/// let ctx = TlsClientContext::new(Some("127.0.0.1:8443".into()), "localhost")
+///     .with_roots("caCertsDir", None)
+///     .with_name_parameter("hostname");
+/// let e = TlsError::new(rustls::Error::InvalidCertificate(
+///     rustls::CertificateError::UnknownIssuer,
+/// ))
+/// .with_context(ctx);
+/// assert_eq!(
+///     e.to_string(),
+///     "untrusted certificate: the certificate of 127.0.0.1:8443 (verified for \"localhost\") \
+///      is not issued by a trusted certificate authority: its issuer is not in the platform's \
+///      trust store (set caCertsDir= to a directory holding the issuer's certificate)"
+/// );
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsClientContext {
+    peer: Option<String>,
+    server_name: String,
+    roots_parameter: Option<&'static str>,
+    roots_dir: Option<PathBuf>,
+    name_parameter: Option<&'static str>,
+}
+
+impl TlsClientContext {
+    /// A failure talking to `peer` (an address as text, if known) while verifying its
+    /// certificate for `server_name`.
+    pub fn new(peer: Option<String>, server_name: impl Into<String>) -> Self {
+        TlsClientContext {
+            peer,
+            server_name: server_name.into(),
+            ..TlsClientContext::default()
+        }
+    }
+
+    /// The trust roots came from the directory `dir` given as `parameter`
+    /// (`caCertsDir`, `trustRoots`), or, when `dir` is `None`, from the platform (and
+    /// `parameter` is what would name a directory instead).
+    pub fn with_roots(mut self, parameter: &'static str, dir: Option<&Path>) -> Self {
+        self.roots_parameter = Some(parameter);
+        self.roots_dir = dir.map(Path::to_owned);
+        self
+    }
+
+    /// The name verified is set by `parameter` (`hostname` for `ssl:`; for `tls:` it
+    /// is the `host` itself).
+    pub fn with_name_parameter(mut self, parameter: &'static str) -> Self {
+        self.name_parameter = Some(parameter);
+        self
+    }
+
+    /// `the certificate of ADDR` (or `the peer's certificate`).
+    fn certificate(&self) -> String {
+        match &self.peer {
+            Some(p) => format!("the certificate of {p}"),
+            None => "the peer's certificate".to_owned(),
+        }
+    }
+
+    /// `the certificate of ADDR (verified for "NAME")`.
+    fn certificate_for(&self) -> String {
+        format!(
+            "{} (verified for \"{}\")",
+            self.certificate(),
+            self.server_name
+        )
+    }
+
+    /// `ADDR (verifying "NAME")`, for handshake failures.
+    fn peer_verifying(&self) -> String {
+        let peer = self.peer.as_deref().unwrap_or("the peer");
+        format!("{peer} (verifying \"{}\")", self.server_name)
+    }
+
+    /// What to set for an untrusted issuer.
+    fn roots_hint(&self) -> String {
+        match (self.roots_parameter, &self.roots_dir) {
+            (Some(p), Some(dir)) => format!(
+                ": its issuer is not among the trust roots of {p}={} (add the issuer's certificate there as a .pem file)",
+                q(dir)
+            ),
+            (Some(p), None) => format!(
+                ": its issuer is not in the platform's trust store (set {p}= to a directory holding the issuer's certificate)"
+            ),
+            (None, _) => String::new(),
+        }
+    }
+
+    /// What to set for a name mismatch.
+    fn name_hint(&self) -> String {
+        match self.name_parameter {
+            Some("host") => {
+                "; the tls: host must be one of its names (endpoint= can connect to another address)"
+                    .to_owned()
+            }
+            Some(p) => format!("; set {p}= to one of its names"),
+            None => String::new(),
+        }
+    }
+
+    /// `message`, a handshake error without a [`TlsError`] (`tls handshake failed:
+    /// CAUSE`), with this context: `tls handshake failed with ADDR (verifying "NAME"):
+    /// CAUSE`.
+    pub fn describe(&self, message: &str) -> String {
+        match message.strip_prefix("tls handshake failed: ") {
+            Some(cause) => format!(
+                "tls handshake failed with {}: {cause}",
+                self.peer_verifying()
+            ),
+            None => format!("{message} ({})", self.peer_verifying()),
+        }
+    }
+}
+
 /// A TLS failure with its [`TlsErrorKind`]: the inner error of the [`io::Error`]s made by
-/// [`describe_tls_error`]. Its `source()` is the rustls error.
+/// [`describe_tls_error`]. Its `source()` is the rustls error. A client's error also
+/// has a [`TlsClientContext`], and its message names the peer, the name verified and
+/// the parameter to change.
 #[derive(Debug, Clone)]
 pub struct TlsError {
     kind: TlsErrorKind,
     error: rustls::Error,
+    context: Option<TlsClientContext>,
 }
 
 impl TlsError {
@@ -203,7 +388,14 @@ impl TlsError {
         TlsError {
             kind: TlsErrorKind::of(&error),
             error,
+            context: None,
         }
+    }
+
+    /// The same error, described with `context`.
+    pub fn with_context(mut self, context: TlsClientContext) -> TlsError {
+        self.context = Some(context);
+        self
     }
 
     /// What kind of failure this is.
@@ -214,6 +406,11 @@ impl TlsError {
     /// The rustls error.
     pub fn rustls_error(&self) -> &rustls::Error {
         &self.error
+    }
+
+    /// Where it happened, if known.
+    pub fn context(&self) -> Option<&TlsClientContext> {
+        self.context.as_ref()
     }
 
     /// The [`TlsError`] inside `e`, if `e` was made by [`describe_tls_error`].
@@ -245,21 +442,33 @@ fn utc(secs: u64) -> String {
 }
 
 /// A name from webpki's `presented` list (`DnsName("a.example")`, `IpAddress(10.0.0.1)`)
-/// as a reader would write it.
-fn presented_name(p: &str) -> &str {
+/// as a reader would write it (IPv6 addresses in their short form: `::1`).
+fn presented_name(p: &str) -> String {
     if let Some(name) = p
         .strip_prefix("DnsName(\"")
         .and_then(|r| r.strip_suffix("\")"))
     {
-        return name;
+        return name.to_owned();
     }
     if let Some(ip) = p
         .strip_prefix("IpAddress(")
         .and_then(|r| r.strip_suffix(')'))
     {
-        return ip;
+        return match ip.parse::<std::net::IpAddr>() {
+            Ok(ip) => ip.to_string(),
+            Err(_) => ip.to_owned(),
+        };
     }
-    p
+    p.to_owned()
+}
+
+/// A server name as text: the DNS name or the IP address.
+pub fn server_name_text(name: &rustls::pki_types::ServerName<'_>) -> String {
+    match name {
+        rustls::pki_types::ServerName::DnsName(d) => d.as_ref().to_owned(),
+        rustls::pki_types::ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
+        other => format!("{other:?}"),
+    }
 }
 
 fn rejected_certificate_alert(a: AlertDescription) -> bool {
@@ -276,13 +485,56 @@ fn rejected_certificate_alert(a: AlertDescription) -> bool {
     )
 }
 
+/// What is wrong with a certificate that is neither untrusted, for another name, nor
+/// outside its validity period, in words (after "the certificate ... "), or `None` if
+/// there are no better words than rustls'.
+fn invalid_certificate_words(e: &CertificateError) -> Option<&'static str> {
+    Some(match e {
+        CertificateError::BadEncoding => "cannot be parsed",
+        CertificateError::BadSignature
+        | CertificateError::UnsupportedSignatureAlgorithmContext { .. }
+        | CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
+            "has a bad signature (it does not verify with its issuer's key, or uses an unsupported algorithm)"
+        }
+        CertificateError::Revoked => "is revoked",
+        CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
+            "is not for server authentication (its extendedKeyUsage lacks serverAuth)"
+        }
+        CertificateError::Other(o) => match o.0.downcast_ref::<webpki::Error>() {
+            Some(webpki::Error::CaUsedAsEndEntity) => {
+                "is a certificate authority's (basicConstraints CA:TRUE), not a server's: serve a certificate with CA:FALSE and a subjectAltName, issued by that authority"
+            }
+            Some(webpki::Error::EndEntityUsedAsCa) => {
+                "is issued by a certificate that is not a certificate authority (basicConstraints CA:FALSE)"
+            }
+            Some(webpki::Error::UnsupportedCertVersion) => "is not an X.509 v3 certificate",
+            _ => return None,
+        },
+        _ => return None,
+    })
+}
+
 impl fmt::Display for TlsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use rustls::Error as E;
+        let ctx = self.context.as_ref();
+        // "the peer's certificate" or "the certificate of ADDR (verified for "NAME")".
+        let who = || match ctx {
+            Some(c) => c.certificate_for(),
+            None => "the peer's certificate".to_owned(),
+        };
         match (&self.kind, &self.error) {
-            (TlsErrorKind::UntrustedCertificate, _) => f.write_str(
-                "untrusted certificate: the peer's certificate is not issued by a trusted certificate authority",
-            ),
+            (TlsErrorKind::UntrustedCertificate, _) => {
+                write!(
+                    f,
+                    "untrusted certificate: {} is not issued by a trusted certificate authority",
+                    who()
+                )?;
+                match ctx {
+                    Some(c) => f.write_str(&c.roots_hint()),
+                    None => Ok(()),
+                }
+            }
             (
                 TlsErrorKind::HostnameMismatch,
                 E::InvalidCertificate(CertificateError::NotValidForNameContext {
@@ -290,63 +542,101 @@ impl fmt::Display for TlsError {
                     presented,
                 }),
             ) => {
-                let expected = match expected {
-                    rustls::pki_types::ServerName::DnsName(d) => d.as_ref().to_owned(),
-                    rustls::pki_types::ServerName::IpAddress(ip) => {
-                        std::net::IpAddr::from(*ip).to_string()
-                    }
-                    other => format!("{other:?}"),
+                let expected = server_name_text(expected);
+                let cert = match ctx {
+                    Some(c) => c.certificate(),
+                    None => "the peer's certificate".to_owned(),
                 };
                 write!(
                     f,
-                    "host-name mismatch: the peer's certificate is not valid for \"{expected}\""
+                    "host-name mismatch: {cert} is not valid for \"{expected}\""
                 )?;
                 if presented.is_empty() {
-                    f.write_str(" (it names no host)")
+                    f.write_str(" (it names no host)")?;
                 } else {
-                    let names: Vec<&str> = presented.iter().map(|p| presented_name(p)).collect();
-                    write!(f, " (it is valid for {})", names.join(", "))
+                    let names: Vec<String> = presented.iter().map(|p| presented_name(p)).collect();
+                    write!(f, " (it is valid for {})", names.join(", "))?;
+                }
+                match ctx {
+                    Some(c) => f.write_str(&c.name_hint()),
+                    None => Ok(()),
                 }
             }
-            (TlsErrorKind::HostnameMismatch, _) => f.write_str(
-                "host-name mismatch: the peer's certificate is not valid for the name we verify",
-            ),
+            (TlsErrorKind::HostnameMismatch, _) => match ctx {
+                Some(c) => write!(
+                    f,
+                    "host-name mismatch: {} is not valid for \"{}\"{}",
+                    c.certificate(),
+                    c.server_name,
+                    c.name_hint()
+                ),
+                None => f.write_str(
+                    "host-name mismatch: the peer's certificate is not valid for the name we verify",
+                ),
+            },
             (
                 TlsErrorKind::ExpiredCertificate,
                 E::InvalidCertificate(CertificateError::ExpiredContext { time, not_after }),
             ) => write!(
                 f,
-                "expired certificate: the peer's certificate expired at {} (now {})",
+                "expired certificate: {} expired at {} (now {})",
+                who(),
                 utc(not_after.as_secs()),
                 utc(time.as_secs())
             ),
             (TlsErrorKind::ExpiredCertificate, _) => {
-                f.write_str("expired certificate: the peer's certificate has expired")
+                write!(f, "expired certificate: {} has expired", who())
             }
             (
                 TlsErrorKind::NotYetValidCertificate,
                 E::InvalidCertificate(CertificateError::NotValidYetContext { time, not_before }),
             ) => write!(
                 f,
-                "certificate not yet valid: the peer's certificate is valid from {} (now {})",
+                "certificate not yet valid: {} is valid from {} (now {})",
+                who(),
                 utc(not_before.as_secs()),
                 utc(time.as_secs())
             ),
             (TlsErrorKind::NotYetValidCertificate, _) => {
-                f.write_str("certificate not yet valid: the peer's certificate is not valid yet")
+                write!(f, "certificate not yet valid: {} is not valid yet", who())
             }
-            (TlsErrorKind::InvalidCertificate, e) => write!(f, "invalid certificate: {e}"),
-            (_, E::AlertReceived(a)) if rejected_certificate_alert(*a) => write!(
-                f,
-                "tls handshake failed: the peer rejected our certificate or its absence (alert {a:?})"
-            ),
-            (_, E::AlertReceived(a)) => {
-                write!(f, "tls handshake failed: the peer aborted it (alert {a:?})")
+            (TlsErrorKind::InvalidCertificate, E::InvalidCertificate(c)) => {
+                match invalid_certificate_words(c) {
+                    Some(words) => write!(f, "invalid certificate: {} {words}", who()),
+                    None => match ctx {
+                        Some(c) => write!(f, "invalid certificate: {}: {}", c.certificate_for(), self.error),
+                        None => write!(f, "invalid certificate: {}", self.error),
+                    },
+                }
             }
-            (_, E::NoApplicationProtocol) => f.write_str(
-                "tls handshake failed: no application protocol (alpn) in common with the peer",
-            ),
-            (_, e) => write!(f, "tls handshake failed: {e}"),
+            (TlsErrorKind::InvalidCertificate, e) => match ctx {
+                Some(c) => write!(f, "invalid certificate: {}: {e}", c.certificate_for()),
+                None => write!(f, "invalid certificate: {e}"),
+            },
+            (_, e) => {
+                f.write_str("tls handshake failed")?;
+                if let Some(c) = ctx {
+                    write!(f, " with {}", c.peer_verifying())?;
+                }
+                f.write_str(": ")?;
+                match e {
+                    E::AlertReceived(a) if rejected_certificate_alert(*a) => write!(
+                        f,
+                        "the peer rejected our certificate or its absence (alert {a:?})"
+                    ),
+                    E::AlertReceived(AlertDescription::HandshakeFailure) => f.write_str(
+                        "the peer aborted it (alert HandshakeFailure: no protocol version, cipher suite or key exchange in common, or it wants a client certificate)",
+                    ),
+                    E::AlertReceived(AlertDescription::ProtocolVersion) => f.write_str(
+                        "the peer aborted it (alert ProtocolVersion: no protocol version in common)",
+                    ),
+                    E::AlertReceived(a) => write!(f, "the peer aborted it (alert {a:?})"),
+                    E::NoApplicationProtocol => f.write_str(
+                        "no application protocol (alpn) in common with the peer",
+                    ),
+                    e => write!(f, "{e}"),
+                }
+            }
         }
     }
 }

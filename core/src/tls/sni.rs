@@ -37,6 +37,21 @@ struct CertSet {
     /// The first certificate loaded that has a key: used without SNI, and when the
     /// name is unknown (the client then reports a host-name mismatch).
     default: Option<Arc<CertifiedKey>>,
+    /// How many files, certificates and keys the scan found.
+    counts: ScanCounts,
+}
+
+/// What the last scan of a [`SniResolver`]'s directory found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanCounts {
+    /// `*.pem` files read.
+    pub pem_files: usize,
+    /// Certificates in them.
+    pub certificates: usize,
+    /// Private keys in them.
+    pub private_keys: usize,
+    /// Certificates served: those whose key was found.
+    pub served: usize,
 }
 
 impl CertSet {
@@ -64,8 +79,15 @@ impl CertSet {
         };
         let paired: Vec<bool> = certs.iter().map(|c| key_for(c).is_some()).collect();
         let mut set = CertSet::default();
+        set.counts = ScanCounts {
+            pem_files: files.len(),
+            certificates: certs.len(),
+            private_keys: keys.len(),
+            served: 0,
+        };
         for cert in &certs {
             let Some(key) = key_for(cert) else { continue };
+            set.counts.served += 1;
             let chain = chain_for(cert, &certs, &paired);
             let certified = Arc::new(CertifiedKey::new(chain, key));
             if set.default.is_none() {
@@ -210,6 +232,12 @@ impl SniResolver {
     /// The error of the last failed rescan, if the last rescan failed.
     pub fn last_rescan_error(&self) -> Option<String> {
         self.last_error.lock().ok().and_then(|g| g.clone())
+    }
+
+    /// What the last successful scan found; `served` is 0 when the directory has no
+    /// certificate with its key (every handshake would then fail).
+    pub fn counts(&self) -> ScanCounts {
+        self.current().counts
     }
 
     /// The DNS names (and wildcards) currently served, sorted.

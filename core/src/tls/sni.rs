@@ -78,12 +78,14 @@ impl CertSet {
                 .map(|k| k.key.clone())
         };
         let paired: Vec<bool> = certs.iter().map(|c| key_for(c).is_some()).collect();
-        let mut set = CertSet::default();
-        set.counts = ScanCounts {
-            pem_files: files.len(),
-            certificates: certs.len(),
-            private_keys: keys.len(),
-            served: 0,
+        let mut set = CertSet {
+            counts: ScanCounts {
+                pem_files: files.len(),
+                certificates: certs.len(),
+                private_keys: keys.len(),
+                served: 0,
+            },
+            ..CertSet::default()
         };
         for cert in &certs {
             let Some(key) = key_for(cert) else { continue };

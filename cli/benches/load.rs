@@ -11,7 +11,16 @@
 //! (1000), `--seconds S` (30), `--seed N`, `--waves N` (1: with more, the same servers
 //! get N waves of connections one after the other, and their RSS is shown after
 //! each), `--max-message BYTES` (65536: cut the message sizes there, e.g. 256 for a
-//! chatty protocol). One line per run, then a Markdown table.
+//! chatty protocol), `--threads N` (passed to the servers; not given by default, so
+//! they use their default), `--idle N` (instead of the round trips: hold N idle
+//! connections open, each having echoed one byte, and report each server's RSS
+//! per connection). One line per run, then a Markdown table. `STRPORTS_BIN=path`
+//! runs another `strports` binary (an older build, to compare).
+//!
+//! ```sh
+//! ulimit -n 65536   # as root: 10,000 relayed connections need about 20,000 descriptors
+//! cargo bench -p strports-cli --bench load -- --idle 10000 --target relay
+//! ```
 //! Exits with status 1 if any run had an error (a failed connect or round trip, a
 //! byte that differs from the one sent, a missing EOF, a server that logged a problem
 //! or did not exit 0 on SIGTERM). See `support/load_gen.rs` for what is checked and bounded.
@@ -26,7 +35,8 @@ use load_gen::{Config, Target, Transport};
 
 const USAGE: &str = "usage: cargo bench -p strports-cli --bench load -- \
 [--runtime tokio|smol|both] [--target echo|relay|both] [--transport tcp|unix|both] \
-[--connections N] [--seconds S] [--seed N] [--waves N] [--max-message BYTES]";
+[--connections N] [--seconds S] [--seed N] [--waves N] [--max-message BYTES] \
+[--threads N] [--idle N]";
 
 fn usage(problem: &str) -> ! {
     eprintln!("{problem}\n{USAGE}");
@@ -50,6 +60,8 @@ fn main() {
     let mut seed = 0x5eed;
     let mut waves = 1;
     let mut max_message = load_gen::MAX_MESSAGE;
+    let mut server_args = Vec::new();
+    let mut idle = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--bench" {
@@ -96,6 +108,22 @@ fn main() {
                     .filter(|n| (1..=load_gen::MAX_MESSAGE).contains(n))
                     .unwrap_or_else(|| usage(&format!("bad --max-message {n:?}")));
             }
+            ("--threads", n) => {
+                let n: usize = n
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .unwrap_or_else(|| usage(&format!("bad --threads {n:?}")));
+                server_args = vec!["--threads".to_owned(), n.to_string()];
+            }
+            ("--idle", n) => {
+                idle = Some(
+                    n.parse()
+                        .ok()
+                        .filter(|&n: &usize| n > 0)
+                        .unwrap_or_else(|| usage(&format!("bad --idle {n:?}"))),
+                );
+            }
             ("--seed", s) => {
                 seed = s
                     .parse()
@@ -104,10 +132,41 @@ fn main() {
             _ => usage(&format!("unknown option {arg} {value}")),
         }
     }
+    if let Some(n) = idle {
+        connections = n;
+    }
+    let binary = std::env::var_os("STRPORTS_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_strports")),
+        PathBuf::from,
+    );
     let limit = load_gen::raise_fd_limit(connections).unwrap_or_else(|e| {
         eprintln!("error: {e}");
         std::process::exit(1);
     });
+    if idle.is_some() {
+        let config = |runtime: &str, target, transport| Config {
+            binary: binary.clone(),
+            runtime: runtime.to_owned(),
+            target,
+            transport,
+            connections,
+            duration: Duration::ZERO,
+            seed,
+            waves: 1,
+            max_message,
+            server_args: server_args.clone(),
+        };
+        run_idle(
+            &binary,
+            limit,
+            &runtimes,
+            &targets,
+            &transports,
+            connections,
+            config,
+        );
+        return;
+    }
     eprintln!(
         "load: {connections} connections, {seconds}s per run, {waves} wave(s), messages up to {max_message} bytes, open-files limit {limit}, seed {seed}"
     );
@@ -116,7 +175,7 @@ fn main() {
         for &target in &targets {
             for runtime in &runtimes {
                 let config = Config {
-                    binary: PathBuf::from(env!("CARGO_BIN_EXE_strports")),
+                    binary: binary.clone(),
                     runtime: (*runtime).to_owned(),
                     target,
                     transport,
@@ -125,6 +184,7 @@ fn main() {
                     seed,
                     waves,
                     max_message,
+                    server_args: server_args.clone(),
                 };
                 let before = load_average();
                 let report = load_gen::run(&config);
@@ -176,6 +236,62 @@ fn main() {
     }
     if errors > 0 {
         eprintln!("load: {errors} error(s)");
+        std::process::exit(1);
+    }
+}
+
+/// `--idle N`: one idle run per transport, target and runtime, then a table.
+fn run_idle(
+    binary: &std::path::Path,
+    limit: u64,
+    runtimes: &[&str],
+    targets: &[Target],
+    transports: &[Transport],
+    connections: usize,
+    config: impl Fn(&str, Target, Transport) -> Config,
+) {
+    eprintln!(
+        "idle: {connections} idle connections per run, open-files limit {limit}, binary {}",
+        binary.display()
+    );
+    let mut reports = Vec::new();
+    for &transport in transports {
+        for &target in targets {
+            for runtime in runtimes {
+                let report = load_gen::run_idle(&config(runtime, target, transport));
+                println!("{}", report.line());
+                for e in &report.error_messages {
+                    println!("  error: {e}");
+                }
+                reports.push(report);
+            }
+        }
+    }
+    println!();
+    println!(
+        "| runtime | target | transport | idle connections | errors | server | RSS before | RSS with them | per connection |"
+    );
+    println!("|---|---|---|---:|---:|---|---:|---:|---:|");
+    let mut errors = 0;
+    for r in &reports {
+        for s in &r.servers {
+            println!(
+                "| {} | {} | {} | {} | {} | {} | {:.1} MiB | {:.1} MiB | {:.2} KiB |",
+                r.config.runtime,
+                r.config.target,
+                r.config.transport,
+                r.connected,
+                r.errors,
+                s.name,
+                s.before_kib as f64 / 1024.0,
+                s.with_kib as f64 / 1024.0,
+                s.kib_per_connection(r.connected),
+            );
+        }
+        errors += r.errors;
+    }
+    if errors > 0 {
+        eprintln!("idle: {errors} error(s)");
         std::process::exit(1);
     }
 }

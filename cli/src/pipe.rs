@@ -1,12 +1,16 @@
 //! Copying both ways between two streams (or echoing one), with half-close, byte
 //! counts and an idle timeout: one hand-written future, generic over the runtime.
 //!
-//! Each direction owns one buffer, reused for every chunk: 8 KiB when the pipe is
-//! made, replaced once by a 64 KiB one when a read fills it (bulk traffic). So an
-//! idle or chatty connection holds 8 KiB a direction, a bulk one reads 64 KiB at a
-//! time, and nothing is allocated per read or write after that. A direction that
-//! reads EOF flushes and half-closes (`shutdown(SHUT_WR)`) its destination; the pipe
-//! ends when both directions have, on the first error, or when idle too long.
+//! A direction holds a buffer only while data is in flight, as HAProxy does: it
+//! takes one from a per-thread pool (`pool` below) just before a read, and gives it
+//! back as soon as a read is pending with nothing left to write (and at EOF, and
+//! when the pipe is dropped). So an idle connection holds no buffer at all, only
+//! the connections moving bytes at this moment do, and the pool makes taking one
+//! a pop from a list (no allocation, no zeroing) in the steady state. A direction
+//! reads 8 KiB at a time until a read fills that buffer (bulk traffic): from then
+//! on it takes 64 KiB buffers. A direction that reads EOF flushes and half-closes
+//! (`shutdown(SHUT_WR)`) its destination; the pipe ends when both directions have,
+//! on the first error, or when idle too long.
 
 use std::fmt;
 use std::future::Future;
@@ -56,7 +60,11 @@ impl fmt::Display for End {
 
 /// One direction's state.
 struct Half {
-    buf: Box<[u8]>,
+    /// Taken from the pool for a read, given back once everything read was
+    /// written and the next read is pending: `None` while the direction idles.
+    buf: Option<Box<[u8]>>,
+    /// A read filled its buffer: read [`BUFFER_SIZE`] bytes at a time from now on.
+    bulk: bool,
     /// `buf[pos..cap]` is read but not yet written.
     pos: usize,
     cap: usize,
@@ -73,7 +81,8 @@ struct Half {
 impl Half {
     fn new() -> Half {
         Half {
-            buf: vec![0; INITIAL_BUFFER_SIZE].into_boxed_slice(),
+            buf: None,
+            bulk: false,
             pos: 0,
             cap: 0,
             bytes: 0,
@@ -86,7 +95,8 @@ impl Half {
     /// A direction with nothing to do (the missing way back of an echo).
     fn finished() -> Half {
         Half {
-            buf: Box::new([]),
+            buf: None,
+            bulk: false,
             pos: 0,
             cap: 0,
             bytes: 0,
@@ -94,6 +104,104 @@ impl Half {
             eof: true,
             done: true,
         }
+    }
+
+    /// The buffer to read into: the one held, or one from the pool, of the size
+    /// this direction reads at.
+    fn read_buf(&mut self) -> &mut [u8] {
+        let size = if self.bulk {
+            BUFFER_SIZE
+        } else {
+            INITIAL_BUFFER_SIZE
+        };
+        if self.buf.as_ref().is_some_and(|b| b.len() != size) {
+            self.release();
+        }
+        self.buf.get_or_insert_with(|| pool::take(size))
+    }
+
+    /// Gives the buffer back to the pool (nothing in it is still to be written).
+    fn release(&mut self) {
+        debug_assert!(self.pos == self.cap);
+        if let Some(buf) = self.buf.take() {
+            pool::give(buf);
+        }
+        self.pos = 0;
+        self.cap = 0;
+    }
+}
+
+impl Drop for Half {
+    fn drop(&mut self) {
+        if let Some(buf) = self.buf.take() {
+            pool::give(buf);
+        }
+    }
+}
+
+/// The per-thread pool of copy buffers: two free lists (8 KiB and 64 KiB), each
+/// bounded, so a burst of busy connections leaves at most [`pool::KEPT_BYTES`] per
+/// size per thread behind (the rest is freed). A buffer may be given back on
+/// another thread than it was taken on (a task moved by a work-stealing runtime):
+/// it then simply joins that thread's pool.
+mod pool {
+    use std::cell::RefCell;
+
+    use super::{BUFFER_SIZE, INITIAL_BUFFER_SIZE};
+
+    /// Bytes of free buffers kept per size and per thread.
+    pub(super) const KEPT_BYTES: usize = 1024 * 1024;
+
+    struct Pool {
+        small: Vec<Box<[u8]>>,
+        large: Vec<Box<[u8]>>,
+    }
+
+    thread_local! {
+        static POOL: RefCell<Pool> = const {
+            RefCell::new(Pool {
+                small: Vec::new(),
+                large: Vec::new(),
+            })
+        };
+    }
+
+    /// The free list for buffers of `size` bytes, with how many it keeps.
+    fn list(pool: &mut Pool, size: usize) -> Option<(&mut Vec<Box<[u8]>>, usize)> {
+        match size {
+            INITIAL_BUFFER_SIZE => Some((&mut pool.small, KEPT_BYTES / INITIAL_BUFFER_SIZE)),
+            BUFFER_SIZE => Some((&mut pool.large, KEPT_BYTES / BUFFER_SIZE)),
+            _ => None,
+        }
+    }
+
+    /// A buffer of `size` bytes: a free one, or a new one.
+    pub(super) fn take(size: usize) -> Box<[u8]> {
+        POOL.try_with(|p| list(&mut p.borrow_mut(), size).and_then(|(free, _)| free.pop()))
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| vec![0; size].into_boxed_slice())
+    }
+
+    /// Gives `buf` back: kept for the next [`take`] unless the pool is full (or the
+    /// thread is exiting), freed otherwise.
+    pub(super) fn give(buf: Box<[u8]>) {
+        let _ = POOL.try_with(|p| {
+            if let Some((free, kept)) = list(&mut p.borrow_mut(), buf.len()) {
+                if free.len() < kept {
+                    free.push(buf);
+                }
+            }
+        });
+    }
+
+    /// Free buffers in this thread's pool: (8 KiB ones, 64 KiB ones).
+    #[cfg(test)]
+    pub(super) fn free() -> (usize, usize) {
+        POOL.with(|p| {
+            let p = p.borrow();
+            (p.small.len(), p.large.len())
+        })
     }
 }
 
@@ -164,7 +272,11 @@ fn poll_half(
     let mut chunks = 0;
     loop {
         if half.pos < half.cap {
-            match route.write(cx, &half.buf[half.pos..half.cap]) {
+            let buf = half
+                .buf
+                .as_deref()
+                .expect("bytes in flight are in a buffer");
+            match route.write(cx, &buf[half.pos..half.cap]) {
                 Poll::Ready(Ok(0)) => {
                     return Poll::Ready(Err(Failed::Write(io::ErrorKind::WriteZero.into())));
                 }
@@ -181,27 +293,37 @@ fn poll_half(
         }
         if !half.eof {
             if chunks == CHUNKS_PER_POLL {
+                // Everything read was written: the buffer is not needed while this
+                // direction waits for its next turn.
+                half.release();
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
-            if half.cap == half.buf.len() && half.buf.len() < BUFFER_SIZE {
-                // The last read filled the (written out) buffer: bulk, so read more
-                // at a time from now on.
-                half.buf = vec![0; BUFFER_SIZE].into_boxed_slice();
-            }
-            match route.read(cx, &mut half.buf) {
-                Poll::Ready(Ok(0)) => half.eof = true,
+            let buf = half.read_buf();
+            let size = buf.len();
+            match route.read(cx, buf) {
+                Poll::Ready(Ok(0)) => {
+                    half.eof = true;
+                    half.release();
+                }
                 Poll::Ready(Ok(n)) => {
                     half.pos = 0;
                     half.cap = n;
+                    // The read filled the buffer and may have left more behind: bulk,
+                    // so read more at a time from now on.
+                    half.bulk |= n == size;
                     chunks += 1;
                     *active = true;
                     continue;
                 }
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(Failed::Read(e))),
+                Poll::Ready(Err(e)) => {
+                    half.release();
+                    return Poll::Ready(Err(Failed::Read(e)));
+                }
                 Poll::Pending => {
-                    // Nothing more to read for now: push out what a buffering writer
-                    // (TLS) holds, then wait.
+                    // Nothing more to read for now: give the buffer back, push out
+                    // what a buffering writer (TLS) holds, then wait.
+                    half.release();
                     if half.unflushed {
                         ready!(route.flush(cx)).map_err(Failed::Write)?;
                         half.unflushed = false;
@@ -394,14 +516,19 @@ mod tests {
     use super::*;
 
     /// A source with `available` bytes ready now (then pending), into a sink that
-    /// takes everything.
+    /// takes everything unless `blocked`.
+    #[derive(Default)]
     struct Fake {
         available: usize,
         written: usize,
+        blocked: bool,
+        /// The largest buffer a read was given.
+        largest_read: usize,
     }
 
     impl Route for Fake {
         fn read(&mut self, _: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+            self.largest_read = self.largest_read.max(buf.len());
             if self.available == 0 {
                 return Poll::Pending;
             }
@@ -410,6 +537,9 @@ mod tests {
             Poll::Ready(Ok(n))
         }
         fn write(&mut self, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+            if self.blocked {
+                return Poll::Pending;
+            }
             self.written += buf.len();
             Poll::Ready(Ok(buf.len()))
         }
@@ -421,20 +551,24 @@ mod tests {
         }
     }
 
-    /// Polls one direction with `available` bytes waiting; gives its buffer size.
+    fn poll(half: &mut Half, route: &mut Fake) -> Poll<Result<(), Failed>> {
+        let mut cx = Context::from_waker(Waker::noop());
+        poll_half(half, route, &mut cx, &mut false)
+    }
+
+    /// Copies `available` waiting bytes through one direction; gives the largest
+    /// buffer it read into.
     fn buffer_after(available: usize) -> usize {
         let mut half = Half::new();
         let mut route = Fake {
             available,
-            written: 0,
+            ..Fake::default()
         };
-        let mut cx = Context::from_waker(Waker::noop());
-        let mut active = false;
         while route.written < available {
-            assert!(poll_half(&mut half, &mut route, &mut cx, &mut active).is_pending());
+            assert!(poll(&mut half, &mut route).is_pending());
         }
         assert_eq!(half.bytes, available as u64);
-        half.buf.len()
+        route.largest_read
     }
 
     #[test]
@@ -444,5 +578,73 @@ mod tests {
         // A read that fills the buffer may have left more behind.
         assert_eq!(buffer_after(INITIAL_BUFFER_SIZE), BUFFER_SIZE);
         assert_eq!(buffer_after(10 * BUFFER_SIZE), BUFFER_SIZE);
+    }
+
+    #[test]
+    fn an_idle_direction_holds_no_buffer() {
+        let mut half = Half::new();
+        assert!(half.buf.is_none(), "no buffer before the first read");
+        let mut route = Fake {
+            available: 100,
+            ..Fake::default()
+        };
+        // Reads 100 bytes, writes them, then the next read is pending: idle.
+        assert!(poll(&mut half, &mut route).is_pending());
+        assert_eq!(route.written, 100);
+        assert!(
+            half.buf.is_none(),
+            "an idle direction gives its buffer back"
+        );
+
+        // Bytes that cannot be written yet keep theirs.
+        route.available = 10;
+        route.blocked = true;
+        assert!(poll(&mut half, &mut route).is_pending());
+        assert_eq!(
+            half.buf.as_ref().map(|b| b.len()),
+            Some(INITIAL_BUFFER_SIZE)
+        );
+        route.blocked = false;
+        assert!(poll(&mut half, &mut route).is_pending());
+        assert_eq!(route.written, 110);
+        assert!(half.buf.is_none());
+
+        // EOF: given back too.
+        let mut route = Fake::default();
+        let mut half = Half::new();
+        half.eof = true;
+        assert!(matches!(poll(&mut half, &mut route), Poll::Ready(Ok(()))));
+        assert!(half.buf.is_none());
+    }
+
+    #[test]
+    fn buffers_are_reused_from_a_bounded_pool() {
+        let (small, _) = pool::free();
+        let mut half = Half::new();
+        let mut route = Fake {
+            available: 100,
+            ..Fake::default()
+        };
+        assert!(poll(&mut half, &mut route).is_pending());
+        // The buffer went back to this thread's pool...
+        let (after, _) = pool::free();
+        assert!(after >= 1 && after >= small);
+        // ... and the next read takes it from there.
+        route.available = 1;
+        route.blocked = true;
+        assert!(poll(&mut half, &mut route).is_pending());
+        assert_eq!(pool::free().0, after - 1);
+        drop(half);
+        assert_eq!(
+            pool::free().0,
+            after,
+            "a dropped pipe gives its buffers back"
+        );
+
+        // At most KEPT_BYTES a size are kept.
+        let many = 2 * pool::KEPT_BYTES / BUFFER_SIZE;
+        let bufs: Vec<_> = (0..many).map(|_| pool::take(BUFFER_SIZE)).collect();
+        bufs.into_iter().for_each(pool::give);
+        assert_eq!(pool::free().1, pool::KEPT_BYTES / BUFFER_SIZE);
     }
 }

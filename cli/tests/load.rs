@@ -50,6 +50,7 @@ fn thousand_connections_echo_and_relay_on_both_runtimes_no_lost_bytes() {
                 seed: 0x5eed,
                 waves: 1,
                 max_message: load_gen::MAX_MESSAGE,
+                server_args: Vec::new(),
             };
             let report = load_gen::run(&config);
             eprintln!("{}", report.line());

@@ -110,6 +110,8 @@ pub(crate) struct Config {
     pub(crate) waves: usize,
     /// Largest message (1 to [`MAX_MESSAGE`]): the size distribution is cut there.
     pub(crate) max_message: usize,
+    /// More arguments for both servers (e.g. `--threads 2`).
+    pub(crate) server_args: Vec<String>,
 }
 
 /// Memory and exit of one server process.
@@ -281,44 +283,41 @@ pub(crate) fn run(config: &Config) -> Report {
     runtime.block_on(run_async(config))
 }
 
-async fn run_async(config: &Config) -> Report {
-    let mut errors = Errors::default();
-    let dir = tempfile::tempdir().expect("a temporary directory");
+/// Starts the servers of `config` in `dir`: the relay (if any) first, the echo server
+/// last; gives them and the address to connect to.
+fn start_servers(config: &Config, dir: &Path) -> (Vec<Server>, Addr) {
     let echo_listen = match config.transport {
         Transport::Tcp => "tcp:0:interface=127.0.0.1:backlog=2048".to_owned(),
-        Transport::Unix => format!("unix:{}:backlog=2048", socket(dir.path(), "echo")),
+        Transport::Unix => format!("unix:{}:backlog=2048", socket(dir, "echo")),
     };
     let mut servers = Vec::new();
-    let echo = Server::start(
-        "echo",
-        config,
-        &["listen", "--echo", &echo_listen],
-        dir.path(),
-    );
+    let echo = Server::start("echo", config, &["listen", "--echo", &echo_listen], dir);
     let echo_addr = echo.address.clone();
     let connect_to = match config.target {
         Target::Echo => echo_addr,
         Target::Relay => {
             let relay_listen = match config.transport {
                 Transport::Tcp => "tcp:0:interface=127.0.0.1:backlog=2048".to_owned(),
-                Transport::Unix => format!("unix:{}:backlog=2048", socket(dir.path(), "relay")),
+                Transport::Unix => format!("unix:{}:backlog=2048", socket(dir, "relay")),
             };
             let upstream = match &echo_addr {
                 Addr::Tcp(port) => format!("tcp:127.0.0.1:{port}"),
                 Addr::Unix(path) => format!("unix:{}", path.display()),
             };
-            let relay = Server::start(
-                "relay",
-                config,
-                &["relay", &relay_listen, &upstream],
-                dir.path(),
-            );
+            let relay = Server::start("relay", config, &["relay", &relay_listen, &upstream], dir);
             let addr = relay.address.clone();
             servers.push(relay);
             addr
         }
     };
     servers.push(echo);
+    (servers, connect_to)
+}
+
+async fn run_async(config: &Config) -> Report {
+    let mut errors = Errors::default();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (mut servers, connect_to) = start_servers(config, dir.path());
     let connect_to = Arc::new(connect_to);
 
     let mut connected = 0;
@@ -471,6 +470,7 @@ impl Server {
         let mut child = Command::new(&config.binary)
             .args(args)
             .args(["--runtime", &config.runtime, "--grace", "5"])
+            .args(&config.server_args)
             .env_remove("RUST_LOG")
             .current_dir(dir)
             .stdin(Stdio::null())
@@ -687,6 +687,215 @@ fn memory(pid: u32) -> std::io::Result<Memory> {
         rss_kib: field("VmRSS:"),
         peak_kib: field("VmHWM:"),
     })
+}
+
+// ---- Idle connections ----
+
+/// Connections opened at once while setting up an idle run.
+const IDLE_BATCH: usize = 500;
+/// How long the servers get to settle once every idle connection is open.
+const IDLE_SETTLE: Duration = Duration::from_secs(2);
+
+#[allow(dead_code)] // Used by the benchmark, not by the CI test.
+/// The memory of one server holding idle connections.
+#[derive(Debug, Clone)]
+pub(crate) struct IdleServer {
+    /// "echo" or "relay".
+    pub(crate) name: &'static str,
+    /// RSS before any connection (KiB).
+    pub(crate) before_kib: u64,
+    /// RSS with every connection open and idle (KiB).
+    pub(crate) with_kib: u64,
+}
+
+#[allow(dead_code)] // Used by the benchmark, not by the CI test.
+impl IdleServer {
+    /// (RSS with the connections - RSS before) / connections, in KiB.
+    pub(crate) fn kib_per_connection(&self, connections: usize) -> f64 {
+        (self.with_kib as f64 - self.before_kib as f64) / connections.max(1) as f64
+    }
+}
+
+#[allow(dead_code)] // Used by the benchmark, not by the CI test.
+/// The outcome of an idle run.
+#[derive(Debug)]
+pub(crate) struct IdleReport {
+    /// What ran (`connections` idle connections).
+    pub(crate) config: Config,
+    /// Connections established (and echoed their byte).
+    pub(crate) connected: usize,
+    /// Every error: connections, closes, server logs and exits.
+    pub(crate) errors: usize,
+    /// The first few error messages.
+    pub(crate) error_messages: Vec<String>,
+    /// The server processes (the echo server last).
+    pub(crate) servers: Vec<IdleServer>,
+}
+
+#[allow(dead_code)] // Used by the benchmark, not by the CI test.
+impl IdleReport {
+    /// One line of results.
+    pub(crate) fn line(&self) -> String {
+        let c = &self.config;
+        let mut line = format!(
+            "{} {} {} idle: {} connections open, errors {}",
+            c.runtime, c.target, c.transport, self.connected, self.errors
+        );
+        for s in &self.servers {
+            line.push_str(&format!(
+                "; {} server RSS {:.1} MiB before, {:.1} MiB with them: {:.2} KiB per connection",
+                s.name,
+                s.before_kib as f64 / 1024.0,
+                s.with_kib as f64 / 1024.0,
+                s.kib_per_connection(self.connected),
+            ));
+        }
+        line
+    }
+}
+
+#[allow(dead_code)] // Used by the benchmark, not by the CI test.
+/// Holds `config.connections` idle connections open through the servers and
+/// reads what they cost: each connection sends one byte and reads its echo (so
+/// that every leg is established: client to relay, relay to echo server), then
+/// all stay open without traffic while the servers' RSS is read; then each
+/// half-closes and must read EOF, and the servers must log every connection
+/// closed and exit 0 on SIGTERM.
+pub(crate) fn run_idle(config: &Config) -> IdleReport {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("the load generator's tokio runtime starts");
+    runtime.block_on(run_idle_async(config))
+}
+
+async fn run_idle_async(config: &Config) -> IdleReport {
+    let mut errors = Errors::default();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (mut servers, connect_to) = start_servers(config, dir.path());
+    let connect_to = Arc::new(connect_to);
+    // Let the servers finish starting before the baseline.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before: Vec<u64> = servers
+        .iter()
+        .map(|s| memory(s.child.id()).map_or(0, |m| m.rss_kib))
+        .collect();
+    let mut conns = Vec::with_capacity(config.connections);
+    let mut next = 0;
+    while next < config.connections {
+        let mut batch = JoinSet::new();
+        for id in next..(next + IDLE_BATCH).min(config.connections) {
+            let addr = connect_to.clone();
+            batch.spawn(async move {
+                tokio::time::timeout(CONNECT_TIMEOUT, open_idle(id, &addr))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(format!(
+                            "connection {id}: connect and one-byte echo took over {CONNECT_TIMEOUT:?}"
+                        ))
+                    })
+            });
+        }
+        next += IDLE_BATCH;
+        while let Some(joined) = batch.join_next().await {
+            match joined {
+                Ok(Ok(conn)) => conns.push(conn),
+                Ok(Err(e)) => errors.add(e),
+                Err(e) => errors.add(format!("a connect task failed: {e}")),
+            }
+        }
+    }
+    let connected = conns.len();
+    tokio::time::sleep(IDLE_SETTLE).await;
+    let idle: Vec<IdleServer> = servers
+        .iter()
+        .zip(before)
+        .map(|(s, before_kib)| IdleServer {
+            name: s.name,
+            before_kib,
+            with_kib: memory(s.child.id()).map_or(0, |m| m.rss_kib),
+        })
+        .collect();
+    // Close them all, checking each gets EOF.
+    let mut closing = JoinSet::new();
+    for (id, mut stream) in conns.into_iter().enumerate() {
+        closing.spawn(async move {
+            let close = async {
+                stream
+                    .shutdown()
+                    .await
+                    .map_err(|e| format!("connection {id}: half-close: {e}"))?;
+                let mut byte = [0u8; 1];
+                match stream.read(&mut byte).await {
+                    Ok(0) => Ok(()),
+                    Ok(_) => Err(format!("connection {id}: a byte after the echo")),
+                    Err(e) => Err(format!("connection {id}: read after half-close: {e}")),
+                }
+            };
+            tokio::time::timeout(CLOSE_TIMEOUT, close)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(format!("connection {id}: no EOF within {CLOSE_TIMEOUT:?}"))
+                })
+        });
+    }
+    while let Some(joined) = closing.join_next().await {
+        match joined {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => errors.add(e),
+            Err(e) => errors.add(format!("a close task failed: {e}")),
+        }
+    }
+    for server in servers.iter_mut() {
+        server.wait_closed(connected, &mut errors);
+    }
+    for server in servers {
+        server.stop(connected, &mut errors);
+    }
+    IdleReport {
+        config: config.clone(),
+        connected,
+        errors: errors.count,
+        error_messages: errors.messages,
+        servers: idle,
+    }
+}
+
+/// Connects, sends one byte and reads it back.
+async fn open_idle(id: usize, addr: &Addr) -> Result<Box<dyn Io>, String> {
+    let mut stream: Box<dyn Io> = match addr {
+        Addr::Tcp(port) => {
+            let s = TcpStream::connect(("127.0.0.1", *port))
+                .await
+                .map_err(|e| format!("connection {id}: connect: {e}"))?;
+            s.set_nodelay(true)
+                .map_err(|e| format!("connection {id}: TCP_NODELAY: {e}"))?;
+            Box::new(s)
+        }
+        Addr::Unix(path) => Box::new(
+            UnixStream::connect(path)
+                .await
+                .map_err(|e| format!("connection {id}: connect: {e}"))?,
+        ),
+    };
+    let sent = [id as u8];
+    stream
+        .write_all(&sent)
+        .await
+        .map_err(|e| format!("connection {id}: write: {e}"))?;
+    let mut got = [0u8; 1];
+    stream
+        .read_exact(&mut got)
+        .await
+        .map_err(|e| format!("connection {id}: read the echo: {e}"))?;
+    if got != sent {
+        return Err(format!(
+            "connection {id}: echoed {:#04x}, sent {:#04x}",
+            got[0], sent[0]
+        ));
+    }
+    Ok(stream)
 }
 
 // ---- The connections ----

@@ -213,13 +213,17 @@ impl<'r, 'a> Arguments<'r, 'a> {
         } else {
             format!("{} takes {}", self.what, names.join(", "))
         };
-        ParseError::quoting(
+        let err = ParseError::quoting(
             ParseErrorKind::UnknownKeyword,
             key.offset(),
             "unknown keyword",
             key.as_str(),
             &why,
-        )
+        );
+        match crate::hint::keyword(key.as_str(), &names) {
+            Some(hint) => err.with_hint(&hint),
+            None => err,
+        }
     }
 
     fn surplus(&self, params: &[Param], positional: usize, text: &Text<'_>) -> ParseError {

@@ -10,6 +10,7 @@ use crate::common::{
 };
 use crate::error::{ParseError, ParseErrorKind};
 use crate::grammar::{RawDescription, parse_raw, raw_offset};
+use crate::hint::{self, Side};
 use crate::registry::{Extension, Registry, unknown_type};
 
 /// The default client `timeout`: 30 seconds.
@@ -218,7 +219,7 @@ impl FromStr for ClientDescription {
 
     fn from_str(s: &str) -> Result<Self, ParseError> {
         let raw = parse_raw(s)?;
-        parse_client(&raw, None)
+        parse_client_hinted(&raw, None)
     }
 }
 
@@ -226,8 +227,23 @@ impl Registry {
     /// Parses a client description with this registry's types.
     pub fn parse_client(&self, description: &str) -> Result<ClientDescription, ParseError> {
         let raw = parse_raw(description)?;
-        parse_client(&raw, Some(self))
+        parse_client_hinted(&raw, Some(self))
     }
+}
+
+/// Parses a whole client description; an error gets a hint for the usual mistakes.
+fn parse_client_hinted(
+    raw: &RawDescription<'_>,
+    registry: Option<&Registry>,
+) -> Result<ClientDescription, ParseError> {
+    parse_client(raw, registry).map_err(|e| {
+        let parses = |fixed: &str| {
+            parse_raw(fixed)
+                .and_then(|raw| parse_client(&raw, registry))
+                .is_ok()
+        };
+        hint::add(e, raw, Side::Client, &parses)
+    })
 }
 
 fn parse_client(

@@ -128,6 +128,13 @@ impl ParseError {
         )
     }
 
+    /// Appends a hint for a usual mistake: `<message>; hint: <hint>`.
+    pub(crate) fn with_hint(mut self, hint: &str) -> Self {
+        self.message.push_str("; hint: ");
+        self.message.push_str(hint);
+        self
+    }
+
     /// Moves the error by `delta` bytes (used for nested descriptions).
     pub(crate) fn shifted(mut self, new_offset: usize) -> Self {
         // The position follows the quoted text, so replace the last occurrence (the

@@ -28,6 +28,7 @@ mod error;
 mod fields;
 pub mod grammar;
 pub mod happy_eyeballs;
+mod hint;
 pub mod proxy_protocol;
 mod registry;
 #[cfg(feature = "serde")]

@@ -11,6 +11,7 @@ use crate::common::{
 };
 use crate::error::{ParseError, ParseErrorKind};
 use crate::grammar::{RawDescription, parse_raw, raw_offset};
+use crate::hint::{self, Side};
 use crate::registry::{Extension, Registry, unknown_type};
 
 /// The default `backlog` of every listening type: 50, as in Twisted.
@@ -225,7 +226,7 @@ impl FromStr for ServerDescription {
 
     fn from_str(s: &str) -> Result<Self, ParseError> {
         let raw = parse_raw(s)?;
-        parse_server(&raw, 0, None)
+        parse_server_hinted(&raw, None)
     }
 }
 
@@ -233,8 +234,23 @@ impl Registry {
     /// Parses a server description with this registry's types.
     pub fn parse_server(&self, description: &str) -> Result<ServerDescription, ParseError> {
         let raw = parse_raw(description)?;
-        parse_server(&raw, 0, Some(self))
+        parse_server_hinted(&raw, Some(self))
     }
+}
+
+/// Parses a whole server description; an error gets a hint for the usual mistakes.
+fn parse_server_hinted(
+    raw: &RawDescription<'_>,
+    registry: Option<&Registry>,
+) -> Result<ServerDescription, ParseError> {
+    parse_server(raw, 0, registry).map_err(|e| {
+        let parses = |fixed: &str| {
+            parse_raw(fixed)
+                .and_then(|raw| parse_server(&raw, 0, registry))
+                .is_ok()
+        };
+        hint::add(e, raw, Side::Server, &parses)
+    })
 }
 
 /// Parses the server description whose type is positional `type_index` of `raw`.

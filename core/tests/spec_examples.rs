@@ -459,7 +459,7 @@ fn s6_1_server_type_selection() {
     let e = server_err("80", ParseErrorKind::UnknownType, 0);
     assert_eq!(
         e.to_string(),
-        r#"unknown server type "80" at offset 0: known types are tcp, tcp6, unix, ssl, tls, systemd, stdio, fd, haproxy"#
+        r#"unknown server type "80" at offset 0: known types are tcp, tcp6, unix, ssl, tls, systemd, stdio, fd, haproxy; hint: did you mean tcp:80?"#
     );
 }
 

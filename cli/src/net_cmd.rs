@@ -107,6 +107,12 @@ pub(crate) struct ServeArgs {
     /// seconds to finish, then close them. A second signal closes them at once.
     #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "10")]
     grace: Duration,
+    /// Servers (listen --echo/--exec, relay): accept and serve on N threads, each
+    /// with its own runtime and its own copy of the listening socket (default: the
+    /// available cores). --max-connections is divided between them (never more
+    /// threads than connections). stdio, ssl: and tls: servers run on one thread.
+    #[arg(long, value_name = "N")]
+    threads: Option<NonZeroUsize>,
 }
 
 /// Arguments of `strports listen`.
@@ -211,6 +217,10 @@ fn serve_options(common: &CommonArgs, serve: &ServeArgs) -> ServeOptions {
         max_connections: serve.max_connections.map(NonZeroUsize::get),
         idle_timeout: common.idle_timeout,
         grace: serve.grace,
+        threads: serve.threads.map_or_else(
+            || std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
+            NonZeroUsize::get,
+        ),
     }
 }
 

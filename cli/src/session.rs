@@ -7,10 +7,12 @@ use std::fmt;
 use std::fs::OpenOptions;
 use std::future::Future;
 use std::io;
-use std::os::fd::AsRawFd;
-use std::sync::Arc;
+use std::os::fd::{AsFd, AsRawFd, IntoRawFd};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use event_listener::Event;
 use futures_lite::future;
 use strports_core::{Address, ClientDescription, ServerDescription};
 use strports_endpoints::{Client, Runtime, Stream, connect as connect_to, listen, serve_with};
@@ -31,7 +33,7 @@ pub(crate) const EXIT_FAILURE: u8 = 1;
 const CANCEL_WAIT: Duration = Duration::from_secs(1);
 
 /// What a server does with each accepted connection.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Handler {
     /// Write back everything received.
     Echo,
@@ -54,6 +56,8 @@ pub(crate) struct ServeOptions {
     pub(crate) idle_timeout: Option<Duration>,
     /// After SIGINT/SIGTERM, how long open connections may still run.
     pub(crate) grace: Duration,
+    /// Runtime threads accepting from the listener (see [`serve`]).
+    pub(crate) threads: usize,
 }
 
 enum Either<A, B> {
@@ -122,9 +126,20 @@ fn fatal(error: &dyn fmt::Display) -> u8 {
 /// own task, until SIGINT/SIGTERM (or until the listener has no more connections:
 /// `stdio`, after its one).
 ///
-/// At most `max_connections` run at once: while all are taken the loop does not
-/// accept, so new connections wait in the kernel's listen backlog. On the first
-/// signal the loop stops accepting and closes the listener, open connections get
+/// With `options.threads` above 1 (and a listener that can be shared, see
+/// [`shareable`]), the listening socket is opened once, here, and each further
+/// thread adopts its own copy of it (a `dup` of the descriptor, listened on as
+/// `fd:N:domain=...`, inside `haproxy:` again for a `haproxy:` server): every thread
+/// runs its own runtime (`R::run`) and serve loop accepting from the one socket,
+/// so the kernel's single accept queue spreads the connections over the threads.
+/// This thread handles the signals and tells the others (through [`Threads`]).
+///
+/// At most `max_connections` run at once: the limit is divided between the
+/// threads (never more threads than connections), and as they share one accept
+/// queue a connection only waits there while every thread is at its share, that
+/// is while `max_connections` run. While all are taken the loops do not accept,
+/// so new connections wait in the kernel's listen backlog. On the first signal
+/// every loop stops accepting and closes its listener, open connections get
 /// `grace` to finish, then the rest are cut; a second signal cuts them at once.
 pub(crate) async fn serve<R: CliRuntime>(
     spawner: R::Spawner,
@@ -140,64 +155,300 @@ pub(crate) async fn serve<R: CliRuntime>(
         Ok(l) => l,
         Err(e) => return fatal(&e),
     };
+    let threads = if shareable(&server) {
+        options
+            .threads
+            .min(options.max_connections.unwrap_or(usize::MAX))
+            .max(1)
+    } else {
+        1
+    };
+    let conns = Arc::new(Conns::default());
+    let control = Arc::new(Threads::default());
+    let workers = threads - 1;
+    for index in 1..threads {
+        let started = copy_description(&listener, &server).and_then(|desc| {
+            let (handler, conns, control) = (handler.clone(), conns.clone(), control.clone());
+            std::thread::Builder::new()
+                .name(format!("strports-{index}"))
+                .spawn(move || {
+                    R::run(|spawner| {
+                        worker::<R>(
+                            spawner,
+                            desc,
+                            handler,
+                            options,
+                            (index, threads),
+                            conns,
+                            control,
+                        )
+                    })
+                })
+        });
+        if let Err(e) = started {
+            control.set_phase(CUT);
+            return fatal(&format_args!("cannot start server thread {index}: {e}"));
+        }
+    }
+    control
+        .until(|c| c.count(&c.ready) + c.failed_count() >= workers)
+        .await;
+    if let Some(e) = control.first_failure() {
+        control.set_phase(CUT);
+        return fatal(&e);
+    }
     match listener.local_addr() {
         Ok(local) => info!(server = %server, "listening on {local}"),
         Err(_) => info!(server = %server, "listening"),
     }
-    let mut serve_options = strports_endpoints::ServeOptions::new().with_grace(options.grace);
-    if let Some(max) = options.max_connections {
-        serve_options = serve_options.with_max_connections(max);
+    if threads > 1 {
+        debug!("accepting on {threads} threads");
     }
-    let conns = Arc::new(Conns::default());
-    let shared = Arc::new(Shared {
-        handler: match handler {
-            Handler::Echo => Serve::Echo,
-            Handler::Connect { desc, name } => Serve::Connect {
-                client: Box::new(Client::new(desc)),
-                name,
-            },
-        },
-        idle: options.idle_timeout,
-        max_connections: options.max_connections,
-        conns: conns.clone(),
-        _loop: conns.loop_guard(),
-    });
-    let mut serving = serve_with(&spawner, listener, serve_options, move |stream, peer| {
-        connection::<R>(stream, peer, shared.clone())
-    });
+    let shared = Arc::new(Shared::new(
+        handler,
+        &options,
+        conns.clone(),
+        Some(conns.loop_guard()),
+    ));
+    let mut serving = serve_with(
+        &spawner,
+        listener,
+        library_options(&options, (0, threads)),
+        move |stream, peer| connection::<R>(stream, peer, shared.clone()),
+    );
+    let others_finished = || control.until(|c| c.count(&c.finished) >= workers);
     let signal = match race(conns.loop_ended(), next_signal::<R>(&mut signals)).await {
         Either::Left(()) => {
-            serving.stop().await;
+            control.set_phase(STOP);
+            future::zip(serving.stop(), others_finished()).await;
             return EXIT_OK;
         }
         Either::Right(signal) => signal,
     };
-    // The loop closes the listener (a unix socket file is removed) as soon as it
-    // runs; the running connections go on.
+    // The loops close their listeners (a unix socket file is removed) as soon as
+    // they run; the running connections go on.
+    control.set_phase(STOP);
     serving.stop_accepting().await;
+    control
+        .until(|c| c.count(&c.stopped_accepting) >= workers)
+        .await;
     info!(
         "{}: stopped accepting; waiting up to {} for {} open connection(s)",
         signal.name(),
         Secs(options.grace),
         conns.live()
     );
-    // The loop cuts the connections left when the grace period is over; this
+    // The loops cut the connections left when the grace period is over; this
     // deadline is a backstop.
     let cut_at = R::now() + options.grace + CANCEL_WAIT;
     let reason = match race(
-        serving.stop(),
+        future::zip(serving.stop(), others_finished()),
         race(R::sleep_until(cut_at), next_signal::<R>(&mut signals)),
     )
     .await
     {
-        Either::Left(()) => return EXIT_OK,
+        Either::Left(_) => return EXIT_OK,
         Either::Right(Either::Left(_)) => "grace period over",
         Either::Right(Either::Right(_)) => "second signal",
     };
-    // Dropping the stop (with the race) dropped the serve loop: its connection tasks
-    // are being cancelled, each logging its summary as its handler is dropped.
+    // Dropping the stop (with the race) dropped this thread's serve loop: its
+    // connection tasks are being cancelled, each logging its summary as its
+    // handler is dropped; the other threads drop theirs when told.
     warn!("{reason}: closing {} open connection(s)", conns.live());
-    let _ = race(conns.all_done(), R::sleep_until(R::now() + CANCEL_WAIT)).await;
+    control.set_phase(CUT);
+    let _ = race(
+        future::zip(conns.all_done(), others_finished()),
+        R::sleep_until(R::now() + CANCEL_WAIT),
+    )
+    .await;
+    EXIT_OK
+}
+
+/// Whether every thread can accept from its own copy of the listening socket:
+/// plain sockets (`tcp`, `tcp6`, `unix`, `systemd`, `fd`), also behind `haproxy:`.
+/// Not `stdio` (one connection), nor `ssl:`/`tls:` (their TLS listener is built
+/// from the description: they run on one thread), nor extension types.
+fn shareable(server: &ServerDescription) -> bool {
+    fn plain(server: &ServerDescription) -> bool {
+        matches!(
+            server,
+            ServerDescription::Tcp(_)
+                | ServerDescription::Tcp6(_)
+                | ServerDescription::Unix(_)
+                | ServerDescription::Systemd(_)
+                | ServerDescription::Adopted(_)
+        )
+    }
+    match server {
+        ServerDescription::Haproxy(inner) => plain(inner),
+        other => plain(other),
+    }
+}
+
+/// A description that adopts a new copy (`dup`, close-on-exec) of `listener`'s
+/// socket: `fd:N:domain=...`, inside `haproxy:` for a `haproxy:` server.
+fn copy_description(
+    listener: &impl AsFd,
+    server: &ServerDescription,
+) -> io::Result<ServerDescription> {
+    let copy = listener.as_fd().try_clone_to_owned()?;
+    let mut domain: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt on an open descriptor, writing an int into `domain`.
+    let got = unsafe {
+        libc::getsockopt(
+            copy.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_DOMAIN,
+            (&raw mut domain).cast(),
+            &raw mut len,
+        )
+    };
+    if got != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let domain = match domain {
+        libc::AF_INET => "INET",
+        libc::AF_INET6 => "INET6",
+        _ => "UNIX",
+    };
+    let adopted = format!("fd:{}:domain={domain}", copy.into_raw_fd());
+    let text = match server {
+        ServerDescription::Haproxy(_) => format!("haproxy:{adopted}"),
+        _ => adopted,
+    };
+    text.parse()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{text}: {e}")))
+}
+
+/// The library's options for thread `index` of `threads`: its share of the
+/// connection limit.
+fn library_options(
+    options: &ServeOptions,
+    (index, threads): (usize, usize),
+) -> strports_endpoints::ServeOptions {
+    let serve_options = strports_endpoints::ServeOptions::new().with_grace(options.grace);
+    match options.max_connections {
+        Some(max) => {
+            serve_options.with_max_connections(max / threads + usize::from(index < max % threads))
+        }
+        None => serve_options,
+    }
+}
+
+/// Phase of a multi-threaded server (set by the thread that handles the signals;
+/// 0 while serving): stop accepting, then stop with the grace period.
+const STOP: u8 = 1;
+/// Cut the connections left now.
+const CUT: u8 = 2;
+
+/// How the thread handling signals tells the other server threads to stop, and
+/// how they report back. Runtime-independent (atomics and an event-listener).
+#[derive(Debug, Default)]
+struct Threads {
+    /// 0 (serving), [`STOP`] or [`CUT`]: only goes up.
+    phase: AtomicU8,
+    /// Threads listening on their copy of the socket.
+    ready: AtomicUsize,
+    /// Why threads could not listen.
+    failed: Mutex<Vec<String>>,
+    /// Threads that closed their listener after [`STOP`].
+    stopped_accepting: AtomicUsize,
+    /// Threads whose loop and connections are all gone.
+    finished: AtomicUsize,
+    /// Notified on every change.
+    changed: Event,
+}
+
+impl Threads {
+    fn phase(&self) -> u8 {
+        self.phase.load(Ordering::Acquire)
+    }
+
+    fn set_phase(&self, phase: u8) {
+        self.phase.fetch_max(phase, Ordering::AcqRel);
+        self.changed.notify(usize::MAX);
+    }
+
+    fn count(&self, counter: &AtomicUsize) -> usize {
+        counter.load(Ordering::Acquire)
+    }
+
+    fn add(&self, counter: &AtomicUsize) {
+        counter.fetch_add(1, Ordering::AcqRel);
+        self.changed.notify(usize::MAX);
+    }
+
+    fn fail(&self, why: String) {
+        self.failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(why);
+        self.changed.notify(usize::MAX);
+    }
+
+    fn failed_count(&self) -> usize {
+        self.failed.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    fn first_failure(&self) -> Option<String> {
+        self.failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .first()
+            .cloned()
+    }
+
+    /// Waits until `done` holds, re-checking whenever something changed.
+    async fn until(&self, done: impl Fn(&Self) -> bool) {
+        loop {
+            if done(self) {
+                return;
+            }
+            let changed = self.changed.listen();
+            if done(self) {
+                return;
+            }
+            changed.await;
+        }
+    }
+}
+
+/// Thread `index` of a multi-threaded server (not the one handling signals): its
+/// own serve loop on its copy of the listening socket, stopped as [`Threads`]
+/// says.
+async fn worker<R: CliRuntime>(
+    spawner: R::Spawner,
+    desc: ServerDescription,
+    handler: Handler,
+    options: ServeOptions,
+    thread: (usize, usize),
+    conns: Arc<Conns>,
+    control: Arc<Threads>,
+) -> u8 {
+    let listener = match listen::<R>(&desc).await {
+        Ok(l) => l,
+        Err(e) => {
+            control.fail(format!("server thread {}: {e}", thread.0));
+            return EXIT_FAILURE;
+        }
+    };
+    control.add(&control.ready);
+    let shared = Arc::new(Shared::new(handler, &options, conns.clone(), None));
+    let mut serving = serve_with(
+        &spawner,
+        listener,
+        library_options(&options, thread),
+        move |stream, peer| connection::<R>(stream, peer, shared.clone()),
+    );
+    control.until(|c| c.phase() >= STOP).await;
+    serving.stop_accepting().await;
+    control.add(&control.stopped_accepting);
+    if let Either::Right(()) = race(serving.stop(), control.until(|c| c.phase() >= CUT)).await {
+        // The serve loop was dropped: its connections are being cancelled.
+        let _ = race(conns.all_done(), R::sleep_until(R::now() + CANCEL_WAIT)).await;
+    }
+    control.add(&control.finished);
     EXIT_OK
 }
 
@@ -209,7 +460,31 @@ struct Shared<R: Runtime> {
     idle: Option<Duration>,
     max_connections: Option<usize>,
     conns: Arc<Conns>,
-    _loop: LoopGuard,
+    /// Only in the thread that handles the signals.
+    _loop: Option<LoopGuard>,
+}
+
+impl<R: Runtime> Shared<R> {
+    fn new(
+        handler: Handler,
+        options: &ServeOptions,
+        conns: Arc<Conns>,
+        loop_guard: Option<LoopGuard>,
+    ) -> Self {
+        Shared {
+            handler: match handler {
+                Handler::Echo => Serve::Echo,
+                Handler::Connect { desc, name } => Serve::Connect {
+                    client: Box::new(Client::new(desc)),
+                    name,
+                },
+            },
+            idle: options.idle_timeout,
+            max_connections: options.max_connections,
+            conns,
+            _loop: loop_guard,
+        }
+    }
 }
 
 /// [`Handler`], with a client endpoint made once (an `ssl:` client builds its TLS

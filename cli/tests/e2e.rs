@@ -72,6 +72,21 @@ impl Running {
         }
     }
 
+    /// Waits until `n` stderr lines contain `needle`.
+    fn wait_for_lines(&mut self, needle: &str, n: usize) {
+        let deadline = Instant::now() + TIMEOUT;
+        while self.seen.iter().filter(|l| l.contains(needle)).count() < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(e) => panic!(
+                    "fewer than {n} stderr lines with {needle:?} ({e}); saw {:?}",
+                    self.seen
+                ),
+            }
+        }
+    }
+
     /// Waits for "listening on ADDR" and returns the TCP address.
     fn tcp_address(&mut self) -> SocketAddr {
         let line = self.wait_for_line("listening on ");
@@ -332,6 +347,80 @@ fn relay_tcp_to_unix_on_both_runtimes() {
         }
         relay.signal(libc::SIGTERM);
         assert_eq!(relay.wait().code(), Some(0), "{rt}");
+    }
+}
+
+/// `relay --threads 2`: two runtime threads accept from one socket; concurrent
+/// clients all get their own bytes back, a connection open at SIGTERM finishes in
+/// the grace period whichever thread has it, and the relay exits 0.
+#[test]
+fn relay_on_two_threads_serves_concurrent_clients_and_stops_on_sigterm() {
+    const CLIENTS: usize = 32;
+    let dir = temp_dir();
+    let target = dir.path().join("upper.sock");
+    let _upper = upper_unix_server(&target);
+    for rt in RUNTIMES {
+        let mut relay = Running::start({
+            let mut c = strports();
+            c.args([
+                "relay",
+                "--threads",
+                "2",
+                "-v",
+                "--runtime",
+                rt,
+                "tcp:0:interface=127.0.0.1",
+            ])
+            .arg(format!("unix:{}", target.display()));
+            c
+        });
+        let addr = relay.tcp_address();
+        relay.wait_for_line("accepting on 2 threads");
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|i| {
+                thread::spawn(move || {
+                    let request: Vec<u8> = pattern((64 << 10) + i * 1000)
+                        .iter()
+                        .map(|b| b'a' + b % 26)
+                        .collect();
+                    let reply = tcp_round_trip(addr, &request);
+                    reply == request.to_ascii_uppercase()
+                })
+            })
+            .collect();
+        for (i, c) in clients.into_iter().enumerate() {
+            assert!(
+                c.join().expect("client"),
+                "{rt}: client {i} got its bytes back"
+            );
+        }
+        relay.wait_for_lines("connection closed", CLIENTS);
+        let mut open = tcp_client(addr);
+        open.write_all(b"still here").expect("write");
+        relay.wait_for_lines("connected upstream", CLIENTS + 1);
+        relay.signal(libc::SIGTERM);
+        let line = relay.wait_for_line("stopped accepting");
+        assert!(line.contains("for 1 open connection(s)"), "{line}");
+        assert!(
+            TcpStream::connect(addr).is_err(),
+            "{rt}: no new connections after SIGTERM"
+        );
+        open.shutdown(Shutdown::Write).expect("half-close");
+        let mut reply = Vec::new();
+        open.read_to_end(&mut reply).expect("reply");
+        assert_eq!(reply, b"STILL HERE");
+        assert_eq!(relay.wait().code(), Some(0), "{rt}");
+        relay.drain();
+        let closed: Vec<_> = relay
+            .seen
+            .iter()
+            .filter(|l| l.contains("connection closed"))
+            .collect();
+        assert_eq!(closed.len(), CLIENTS + 1, "{closed:?}");
+        assert!(
+            closed.iter().all(|l| l.contains("end=closed")),
+            "{closed:?}"
+        );
     }
 }
 

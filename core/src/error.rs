@@ -60,6 +60,19 @@ pub enum ParseErrorKind {
 /// assert_eq!(err.offset(), 4);
 /// assert_eq!(err.to_string(), r#"invalid port "70000" at offset 4: must be 0-65535"#);
 /// ```
+///
+/// For the usual mistakes (an unescaped IPv6 address, a bare port, a client without
+/// a host, a keyword in the wrong case or misspelt) the message ends in a hint; the
+/// kind, the offset and the part before `; hint: ` are the same as without it:
+///
+/// ```
+/// use strports_core::ClientDescription;
+/// let err = "tcp:9000".parse::<ClientDescription>().unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     r#"missing parameter "port" at offset 0: tcp client needs port; hint: a tcp client needs a host and a port, e.g. tcp:localhost:9000"#
+/// );
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError {
     kind: ParseErrorKind,

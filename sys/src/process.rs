@@ -345,7 +345,7 @@ mod tests {
         assert_eq!(e.kind(), io::ErrorKind::NotFound);
         assert!(
             e.to_string()
-                .starts_with("cannot run \"nosuchprog-strports\": No such file or directory"),
+                .starts_with("cannot run \"nosuchprog-strports\": no such file or directory"),
             "{e}"
         );
         let s = spec("process:true:path=/nonexistent-strports");

@@ -4,7 +4,7 @@
 //!
 //! Everything here blocks (file reads, directory walks); backends call it when they
 //! open an endpoint, once per endpoint, never per connection. Errors name the file:
-//! `cannot read private key file "key.pem": No such file or directory`.
+//! `cannot read private key file "key.pem": no such file or directory`.
 //!
 //! ```no_run
 //! use strports_core::{ClientDescription, tls::default_provider};
@@ -36,9 +36,17 @@ use crate::tcp::{TcpTarget, TypeNames};
 /// An io error's text without the `" (os error N)"` suffix std adds.
 fn reason(e: &io::Error) -> String {
     let s = e.to_string();
-    match s.rfind(" (os error ") {
-        Some(i) if s.ends_with(')') => s[..i].to_owned(),
-        _ => s,
+    let s = match s.rfind(" (os error ") {
+        Some(i) if s.ends_with(')') => &s[..i],
+        _ => &s[..],
+    };
+    // Messages start in lower case: `No such file...` from the OS reads `no such file`.
+    let mut chars = s.chars();
+    match (chars.next(), chars.next()) {
+        (Some(first), Some(second)) if first.is_uppercase() && second.is_lowercase() => {
+            first.to_lowercase().chain(s[first.len_utf8()..].chars()).collect()
+        }
+        _ => s.to_owned(),
     }
 }
 

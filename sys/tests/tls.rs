@@ -135,7 +135,7 @@ fn unreadable_files_are_named() {
     assert_eq!(
         err.to_string(),
         format!(
-            "cannot read private key file \"{}\": No such file or directory",
+            "cannot read private key file \"{}\": no such file or directory",
             key.display()
         )
     );
@@ -209,7 +209,7 @@ fn a_bad_ca_file_is_named() {
     assert_eq!(
         err.to_string(),
         format!(
-            "cannot list trust roots directory \"{}\": No such file or directory",
+            "cannot list trust roots directory \"{}\": no such file or directory",
             missing.display()
         )
     );

@@ -117,7 +117,7 @@ pub async fn process_not_found_names_program<B: Backend>() {
     expect_error(
         result,
         io::ErrorKind::NotFound,
-        &["cannot run \"strports-no-such-program\"", "No such file"],
+        &["cannot run \"strports-no-such-program\"", "no such file"],
     );
     let result = B::connect(&client("process:true:path=/strports-no-such-directory")).await;
     expect_error(

@@ -546,7 +546,10 @@ async fn connection<R: Runtime>(stream: Stream<R>, peer: Address, shared: Arc<Sh
     };
     let outcome = match &shared.handler {
         Serve::Echo => summary.run(Pipe::echo((stream, "peer"), shared.idle)).await,
-        Serve::Connect { client, name } => match client.connect().await {
+        // Boxed: the connect future is large (about 3 KiB: resolution, happy
+        // eyeballs, TLS) and short-lived; inline, every connection's task would be
+        // that large for the connection's whole life, idle or not.
+        Serve::Connect { client, name } => match Box::pin(client.connect()).await {
             Ok(other) => {
                 debug!(peer = %summary.peer, "connected {name} {}", client.description());
                 let pipe = Pipe::new((stream, "peer"), (other, *name), shared.idle);
@@ -669,5 +672,27 @@ fn close_stdout() {
             }
         }
         Err(e) => debug!(error = %e, "cannot open /dev/null to close standard output"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size of the future that `f` returns.
+    fn output_size<A, B, C, F: Future, G: Fn(A, B, C) -> F>(_: &G) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// A connection's task lives as long as the connection, idle or not: it must
+    /// not carry the (much larger, short-lived) connect future inline.
+    #[test]
+    fn the_connection_future_stays_small() {
+        type T = strports_tokio::Tokio;
+        type S = strports_smol::Smol;
+        let tokio = output_size(&|s, p, sh| connection::<T>(s, p, sh));
+        let smol = output_size(&|s, p, sh| connection::<S>(s, p, sh));
+        assert!(tokio <= 1536, "tokio: {tokio} bytes");
+        assert!(smol <= 1536, "smol: {smol} bytes");
     }
 }

@@ -43,9 +43,10 @@ fn reason(e: &io::Error) -> String {
     // Messages start in lower case: `No such file...` from the OS reads `no such file`.
     let mut chars = s.chars();
     match (chars.next(), chars.next()) {
-        (Some(first), Some(second)) if first.is_uppercase() && second.is_lowercase() => {
-            first.to_lowercase().chain(s[first.len_utf8()..].chars()).collect()
-        }
+        (Some(first), Some(second)) if first.is_uppercase() && second.is_lowercase() => first
+            .to_lowercase()
+            .chain(s[first.len_utf8()..].chars())
+            .collect(),
         _ => s.to_owned(),
     }
 }

@@ -1,6 +1,8 @@
 //! The process-wide cache of client TLS configs behind one-shot `connect`: an
 //! unchanged trust root is not read again, a changed one is read at the next connect.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 use std::time::Duration;
 

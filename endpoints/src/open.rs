@@ -178,9 +178,18 @@ impl<R: Runtime> ServerEndpoint for Server<R> {
 }
 
 /// Connects as `desc` says, resolving host names with [`SystemResolver`]: `tcp`,
-/// `unix`, `process`, `ssl` and `tls` (certificate and host name always verified;
-/// the TLS config is built at each call: a [`Client`] builds it once, at its first
-/// connect). Other types fail with [`io::ErrorKind::Unsupported`].
+/// `unix`, `process`, `ssl` and `tls` (certificate and host name always verified).
+/// Other types fail with [`io::ErrorKind::Unsupported`].
+///
+/// The TLS config of an `ssl:`/`tls:` connect without a [`Client`] comes from a
+/// process-wide cache (at most 64 configs, least recently used dropped first) keyed
+/// by the description's TLS parameters (type, name verified, trust roots directory,
+/// client certificate and key files, `alpn`) and checked at each connect, with `stat`
+/// only, against the files it was built from; it is built again on the blocking pool
+/// when one of them changed. One-shot connects with the same TLS parameters
+/// therefore share one rustls `ClientConfig` and its session store, so they resume
+/// TLS sessions when the server allows it (a [`Client`] keeps the config it got at
+/// its first connect).
 pub async fn connect<R: Runtime>(desc: &ClientDescription) -> io::Result<Stream<R>> {
     connect_with::<R>(
         desc,

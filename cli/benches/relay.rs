@@ -1,5 +1,6 @@
-//! Relay benchmark: `strports relay` (tokio and smol) against
-//! `socat TCP-LISTEN:A,fork,reuseaddr TCP:127.0.0.1:B`, in the same run, alternating.
+//! Relay benchmark: `strports relay` (tokio and smol, each with `--threads 1` and
+//! `--threads 2`) against `socat TCP-LISTEN:A,fork,reuseaddr TCP:127.0.0.1:B`, in
+//! the same run, alternating.
 //!
 //! Run with `cli/benches/relay.sh` (installs socat if missing), or
 //! `cargo bench -p strports-cli --bench relay` with socat on PATH.
@@ -26,7 +27,7 @@ const RATE_TIME: Duration = Duration::from_secs(3);
 const ROUNDS: usize = 3;
 
 struct Relay {
-    name: &'static str,
+    name: String,
     port: u16,
     child: Child,
 }
@@ -45,22 +46,23 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start(name: &'static str, target: u16) -> Relay {
+/// Starts socat (`runtime` None) or `strports relay` on `runtime` with `threads`.
+fn start(runtime: Option<&str>, threads: usize, target: u16) -> Relay {
     let port = free_port();
-    let mut cmd = match name {
-        "socat" => {
+    let (name, mut cmd) = match runtime {
+        None => {
             let mut c = Command::new("socat");
             c.arg(format!("TCP-LISTEN:{port},fork,reuseaddr,bind=127.0.0.1"))
                 .arg(format!("TCP:127.0.0.1:{target}"));
-            c
+            ("socat".to_owned(), c)
         }
-        _ => {
-            let runtime = name.trim_start_matches("strports ");
+        Some(runtime) => {
             let mut c = Command::new(env!("CARGO_BIN_EXE_strports"));
-            c.args(["relay", "--runtime", runtime])
+            c.args(["relay", "--runtime", runtime, "--threads"])
+                .arg(threads.to_string())
                 .arg(format!("tcp:{port}:interface=127.0.0.1"))
                 .arg(format!("tcp:127.0.0.1:{target}"));
-            c
+            (format!("strports {runtime} --threads {threads}"), c)
         }
     };
     let child = cmd
@@ -179,9 +181,11 @@ fn main() {
         let target_port = listener.local_addr().expect("addr").port();
         tokio::spawn(target(listener));
         let relays = [
-            start("strports tokio", target_port),
-            start("strports smol", target_port),
-            start("socat", target_port),
+            start(Some("tokio"), 1, target_port),
+            start(Some("tokio"), 2, target_port),
+            start(Some("smol"), 1, target_port),
+            start(Some("smol"), 2, target_port),
+            start(None, 1, target_port),
         ];
         let mut bulk_results = vec![Vec::new(); relays.len()];
         let mut rate_results = vec![Vec::new(); relays.len()];
@@ -191,7 +195,7 @@ fn main() {
                 let b = bulk(addr).await;
                 let r = rate(addr).await;
                 eprintln!(
-                    "round {}: {:15} bulk {:7.0} MiB/s, {:6.0} connections/s",
+                    "round {}: {:26} bulk {:7.0} MiB/s, {:6.0} connections/s",
                     round + 1,
                     relay.name,
                     b / (1 << 20) as f64,

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Relay benchmark: strports relay (tokio, smol) vs socat, same run, release build.
+# Relay benchmark: strports relay (tokio, smol; --threads 1 and 2) vs socat, same run, release build.
 # Usage: cli/benches/relay.sh      (about a minute after the build)
 set -eu
 cd "$(dirname "$0")/../.."

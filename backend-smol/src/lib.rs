@@ -190,13 +190,22 @@ impl Runtime for Smol {
     async fn io<T: Descriptor, U>(
         io: &Async<T>,
         interest: Interest,
-        op: impl FnMut(&T) -> io::Result<U> + Send,
+        mut op: impl FnMut(&T) -> io::Result<U> + Send,
     ) -> io::Result<U> {
-        // Each wait starts fresh (unlike `poll_readable`, which can report an event
-        // already used), so an accept loop tries `accept4` once per connection.
-        match interest {
-            Interest::Write => io.write_with(op).await,
-            _ => io.read_with(op).await,
+        // Each wait is a fresh readiness future: it completes on a new event only,
+        // never on a poll that another future of the same task caused (async-io's
+        // `read_with` retries on every poll after the first, which in a TLS or
+        // `haproxy:` listener, whose handshakes wake the accepting task, tries
+        // `accept4` at each handshake step).
+        loop {
+            match op(io.get_ref()) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                result => return result,
+            }
+            match interest {
+                Interest::Write => io.writable().await?,
+                _ => io.readable().await?,
+            }
         }
     }
 

@@ -192,15 +192,15 @@ impl Runtime for Tokio {
                 Interest::Write => io.poll_write_ready(cx),
                 _ => io.poll_read_ready(cx),
             })?;
-            match guard.try_io(|io| op(io.get_ref())) {
-                Ok(Ok(done)) => {
+            match op(io.get_ref()) {
+                Ok(done) => {
                     if drained(&done) {
                         guard.clear_ready();
                     }
                     return Poll::Ready(Ok(done));
                 }
-                Ok(Err(e)) => return Poll::Ready(Err(e)),
-                Err(_would_block) => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => guard.clear_ready(),
+                Err(e) => return Poll::Ready(Err(e)),
             }
         }
     }

@@ -141,6 +141,7 @@ pub trait Duplex: Descriptor {
 }
 
 /// `recv(2)` (`socket`) or `read(2)` into `buf`.
+#[inline]
 fn read_raw(fd: RawFd, buf: &mut [MaybeUninit<u8>], socket: bool) -> io::Result<usize> {
     // SAFETY: `buf` is valid for writes of `buf.len()` bytes, and the call writes at
     // most that many; the caller's descriptor is open while it borrows it.
@@ -161,18 +162,23 @@ fn read_raw(fd: RawFd, buf: &mut [MaybeUninit<u8>], socket: bool) -> io::Result<
 macro_rules! duplex {
     ($type:ty, $socket:expr, |$this:ident| $shutdown:expr) => {
         impl Duplex for $type {
+            #[inline]
             fn read_uninit(&self, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
                 read_raw(self.as_raw_fd(), buf, $socket)
             }
+            #[inline]
             fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
                 Read::read(&mut &*self, buf)
             }
+            #[inline]
             fn read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
                 Read::read_vectored(&mut &*self, bufs)
             }
+            #[inline]
             fn write(&self, buf: &[u8]) -> io::Result<usize> {
                 Write::write(&mut &*self, buf)
             }
+            #[inline]
             fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
                 Write::write_vectored(&mut &*self, bufs)
             }

@@ -534,7 +534,11 @@ mod tokio_io {
             cx: &mut Context<'_>,
             buf: &[u8],
         ) -> Poll<io::Result<usize>> {
-            AsyncWrite::poll_write(self, cx, buf)
+            match self.get_mut() {
+                Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+                Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+                other => AsyncWrite::poll_write(Pin::new(other), cx, buf),
+            }
         }
 
         fn poll_write_vectored(

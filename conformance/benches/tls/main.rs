@@ -10,7 +10,8 @@
 //! Workloads over TCP on `127.0.0.1`, TLS 1.3, ECDSA P-256 certificates made by rcgen,
 //! rustls' `ring` provider on both sides:
 //!
-//! - `handshake`: sequential connect + full handshake + 1-byte echo + close
+//! - `handshake`: sequential connect + full handshake + 1-byte echo + a clean TLS close
+//!   (`close_notify` from both ends, as strports sends when a stream is dropped)
 //!   (handshakes/s). Both servers use the same config with session resumption off
 //!   (no session cache, no tickets), so every handshake is a full one on both sides.
 //! - `oneshot`: the same as `handshake`, but strports calls the free `connect()` on the

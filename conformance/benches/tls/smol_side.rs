@@ -118,6 +118,8 @@ async fn echo_one<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) {
     if s.read_exact(&mut b).await.is_ok() {
         let _ = s.write_all(&b).await;
         let _ = s.flush().await;
+        // A clean TLS end (close_notify), on both sides alike.
+        let _ = s.close().await;
     }
 }
 
@@ -149,6 +151,8 @@ where
         s.flush().await?;
         let mut b = [0u8; 1];
         s.read_exact(&mut b).await?;
+        // A clean TLS end (close_notify), on both sides alike.
+        s.close().await?;
         n += 1;
     }
     Ok(Sample::new(n as f64, started))

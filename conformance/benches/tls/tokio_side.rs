@@ -114,6 +114,8 @@ async fn echo_one<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) {
     if s.read_exact(&mut b).await.is_ok() {
         let _ = s.write_all(&b).await;
         let _ = s.flush().await;
+        // A clean TLS end (close_notify), on both sides alike.
+        let _ = s.shutdown().await;
     }
 }
 
@@ -145,6 +147,8 @@ where
         s.flush().await?;
         let mut b = [0u8; 1];
         s.read_exact(&mut b).await?;
+        // A clean TLS end (close_notify), on both sides alike.
+        s.shutdown().await?;
         n += 1;
     }
     Ok(Sample::new(n as f64, started))

@@ -6,24 +6,24 @@ use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
 
+use crate::plan::{TcpConnect, TcpTarget};
 use strports_core::UnixClient;
 use strports_core::endpoint::Resolver;
-use strports_sys::tcp::{TcpConnect, TcpTarget};
 use strports_sys::unix::UnixTarget;
 
 use crate::io::Io;
 use crate::runtime::{Interest, Runtime, timeout};
 
-/// Runs `attempt`, failing with [`strports_sys::tcp::timed_out`] naming `target`
+/// Runs `attempt`, failing with [`crate::plan::timed_out`] naming `target`
 /// after `seconds`.
 async fn within<R: Runtime, T>(
     seconds: u32,
     target: &(dyn fmt::Display + Sync),
     attempt: impl Future<Output = io::Result<T>>,
 ) -> io::Result<T> {
-    match timeout::<R, _>(strports_sys::tcp::seconds(seconds), attempt).await {
+    match timeout::<R, _>(crate::plan::seconds(seconds), attempt).await {
         Some(result) => result,
-        None => Err(strports_sys::tcp::timed_out(target, seconds)),
+        None => Err(crate::plan::timed_out(target, seconds)),
     }
 }
 

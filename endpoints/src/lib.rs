@@ -64,6 +64,7 @@ pub mod in_flight;
 pub mod io;
 pub mod listener;
 pub mod open;
+pub mod plan;
 pub mod process;
 pub mod route;
 pub mod runtime;

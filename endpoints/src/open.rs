@@ -13,7 +13,9 @@ use std::time::Duration;
 use strports_core::endpoint::{ClientEndpoint, Lookup, ResolveFuture, Resolver, ServerEndpoint};
 use strports_core::proxy_protocol::HaproxyOptions;
 use strports_core::{ClientDescription, ServerDescription};
-use strports_sys::tls::{ClientTlsCache, ClientTransport, DEFAULT_HANDSHAKE_TIMEOUT};
+use strports_sys::tls::DEFAULT_HANDSHAKE_TIMEOUT;
+
+use crate::plan::{ClientTlsCache, ClientTransport};
 
 use crate::haproxy::ProxyListener;
 use crate::listener::{Listener, failed};
@@ -216,7 +218,7 @@ async fn connect_with<R: Runtime>(
         ClientRoute::Process(process) => crate::process::spawn::<R>(process).map(Stream::Process),
         ClientRoute::Tls => {
             let config = crate::tls::client_tls::<R>(desc, tls).await?;
-            let plan = strports_sys::tls::client_plan(desc)?;
+            let plan = crate::plan::client_plan(desc)?;
             let inner = match plan.transport {
                 ClientTransport::Tcp(target) => {
                     Stream::Tcp(crate::connect::tcp::<R>(&target, resolver).await?)

@@ -6,14 +6,14 @@ use std::io;
 
 use strports_core::{ClientDescription, ProcessClient, UnixClient};
 
-use strports_sys::tcp::TcpTarget;
+use crate::plan::TcpTarget;
 
 /// The connect path of a client description ([`route`]). Deliberately exhaustive:
 /// a new path must be handled by every backend before it compiles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientRoute<'a> {
     /// `ssl:` and `tls:`: the TLS client, over the transport the TLS module plans
-    /// (`strports_sys::tls::client_plan`, feature `tls`).
+    /// ([`crate::plan::client_plan`]).
     Tls,
     /// `tcp:`: a TCP connection to this target.
     Tcp(TcpTarget<'a>),

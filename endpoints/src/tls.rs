@@ -23,7 +23,9 @@ use strports_core::ServerDescription;
 use strports_core::endpoint::Address;
 use strports_core::tls::default_provider;
 use strports_core::tls::rustls::ServerConfig;
-use strports_sys::tls::{ClientTls, ClientTlsCache, handshake_outcome};
+use strports_sys::tls::{ClientTls, handshake_outcome};
+
+use crate::plan::ClientTlsCache;
 
 use crate::in_flight::Shared;
 use crate::io::Io;

@@ -3,12 +3,10 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
+use strports_core::TcpServer;
 use strports_core::endpoint::Lookup;
-use strports_core::happy_eyeballs::HappyEyeballsConfig;
-use strports_core::{TcpClient, TcpServer};
 
 /// The description types that name a TCP server's two families in messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,140 +183,12 @@ pub fn connect_progress(stream: &impl AsFd) -> io::Result<()> {
     }
 }
 
-/// The Happy Eyeballs settings for a client description's `timeout` (seconds):
-/// it bounds each connection attempt, as in Twisted's `HostnameEndpoint`; RFC
-/// 8305's defaults otherwise.
-///
-/// ```
-/// use std::time::Duration;
-/// let config = strports_sys::tcp::race_config(5);
-/// assert_eq!(config.attempt_timeout, Some(Duration::from_secs(5)));
-/// assert_eq!(config.attempt_delay, Duration::from_millis(250));
-/// ```
-pub fn race_config(timeout: u32) -> HappyEyeballsConfig {
-    let mut config = HappyEyeballsConfig::default();
-    config.attempt_timeout = Some(seconds(timeout));
-    config
-}
-
-/// A description's `timeout` (whole seconds) as a [`Duration`].
-///
-/// ```
-/// assert_eq!(strports_sys::tcp::seconds(30), std::time::Duration::from_secs(30));
-/// ```
-pub fn seconds(timeout: u32) -> Duration {
-    Duration::from_secs(u64::from(timeout))
-}
-
-/// Where a client connects over TCP: a `tcp:` client, the TCP under an `ssl:`
-/// client, or a `tls:` client without `endpoint=`.
-///
-/// ```
-/// use strports_core::ClientDescription;
-/// use strports_sys::tcp::{TcpConnect, TcpTarget};
-/// let ClientDescription::Tcp(c) = "tcp:127.0.0.1:80:timeout=5".parse().unwrap() else { panic!() };
-/// let TcpConnect::Direct { addr, timeout, .. } = TcpTarget::from(&c).plan()? else { panic!() };
-/// assert_eq!((addr.to_string(), timeout), ("127.0.0.1:80".to_owned(), 5));
-/// # Ok::<(), std::io::Error>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TcpTarget<'a> {
-    /// The host: an IP literal (`[::1]` too) or a name.
-    pub host: &'a str,
-    /// The port.
-    pub port: u16,
-    /// `bindAddress`: the local IP to connect from, unparsed.
-    pub bind_address: Option<&'a str>,
-    /// `timeout` in seconds: it bounds each connection attempt.
-    pub timeout: u32,
-}
-
-impl<'a> From<&'a TcpClient> for TcpTarget<'a> {
-    fn from(c: &'a TcpClient) -> TcpTarget<'a> {
-        TcpTarget {
-            host: &c.host,
-            port: c.port,
-            bind_address: c.bind_address.as_deref(),
-            timeout: c.timeout,
-        }
-    }
-}
-
-/// How a backend reaches a [`TcpTarget`] (see [`TcpTarget::plan`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TcpConnect<'a> {
-    /// The host is an IP literal: one connect to `addr` from `bind` (see
-    /// [`start_connect`]), never through a resolver, waited for at most `timeout`
-    /// seconds (the error then is [`timed_out`]).
-    Direct {
-        /// The address to connect to.
-        addr: SocketAddr,
-        /// The local IP to connect from.
-        bind: Option<IpAddr>,
-        /// Seconds to wait for the connect to complete.
-        timeout: u32,
-    },
-    /// The host is a name: Happy Eyeballs over its addresses, with `config`.
-    Race {
-        /// The name to look up.
-        host: &'a str,
-        /// The port.
-        port: u16,
-        /// The local IP to connect from.
-        bind: Option<IpAddr>,
-        /// The racing settings for the target's `timeout` ([`race_config`]).
-        config: HappyEyeballsConfig,
-    },
-}
-
-impl<'a> TcpTarget<'a> {
-    /// How to connect: an IP literal directly, a name by racing its addresses. Fails
-    /// only on a `bindAddress` that is not an IP literal ([`bind_ip`]).
-    pub fn plan(&self) -> io::Result<TcpConnect<'a>> {
-        let bind = bind_ip(self.bind_address)?;
-        Ok(match host_ip(self.host) {
-            Some(ip) => TcpConnect::Direct {
-                addr: SocketAddr::new(ip, self.port),
-                bind,
-                timeout: self.timeout,
-            },
-            None => TcpConnect::Race {
-                host: self.host,
-                port: self.port,
-                bind,
-                config: race_config(self.timeout),
-            },
-        })
-    }
-}
-
 /// Whether a connect that [`start_connect`] (or [`crate::unix::start_connect`])
 /// started has completed already (on loopback and UNIX sockets the kernel usually
 /// finishes it inside `connect()`): then backends neither wait for writability nor
 /// arm a timer.
 pub fn connected_at_once(socket: &impl AsFd) -> bool {
     SockRef::from(socket).peer_addr().is_ok()
-}
-
-/// Parses a `bindAddress` value: an IP literal.
-pub fn bind_ip(bind_address: Option<&str>) -> io::Result<Option<IpAddr>> {
-    match bind_address {
-        None => Ok(None),
-        Some(s) => s.parse().map(Some).map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("invalid bindAddress {s:?}: must be an ip address"),
-            )
-        }),
-    }
-}
-
-/// The timeout error every backend reports when a connect takes too long.
-pub fn timed_out(target: impl std::fmt::Display, seconds: u32) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::TimedOut,
-        format!("cannot connect to {target}: timed out after {seconds} s"),
-    )
 }
 
 /// The IP address of a client `host` that is an IP literal (`127.0.0.1`, `::1`,
@@ -433,74 +303,5 @@ mod tests {
         }
         let ok = bind_addresses("127.0.0.1", 80, false, TypeNames::TLS).unwrap();
         assert_eq!(ok, vec![SocketAddr::from(([127, 0, 0, 1], 80))]);
-    }
-
-    fn target(host: &'static str, bind_address: Option<&'static str>) -> TcpTarget<'static> {
-        TcpTarget {
-            host,
-            port: 443,
-            bind_address,
-            timeout: 7,
-        }
-    }
-
-    #[test]
-    fn an_ip_literal_is_connected_to_directly() {
-        for (host, ip) in [("127.0.0.1", "127.0.0.1"), ("[::1]", "::1"), ("::1", "::1")] {
-            let plan = target(host, Some("10.0.0.1")).plan().unwrap();
-            assert_eq!(
-                plan,
-                TcpConnect::Direct {
-                    addr: SocketAddr::new(ip.parse().unwrap(), 443),
-                    bind: Some("10.0.0.1".parse().unwrap()),
-                    timeout: 7,
-                }
-            );
-        }
-    }
-
-    #[test]
-    fn a_name_is_raced_with_the_timeout_bounding_each_attempt() {
-        let plan = target("example.com", None).plan().unwrap();
-        assert_eq!(
-            plan,
-            TcpConnect::Race {
-                host: "example.com",
-                port: 443,
-                bind: None,
-                config: race_config(7),
-            }
-        );
-        assert_eq!(race_config(7).attempt_timeout, Some(Duration::from_secs(7)));
-    }
-
-    #[test]
-    fn a_bind_address_that_is_not_an_ip_fails_the_plan() {
-        let e = target("127.0.0.1", Some("localhost")).plan().unwrap_err();
-        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
-        assert_eq!(
-            e.to_string(),
-            "invalid bindAddress \"localhost\": must be an ip address"
-        );
-    }
-
-    #[test]
-    fn a_tcp_client_is_its_own_target() {
-        let strports_core::ClientDescription::Tcp(c) =
-            "tcp:host:80:timeout=3:bindAddress=127.0.0.1"
-                .parse()
-                .unwrap()
-        else {
-            panic!("not tcp")
-        };
-        assert_eq!(
-            TcpTarget::from(&c),
-            TcpTarget {
-                host: "host",
-                port: 80,
-                bind_address: Some("127.0.0.1"),
-                timeout: 3,
-            }
-        );
     }
 }

@@ -14,7 +14,6 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
-use std::fmt;
 use std::fs;
 use std::io;
 use std::net::TcpListener;
@@ -31,7 +30,7 @@ use strports_core::{
     ClientDescription, ServerDescription, SslClient, SslServer, TcpServer, TlsClient, TlsServer,
 };
 
-use crate::tcp::{TcpTarget, TypeNames};
+use crate::tcp::TypeNames;
 
 /// An io error's text without the `" (os error N)"` suffix std adds.
 fn reason(e: &io::Error) -> String {
@@ -524,103 +523,6 @@ pub fn describe_client_failure(e: io::Error, context: tls::TlsClientContext) -> 
     e
 }
 
-/// What an `ssl:` or `tls:` client connects over before its handshake.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum ClientTransport<'a> {
-    /// TCP (`ssl:`, and `tls:` without `endpoint=`): `host:port` from `bindAddress`,
-    /// each attempt bounded by `timeout`.
-    Tcp(TcpTarget<'a>),
-    /// A `tls:` client's nested `endpoint=`, connected to as any client.
-    Endpoint(&'a ClientDescription),
-}
-
-/// How a backend connects an `ssl:` or `tls:` client ([`client_plan`]): the
-/// transport, then the client handshake over it, bounded by `handshake_timeout`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ClientPlan<'a> {
-    /// What the handshake runs over.
-    pub transport: ClientTransport<'a>,
-    /// The handshake's time limit: the description's `timeout`.
-    pub handshake_timeout: Duration,
-}
-
-/// The connect plan of an `ssl:` or `tls:` client (the config comes from
-/// [`client_tls`]); other types fail with [`crate::error::unsupported`].
-///
-/// ```
-/// use strports_core::ClientDescription;
-/// use strports_sys::tls::{ClientTransport, client_plan};
-/// let desc: ClientDescription = "tls:example.com:443:endpoint=unix\\:/run/a.sock".parse().unwrap();
-/// let plan = client_plan(&desc)?;
-/// assert!(matches!(plan.transport, ClientTransport::Endpoint(ClientDescription::Unix(_))));
-/// # Ok::<(), std::io::Error>(())
-/// ```
-pub fn client_plan(desc: &ClientDescription) -> io::Result<ClientPlan<'_>> {
-    let (transport, timeout) = match desc {
-        ClientDescription::Ssl(c) => (ClientTransport::Tcp(TcpTarget::from(&c.tcp)), c.tcp.timeout),
-        ClientDescription::Tls(c) => match &c.endpoint {
-            Some(inner) => (ClientTransport::Endpoint(inner), c.timeout),
-            None => {
-                let target = TcpTarget {
-                    host: &c.host,
-                    port: c.port,
-                    bind_address: c.bind_address.as_deref(),
-                    timeout: c.timeout,
-                };
-                (ClientTransport::Tcp(target), c.timeout)
-            }
-        },
-        other => return Err(crate::error::unsupported(other.type_name())),
-    };
-    Ok(ClientPlan {
-        transport,
-        handshake_timeout: crate::tcp::seconds(timeout),
-    })
-}
-
-/// A client endpoint's TLS config, built (by the backend, off its async threads,
-/// with [`client_tls`]) at its first connect and reused by the later ones. Clones of
-/// a [`shared`](ClientTlsCache::shared) cache share it; the default cache keeps
-/// nothing (for one-shot connects) and costs no allocation, so a plain `tcp:`
-/// connect pays nothing for it.
-#[derive(Clone, Default)]
-pub struct ClientTlsCache(Option<Arc<Mutex<Option<Arc<ClientTls>>>>>);
-
-impl ClientTlsCache {
-    /// A cache that keeps the first config stored, shared by its clones.
-    pub fn shared() -> Self {
-        ClientTlsCache(Some(Arc::default()))
-    }
-
-    /// The config, if one was stored.
-    pub fn get(&self) -> Option<Arc<ClientTls>> {
-        Self::lock(self.0.as_ref()?).clone()
-    }
-
-    /// Stores `tls` in a shared cache (replacing any config stored meanwhile: two
-    /// first connects at once may both build one) and gives it back, shared.
-    pub fn set(&self, tls: ClientTls) -> Arc<ClientTls> {
-        let tls = Arc::new(tls);
-        if let Some(slot) = &self.0 {
-            *Self::lock(slot) = Some(tls.clone());
-        }
-        tls
-    }
-
-    fn lock(
-        slot: &Mutex<Option<Arc<ClientTls>>>,
-    ) -> std::sync::MutexGuard<'_, Option<Arc<ClientTls>>> {
-        // A panic elsewhere cannot leave an Option half-written.
-        slot.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-impl fmt::Debug for ClientTlsCache {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ClientTlsCache")
-    }
-}
-
 /// The `alpn=` protocols of a description, as rustls wants them.
 fn alpn_of(alpn: &[String]) -> Vec<Vec<u8>> {
     alpn.iter().map(|p| p.as_bytes().to_vec()).collect()
@@ -639,66 +541,8 @@ mod tests {
     }
 
     #[test]
-    fn an_ssl_client_goes_over_tcp_with_its_timeout() {
-        let desc = client("ssl:example.com:443:timeout=9:bindAddress=127.0.0.1");
-        let plan = client_plan(&desc).unwrap();
-        assert_eq!(
-            plan,
-            ClientPlan {
-                transport: ClientTransport::Tcp(TcpTarget {
-                    host: "example.com",
-                    port: 443,
-                    bind_address: Some("127.0.0.1"),
-                    timeout: 9,
-                }),
-                handshake_timeout: Duration::from_secs(9),
-            }
-        );
-    }
-
-    #[test]
-    fn a_tls_client_without_endpoint_goes_over_tcp() {
-        let desc = client(r"tls:example.com:8443:timeout=4:bindAddress=\:\:1");
-        let plan = client_plan(&desc).unwrap();
-        assert_eq!(
-            plan,
-            ClientPlan {
-                transport: ClientTransport::Tcp(TcpTarget {
-                    host: "example.com",
-                    port: 8443,
-                    bind_address: Some("::1"),
-                    timeout: 4,
-                }),
-                handshake_timeout: Duration::from_secs(4),
-            }
-        );
-    }
-
-    #[test]
-    fn a_tls_client_with_endpoint_goes_over_it_and_ignores_bind_address() {
-        let desc = client(
-            r"tls:example.com:443:timeout=6:bindAddress=127.0.0.1:endpoint=unix\:/run/x.sock",
-        );
-        let ClientDescription::Tls(tls) = &desc else {
-            panic!("not tls")
-        };
-        let Some(inner) = tls.endpoint.as_deref() else {
-            panic!("no endpoint")
-        };
-        let plan = client_plan(&desc).unwrap();
-        assert!(
-            matches!(plan.transport, ClientTransport::Endpoint(e) if std::ptr::eq(e, inner)),
-            "{plan:?}"
-        );
-        assert_eq!(plan.handshake_timeout, Duration::from_secs(6));
-    }
-
-    #[test]
     fn other_clients_have_no_tls_plan_or_config() {
         let desc = client("tcp:example.com:80");
-        let e = client_plan(&desc).unwrap_err();
-        assert_eq!(e.kind(), io::ErrorKind::Unsupported);
-        assert_eq!(e.to_string(), "tcp endpoints are not supported yet");
         let e = client_tls(&desc, tls::default_provider()).unwrap_err();
         assert_eq!(e.to_string(), "tcp endpoints are not supported yet");
     }
@@ -747,32 +591,5 @@ mod tests {
         let plain = io::Error::new(io::ErrorKind::ConnectionReset, "reset");
         let e = handshake_outcome::<()>(Some(Err(plain)), limit).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::ConnectionReset);
-    }
-
-    #[test]
-    fn a_cache_starts_empty_and_is_shared_by_clones() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let key = rcgen::KeyPair::generate().unwrap();
-        let ca = params.self_signed(&key).unwrap();
-        fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
-        let desc = client(&format!(
-            "tls:example.com:443:trustRoots={}",
-            strports_core::quote(&dir.path().display().to_string())
-        ));
-        let tls = client_tls(&desc, tls::default_provider()).unwrap();
-
-        let cache = ClientTlsCache::shared();
-        let clone = cache.clone();
-        assert!(clone.get().is_none());
-        let stored = cache.set(tls);
-        assert!(clone.get().is_some_and(|t| Arc::ptr_eq(&t, &stored)));
-
-        // The default cache is for one-shot connects: it keeps nothing.
-        let one_shot = ClientTlsCache::default();
-        let tls = client_tls(&desc, tls::default_provider()).unwrap();
-        drop(one_shot.set(tls));
-        assert!(one_shot.get().is_none());
     }
 }

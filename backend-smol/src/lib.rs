@@ -57,13 +57,7 @@ use std::time::Instant;
 
 use async_io::{Async, Timer};
 use smol::Executor;
-pub use strports_core as core;
-pub use strports_core::{Address, ClientDescription, ParseError, ServerDescription};
 use strports_endpoints::runtime::{Child, ChildStdio, Descriptor, Interest, Runtime, Spawn};
-
-pub use strports_endpoints::{
-    DEFAULT_HANDSHAKE_TIMEOUT, HaproxyOptions, ServeOptions, TlsAcceptorStep,
-};
 
 /// smol, as strports' endpoints use it (see the `Runtime` trait of
 /// `strports-endpoints`): descriptors registered with async-io's reactor
@@ -72,54 +66,7 @@ pub use strports_endpoints::{
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Smol;
 
-/// A connection (see `strports_endpoints::Stream`).
-pub type Stream = strports_endpoints::Stream<Smol>;
-/// A listening socket (see `strports_endpoints::Listener`).
-pub type Listener = strports_endpoints::Listener<Smol>;
-/// A server endpoint: a description with options, which can listen.
-pub type Server = strports_endpoints::Server<Smol>;
-/// A client endpoint: a description and a [`Connector`], which can connect.
-pub type Client = strports_endpoints::Client<Smol>;
-/// Connects with a chosen resolver.
-pub type Connector = strports_endpoints::Connector<Smol>;
-/// The system resolver, run on smol's blocking pool.
-pub type SystemResolver = strports_endpoints::SystemResolver<Smol>;
-/// A running [`serve`] loop.
-pub type Serving = strports_endpoints::Serving<Smol>;
-/// A `process:` client's child process.
-pub type ProcessStream = strports_endpoints::ProcessStream<Smol>;
-/// The `stdio` server's listener.
-pub type StdioListener = strports_endpoints::StdioListener<Smol>;
-/// The `stdio` server's one connection.
-pub type StdioStream = strports_endpoints::StdioStream<Smol>;
-/// A connection from a `haproxy:` listener.
-pub type Proxied = strports_endpoints::Proxied<Smol>;
-/// The `haproxy:` wrapper around a listener.
-pub type ProxyListener = strports_endpoints::ProxyListener<Smol, Listener>;
-/// An `ssl:` / `tls:` listener.
-pub type TlsListener = strports_endpoints::TlsListener<Smol, Listener>;
-
-/// Starts listening as `desc` says (see `strports_endpoints::listen`).
-pub fn listen(desc: &ServerDescription) -> impl Future<Output = io::Result<Listener>> + Send + '_ {
-    strports_endpoints::listen::<Smol>(desc)
-}
-
-/// Connects as `desc` says (see `strports_endpoints::connect`).
-pub fn connect(desc: &ClientDescription) -> impl Future<Output = io::Result<Stream>> + Send + '_ {
-    strports_endpoints::connect::<Smol>(desc)
-}
-
-/// Serves connections from `listener` on smol's global executor (`smol::spawn`),
-/// one task per connection running `handler(stream, peer)` (see
-/// `strports_endpoints::serve_with`). A program that runs its own [`Executor`]
-/// uses [`serve_on`] instead.
-pub fn serve<H, F>(listener: Listener, handler: H) -> Serving
-where
-    H: Fn(Stream, Address) -> F + Send + Sync + 'static,
-    F: Future<Output = ()> + Send + 'static,
-{
-    strports_endpoints::serve(listener, handler)
-}
+strports_endpoints::runtime_api!(Smol);
 
 /// Like [`serve`], on `executor` instead of smol's global executor. The program
 /// must run the executor (for example `executor.run(...)` on some threads). For
@@ -144,15 +91,6 @@ where
 {
     let spawner = SmolSpawner::Executor(executor.clone());
     strports_endpoints::serve_with(&spawner, listener, ServeOptions::default(), handler)
-}
-
-/// [`serve`] with options, on smol's global executor.
-pub fn serve_with<H, F>(listener: Listener, options: ServeOptions, handler: H) -> Serving
-where
-    H: Fn(Stream, Address) -> F + Send + Sync + 'static,
-    F: Future<Output = ()> + Send + 'static,
-{
-    strports_endpoints::serve_with(&SmolSpawner::Global, listener, options, handler)
 }
 
 impl Runtime for Smol {

@@ -57,14 +57,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
-pub use strports_core as core;
-pub use strports_core::{Address, ClientDescription, ParseError, ServerDescription};
 use strports_endpoints::runtime::{Child, ChildStdio, Descriptor, Interest, Runtime, Spawn};
 use tokio::io::unix::AsyncFd;
-
-pub use strports_endpoints::{
-    DEFAULT_HANDSHAKE_TIMEOUT, HaproxyOptions, ServeOptions, TlsAcceptorStep,
-};
 
 /// The tokio runtime, as strports' endpoints use it (see the `Runtime` trait of
 /// `strports-endpoints`): descriptors registered with tokio's reactor
@@ -73,93 +67,7 @@ pub use strports_endpoints::{
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Tokio;
 
-/// A connection (see `strports_endpoints::Stream`).
-pub type Stream = strports_endpoints::Stream<Tokio>;
-/// A listening socket (see `strports_endpoints::Listener`).
-pub type Listener = strports_endpoints::Listener<Tokio>;
-/// A server endpoint: a description with options, which can listen.
-pub type Server = strports_endpoints::Server<Tokio>;
-/// A client endpoint: a description and a [`Connector`], which can connect.
-pub type Client = strports_endpoints::Client<Tokio>;
-/// Connects with a chosen resolver.
-pub type Connector = strports_endpoints::Connector<Tokio>;
-/// The system resolver, run on tokio's blocking pool.
-pub type SystemResolver = strports_endpoints::SystemResolver<Tokio>;
-/// A running [`serve`] loop.
-pub type Serving = strports_endpoints::Serving<Tokio>;
-/// A `process:` client's child process.
-pub type ProcessStream = strports_endpoints::ProcessStream<Tokio>;
-/// The `stdio` server's listener.
-pub type StdioListener = strports_endpoints::StdioListener<Tokio>;
-/// The `stdio` server's one connection.
-pub type StdioStream = strports_endpoints::StdioStream<Tokio>;
-/// A connection from a `haproxy:` listener.
-pub type Proxied = strports_endpoints::Proxied<Tokio>;
-/// The `haproxy:` wrapper around a listener.
-pub type ProxyListener = strports_endpoints::ProxyListener<Tokio, Listener>;
-/// An `ssl:` / `tls:` listener.
-pub type TlsListener = strports_endpoints::TlsListener<Tokio, Listener>;
-
-/// Starts listening as `desc` says (see `strports_endpoints::listen`).
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let listener = strports_tokio::listen(&"tcp:0:interface=127.0.0.1".parse()?).await?;
-/// println!("listening on {}", listener.local_addr()?);
-/// # Ok(())
-/// # }
-/// ```
-pub fn listen(desc: &ServerDescription) -> impl Future<Output = io::Result<Listener>> + Send + '_ {
-    strports_endpoints::listen::<Tokio>(desc)
-}
-
-/// Connects as `desc` says (see `strports_endpoints::connect`).
-pub fn connect(desc: &ClientDescription) -> impl Future<Output = io::Result<Stream>> + Send + '_ {
-    strports_endpoints::connect::<Tokio>(desc)
-}
-
-/// Serves connections from `listener` on the current tokio runtime, one task per
-/// connection running `handler(stream, peer)` (see `strports_endpoints::serve_with`).
-///
-/// # Panics
-///
-/// If called outside a tokio runtime (it uses [`tokio::spawn`]).
-///
-/// ```
-/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let listener = strports_tokio::listen(&"tcp:0:interface=127.0.0.1".parse()?).await?;
-/// let serving = strports_tokio::serve(listener, |mut stream, _peer| async move {
-///     let _ = stream.write_all(b"hello\n").await;
-/// });
-/// let port = serving.local_addr()?.port().unwrap_or_default();
-/// let mut client = strports_tokio::connect(&format!("tcp:127.0.0.1:{port}").parse()?).await?;
-/// let mut greeting = String::new();
-/// client.read_to_string(&mut greeting).await?;
-/// assert_eq!(greeting, "hello\n");
-/// serving.stop().await;
-/// # Ok(())
-/// # }
-/// ```
-pub fn serve<H, F>(listener: Listener, handler: H) -> Serving
-where
-    H: Fn(Stream, Address) -> F + Send + Sync + 'static,
-    F: Future<Output = ()> + Send + 'static,
-{
-    strports_endpoints::serve(listener, handler)
-}
-
-/// [`serve`] with options: a connection limit and the grace period of a stop.
-pub fn serve_with<H, F>(listener: Listener, options: ServeOptions, handler: H) -> Serving
-where
-    H: Fn(Stream, Address) -> F + Send + Sync + 'static,
-    F: Future<Output = ()> + Send + 'static,
-{
-    strports_endpoints::serve_with(&TokioSpawner, listener, options, handler)
-}
+strports_endpoints::runtime_api!(Tokio);
 
 impl Runtime for Tokio {
     type Registered<T: Descriptor> = AsyncFd<T>;

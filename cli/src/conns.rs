@@ -49,17 +49,7 @@ impl Conns {
 
     /// Waits until `done` holds, re-checking whenever something changed.
     async fn until(&self, done: impl Fn(&Self) -> bool) {
-        loop {
-            if done(self) {
-                return;
-            }
-            // Listen first, then check again, so a change in between is not missed.
-            let changed = self.changed.listen();
-            if done(self) {
-                return;
-            }
-            changed.await;
-        }
+        wait_until(&self.changed, || done(self)).await;
     }
 
     /// Waits until no handler is live.
@@ -106,5 +96,20 @@ mod tests {
         assert!(future::block_on(future::poll_once(conns.loop_ended())).is_none());
         drop(guard);
         future::block_on(conns.loop_ended());
+    }
+}
+
+/// Waits until `done` holds, re-checking whenever `changed` is notified.
+pub(crate) async fn wait_until(changed: &Event, done: impl Fn() -> bool) {
+    loop {
+        if done() {
+            return;
+        }
+        // Listen first, then check again, so a change in between is not missed.
+        let listener = changed.listen();
+        if done() {
+            return;
+        }
+        listener.await;
     }
 }

@@ -401,16 +401,7 @@ impl Threads {
 
     /// Waits until `done` holds, re-checking whenever something changed.
     async fn until(&self, done: impl Fn(&Self) -> bool) {
-        loop {
-            if done(self) {
-                return;
-            }
-            let changed = self.changed.listen();
-            if done(self) {
-                return;
-            }
-            changed.await;
-        }
+        crate::conns::wait_until(&self.changed, || done(self)).await;
     }
 }
 

@@ -86,3 +86,85 @@ pub use stdio::{StdioListener, StdioStream};
 pub use stream::{Proxied, Stream, TlsStream};
 pub use strports_core::proxy_protocol::HaproxyOptions;
 pub use tls::{DEFAULT_HANDSHAKE_TIMEOUT, TlsAcceptorStep, TlsListener};
+
+#[doc(hidden)]
+pub use strports_core as __core;
+
+/// The public API of a runtime's crate, for the runtime `$rt` (a type implementing
+/// [`Runtime`]): `strports-core` re-exported as `core` (with `Address`, the
+/// descriptions and `ParseError` at the root), the types of this crate named for
+/// `$rt` (`Stream`, `Listener`, `Server`, `Client`, ...), and `listen`, `connect`,
+/// `serve`, `serve_with` on `$rt`'s default spawner. `strports-tokio` and
+/// `strports-smol` are this macro plus their [`Runtime`] implementation.
+#[macro_export]
+macro_rules! runtime_api {
+    ($rt:ty) => {
+        pub use $crate::__core as core;
+        pub use $crate::__core::{Address, ClientDescription, ParseError, ServerDescription};
+        pub use $crate::{
+            DEFAULT_HANDSHAKE_TIMEOUT, HaproxyOptions, ServeOptions, TlsAcceptorStep,
+        };
+
+        /// A connection (see `strports_endpoints::Stream`).
+        pub type Stream = $crate::Stream<$rt>;
+        /// A listening socket (see `strports_endpoints::Listener`).
+        pub type Listener = $crate::Listener<$rt>;
+        /// A server endpoint: a description with options, which can listen.
+        pub type Server = $crate::Server<$rt>;
+        /// A client endpoint: a description and a [`Connector`], which can connect.
+        pub type Client = $crate::Client<$rt>;
+        /// Connects with a chosen resolver.
+        pub type Connector = $crate::Connector<$rt>;
+        /// The system resolver, run on the runtime's blocking pool.
+        pub type SystemResolver = $crate::SystemResolver<$rt>;
+        /// A running [`serve`] loop.
+        pub type Serving = $crate::Serving<$rt>;
+        /// A `process:` client's child process.
+        pub type ProcessStream = $crate::ProcessStream<$rt>;
+        /// The `stdio` server's listener.
+        pub type StdioListener = $crate::StdioListener<$rt>;
+        /// The `stdio` server's one connection.
+        pub type StdioStream = $crate::StdioStream<$rt>;
+        /// A connection from a `haproxy:` listener.
+        pub type Proxied = $crate::Proxied<$rt>;
+        /// The `haproxy:` wrapper around a listener.
+        pub type ProxyListener = $crate::ProxyListener<$rt, Listener>;
+        /// An `ssl:` / `tls:` listener.
+        pub type TlsListener = $crate::TlsListener<$rt, Listener>;
+
+        /// Starts listening as `desc` says (see `strports_endpoints::listen`).
+        pub fn listen(
+            desc: &ServerDescription,
+        ) -> impl ::std::future::Future<Output = ::std::io::Result<Listener>> + Send + '_ {
+            $crate::listen::<$rt>(desc)
+        }
+
+        /// Connects as `desc` says (see `strports_endpoints::connect`).
+        pub fn connect(
+            desc: &ClientDescription,
+        ) -> impl ::std::future::Future<Output = ::std::io::Result<Stream>> + Send + '_ {
+            $crate::connect::<$rt>(desc)
+        }
+
+        /// Serves connections from `listener`, one task per connection running
+        /// `handler(stream, peer)`, on the runtime's default spawner (see
+        /// `strports_endpoints::serve_with`).
+        pub fn serve<H, F>(listener: Listener, handler: H) -> Serving
+        where
+            H: Fn(Stream, Address) -> F + Send + Sync + 'static,
+            F: ::std::future::Future<Output = ()> + Send + 'static,
+        {
+            $crate::serve(listener, handler)
+        }
+
+        /// [`serve`] with options: a connection limit and the grace period of a stop.
+        pub fn serve_with<H, F>(listener: Listener, options: ServeOptions, handler: H) -> Serving
+        where
+            H: Fn(Stream, Address) -> F + Send + Sync + 'static,
+            F: ::std::future::Future<Output = ()> + Send + 'static,
+        {
+            let spawner = <$rt as $crate::Runtime>::spawner();
+            $crate::serve_with(&spawner, listener, options, handler)
+        }
+    };
+}

@@ -78,6 +78,21 @@ impl Drop for LoopGuard {
     }
 }
 
+/// Waits until `done` holds, re-checking whenever `changed` is notified.
+pub(crate) async fn wait_until(changed: &Event, done: impl Fn() -> bool) {
+    loop {
+        if done() {
+            return;
+        }
+        // Listen first, then check again, so a change in between is not missed.
+        let listener = changed.listen();
+        if done() {
+            return;
+        }
+        listener.await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,20 +111,5 @@ mod tests {
         assert!(future::block_on(future::poll_once(conns.loop_ended())).is_none());
         drop(guard);
         future::block_on(conns.loop_ended());
-    }
-}
-
-/// Waits until `done` holds, re-checking whenever `changed` is notified.
-pub(crate) async fn wait_until(changed: &Event, done: impl Fn() -> bool) {
-    loop {
-        if done() {
-            return;
-        }
-        // Listen first, then check again, so a change in between is not missed.
-        let listener = changed.listen();
-        if done() {
-            return;
-        }
-        listener.await;
     }
 }

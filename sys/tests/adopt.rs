@@ -4,10 +4,10 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
-use strports_core::Domain;
+use strports_core::{Domain, ServerDescription};
 use strports_sys::adopt::{AdoptedListener, adopt};
 
 fn is_open(fd: RawFd) -> bool {
@@ -15,11 +15,20 @@ fn is_open(fd: RawFd) -> bool {
     unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
 }
 
-fn adopted_tcp(fd: RawFd) -> TcpListener {
+fn adopted_tcp(fd: OwnedFd) -> TcpListener {
     match adopt(fd, Domain::Inet) {
         Ok(AdoptedListener::Tcp(l)) => l,
-        other => panic!("adopting {fd}: {other:?}"),
+        other => panic!("adopting: {other:?}"),
     }
+}
+
+/// Adopts descriptor number `fd` as the description `fd:<fd>:domain=INET` does.
+fn adopt_number(fd: RawFd) -> std::io::Result<AdoptedListener> {
+    let desc: ServerDescription = format!("fd:{fd}:domain=INET").parse().expect("parses");
+    let ServerDescription::Adopted(server) = desc else {
+        panic!("not an fd: description");
+    };
+    strports_sys::adopt::fd(&server)
 }
 
 /// Accepts one connection on `listener` and checks a byte goes through.
@@ -37,10 +46,9 @@ fn check_accepts(listener: &TcpListener) {
 
 #[test]
 fn adoption_closes_the_original_number_and_frees_it_for_reuse() {
-    let fd = TcpListener::bind("127.0.0.1:0")
-        .expect("listener")
-        .into_raw_fd();
-    let listener = adopted_tcp(fd);
+    let original = OwnedFd::from(TcpListener::bind("127.0.0.1:0").expect("listener"));
+    let fd = original.as_raw_fd();
+    let listener = adopted_tcp(original);
     assert_ne!(listener.as_raw_fd(), fd);
     assert!(!is_open(fd), "the original number is closed, as in Twisted");
     // SAFETY: F_GETFD only queries the descriptor table.
@@ -49,9 +57,12 @@ fn adoption_closes_the_original_number_and_frees_it_for_reuse() {
     check_accepts(&listener);
 
     // Adopting the number again finds it closed: no two listeners own one socket.
-    let err = adopt(fd, Domain::Inet).expect_err("second adoption");
+    let err = adopt_number(fd).expect_err("second adoption");
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
-    assert_eq!(err.to_string(), format!("descriptor {fd} is not open"));
+    assert_eq!(
+        err.to_string(),
+        format!("cannot listen on fd:{fd}:domain=INET: descriptor {fd} is not open")
+    );
 
     // Once the first listener is gone, a new socket at the same number can be adopted.
     drop(listener);
@@ -66,7 +77,10 @@ fn adoption_closes_the_original_number_and_frees_it_for_reuse() {
             libc::close(other);
         }
     }
-    let again = adopted_tcp(fd);
+    let again = match adopt_number(fd) {
+        Ok(AdoptedListener::Tcp(l)) => l,
+        other => panic!("adopting {fd} by number: {other:?}"),
+    };
     assert!(!is_open(fd));
     check_accepts(&again);
 }

@@ -34,14 +34,15 @@ pub fn trust_roots(dir: &Path, files: &[PemFile]) -> Result<RootCertStore, TlsMa
             });
         }
         for cert in s.certs {
-            if seen.iter().any(|d| d.as_slice() == cert.as_ref()) {
+            if seen.iter().any(|d| d.as_slice() == cert.der.as_ref()) {
                 continue;
             }
-            seen.push(cert.as_ref().to_vec());
+            seen.push(cert.der.as_ref().to_vec());
             store
-                .add(cert)
+                .add(cert.der)
                 .map_err(|e| TlsMaterialError::InvalidCertificate {
                     file: file.path.clone(),
+                    line: cert.at.line,
                     reason: e.to_string(),
                 })?;
         }

@@ -10,7 +10,9 @@ use rustls::{AlertDescription, CertificateError};
 /// What is wrong with the certificates or keys given to an endpoint.
 ///
 /// Every variant names the file at fault; messages are lowercase, e.g.
-/// `key in "key.pem" does not match certificate in "cert.pem"`. Converts into an
+/// `key in "key.pem" does not match certificate in "cert.pem"`. Errors about a
+/// file's contents say where (line, byte offset) and why, but never quote the file,
+/// which may hold a private key. Converts into an
 /// [`io::Error`] of kind [`InvalidData`](io::ErrorKind::InvalidData) that keeps this
 /// value as its inner error.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,7 +22,12 @@ pub enum TlsMaterialError {
     InvalidPem {
         /// The file.
         file: PathBuf,
-        /// What the PEM parser found.
+        /// The line at fault (1-based): the malformed begin line, or the begin line
+        /// of the section that cannot be read.
+        line: usize,
+        /// The byte offset of that line in the file.
+        offset: usize,
+        /// What is wrong, in words (never the file's contents).
         reason: String,
     },
     /// The certificate file holds no `CERTIFICATE` section.
@@ -50,6 +57,8 @@ pub enum TlsMaterialError {
     UnsupportedKey {
         /// The file holding the key.
         file: PathBuf,
+        /// The line where the key's section begins (1-based).
+        line: usize,
         /// What the provider said.
         reason: String,
     },
@@ -57,6 +66,8 @@ pub enum TlsMaterialError {
     InvalidCertificate {
         /// The file holding it.
         file: PathBuf,
+        /// The line where the certificate's section begins (1-based).
+        line: usize,
         /// What the parser said.
         reason: String,
     },
@@ -113,7 +124,16 @@ impl fmt::Display for TlsMaterialError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use TlsMaterialError::*;
         match self {
-            InvalidPem { file, reason } => write!(f, "invalid pem in {}: {reason}", q(file)),
+            InvalidPem {
+                file,
+                line,
+                offset,
+                reason,
+            } => write!(
+                f,
+                "invalid pem in {} at line {line} (byte {offset}): {reason}",
+                q(file)
+            ),
             NoCertificate { file } => write!(f, "no certificate in {}", q(file)),
             NoPrivateKey { file } => write!(f, "no private key in {}", q(file)),
             EncryptedKey { file } => write!(
@@ -130,11 +150,19 @@ impl fmt::Display for TlsMaterialError {
                 q(key_file),
                 q(cert_file)
             ),
-            UnsupportedKey { file, reason } => {
-                write!(f, "unsupported key type in {}: {reason}", q(file))
+            UnsupportedKey { file, line, reason } => {
+                write!(
+                    f,
+                    "unsupported key type in {} at line {line}: {reason}",
+                    q(file)
+                )
             }
-            InvalidCertificate { file, reason } => {
-                write!(f, "invalid certificate in {}: {reason}", q(file))
+            InvalidCertificate { file, line, reason } => {
+                write!(
+                    f,
+                    "invalid certificate in {} at line {line}: {reason}",
+                    q(file)
+                )
             }
             NoChainCertificates { file } => {
                 write!(f, "{} contains no certificates (extraCertChain)", q(file))

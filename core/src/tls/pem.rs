@@ -51,51 +51,216 @@ impl std::fmt::Debug for PemFile {
     }
 }
 
+/// Where a section starts in its file: the 1-based line of its begin line and that
+/// line's byte offset. Errors say where, never what the file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct At {
+    pub(super) line: usize,
+    pub(super) offset: usize,
+}
+
+impl At {
+    /// The position of byte `offset` of `data`. Lines end at `\n`, `\r\n` or a lone
+    /// `\r` (the line breaks the PEM parser knows).
+    fn of(data: &[u8], offset: usize) -> At {
+        let before = &data[..offset.min(data.len())];
+        let breaks = before
+            .iter()
+            .enumerate()
+            .filter(|&(i, &b)| b == b'\n' || (b == b'\r' && before.get(i + 1) != Some(&b'\n')))
+            .count();
+        At {
+            line: breaks + 1,
+            offset,
+        }
+    }
+}
+
+/// A private key and where its section begins.
+pub(super) struct Key {
+    pub(super) der: PrivateKeyDer<'static>,
+    pub(super) at: At,
+}
+
+/// A certificate and where its section begins.
+pub(super) struct Cert {
+    pub(super) der: CertificateDer<'static>,
+    pub(super) at: At,
+}
+
 /// The certificates and keys of one PEM file, in file order. Other sections (CRLs,
 /// public keys, DH parameters, ...) and text outside sections are ignored.
 pub(super) struct Sections {
-    pub(super) certs: Vec<CertificateDer<'static>>,
-    pub(super) keys: Vec<PrivateKeyDer<'static>>,
+    pub(super) certs: Vec<Cert>,
+    pub(super) keys: Vec<Key>,
     /// Whether the file has `ENCRYPTED PRIVATE KEY` sections (which PEM parsing skips).
     pub(super) encrypted_keys: bool,
 }
 
-fn pem_reason(e: &pem::Error) -> String {
-    match e {
-        pem::Error::MissingSectionEnd { end_marker } => format!(
-            "a section has no end line ({})",
-            String::from_utf8_lossy(end_marker).trim()
-        ),
-        pem::Error::IllegalSectionStart { line } => format!(
-            "malformed begin line ({})",
-            String::from_utf8_lossy(line).trim()
-        ),
-        pem::Error::Base64Decode(e) => format!("bad base64 ({e})"),
-        other => other.to_string(),
+const BEGIN: &[u8] = b"-----BEGIN ";
+const END: &[u8] = b"-----END ";
+
+/// The label of a begin line (`-----BEGIN <label>-----`), as rustls' PEM parser reads
+/// it: the line must end in exactly five dashes (spaces and line-break bytes between
+/// and after them aside); `None` if it does not.
+fn begin_label(line: &[u8]) -> Option<&[u8]> {
+    let (mut trailer, mut pos) = (0, line.len());
+    for (i, &b) in line.iter().enumerate().rev() {
+        match b {
+            b'-' => {
+                trailer += 1;
+                pos = i;
+            }
+            b'\n' | b'\r' | b' ' => continue,
+            _ => break,
+        }
+    }
+    (trailer == 5).then(|| line.get(BEGIN.len()..pos).unwrap_or_default())
+}
+
+/// Whether `line` ends the section labelled `label`.
+fn is_end(label: &[u8], line: &[u8]) -> bool {
+    line.strip_prefix(END)
+        .and_then(|rest| rest.strip_prefix(label))
+        .is_some_and(|rest| rest.starts_with(b"-----"))
+}
+
+/// A label fit to be quoted in a message: what PEM labels look like (`PRIVATE KEY`,
+/// `X509 CRL`), short. Anything else (e.g. a whole key whose line breaks were
+/// removed, which the parser takes for a label) is never shown.
+fn shown_label(label: &[u8]) -> Option<&str> {
+    let plain = !label.is_empty()
+        && label.len() <= 40
+        && label
+            .iter()
+            .all(|&b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b' ');
+    if plain {
+        std::str::from_utf8(label).ok()
+    } else {
+        None
     }
 }
 
+/// An [`InvalidPem`](TlsMaterialError::InvalidPem) error at `at`.
+fn invalid(file: &PemFile, at: At, reason: String) -> TlsMaterialError {
+    TlsMaterialError::InvalidPem {
+        file: file.path.clone(),
+        line: at.line,
+        offset: at.offset,
+        reason,
+    }
+}
+
+/// Splits `file` into its sections, with the semantics of rustls' PEM parser (which
+/// decodes each section), and errors that say where and why but never quote the file:
+/// it may hold a private key, and error messages end up in logs.
 pub(super) fn sections(file: &PemFile) -> Result<Sections, TlsMaterialError> {
+    let data = file.contents.as_slice();
     let mut out = Sections {
         certs: Vec::new(),
         keys: Vec::new(),
         encrypted_keys: false,
     };
-    for section in <(SectionKind, Vec<u8>) as PemObject>::pem_slice_iter(&file.contents) {
-        let (kind, der) = section.map_err(|e| TlsMaterialError::InvalidPem {
-            file: file.path.clone(),
-            reason: pem_reason(&e),
-        })?;
-        match kind {
-            SectionKind::Certificate => out.certs.push(CertificateDer::from(der)),
-            SectionKind::PrivateKey => out.keys.push(PrivateKeyDer::Pkcs8(der.into())),
-            SectionKind::RsaPrivateKey => out.keys.push(PrivateKeyDer::Pkcs1(der.into())),
-            SectionKind::EcPrivateKey => out.keys.push(PrivateKeyDer::Sec1(der.into())),
-            _ => {}
+    // The section being read (its label and where its begin line starts), and where
+    // the parser's current run started (after the last end line): rustls decodes a
+    // section from the body lines of every begin line since then.
+    let mut open: Option<(&[u8], usize)> = None;
+    let mut run_start = 0;
+    let mut pos = 0;
+    while pos < data.len() {
+        let end = data[pos..]
+            .iter()
+            .position(|&b| b == b'\n' || b == b'\r')
+            .map_or(data.len(), |i| pos + i);
+        let line = &data[pos..end];
+        let next = (end + 1).min(data.len());
+        if line.starts_with(BEGIN) {
+            let Some(label) = begin_label(line) else {
+                return Err(invalid(
+                    file,
+                    At::of(data, pos),
+                    "malformed begin line: it must end in exactly five dashes, as in -----BEGIN CERTIFICATE-----"
+                        .to_owned(),
+                ));
+            };
+            if label == b"ENCRYPTED PRIVATE KEY" {
+                out.encrypted_keys = true;
+            }
+            open = Some((label, pos));
+        } else if let Some((label, begin)) = open {
+            if is_end(label, line) {
+                if let Ok(kind) = SectionKind::try_from(label) {
+                    let at = At::of(data, begin);
+                    decode(file, &data[run_start..next], kind, at, &mut out)?;
+                }
+                open = None;
+                run_start = next;
+            }
         }
+        pos = next;
     }
-    out.encrypted_keys = contains(&file.contents, b"-----BEGIN ENCRYPTED PRIVATE KEY-----");
+    if let Some((label, begin)) = open {
+        let reason = match shown_label(label) {
+            Some(label) => format!(
+                "the {label} section has no end line (-----END {label}-----); is the file cut short?"
+            ),
+            None if contains(label, b"-----") => "a section has no end line, and its begin line goes on after the label; were the line breaks removed?".to_owned(),
+            None => "a section has no end line".to_owned(),
+        };
+        return Err(invalid(file, At::of(data, begin), reason));
+    }
     Ok(out)
+}
+
+/// Decodes the section of kind `kind` that ends `run` (see [`sections`]) with rustls'
+/// parser and adds it to `out` if it is a certificate or a key.
+fn decode(
+    file: &PemFile,
+    run: &[u8],
+    kind: SectionKind,
+    at: At,
+    out: &mut Sections,
+) -> Result<(), TlsMaterialError> {
+    let label = match kind {
+        SectionKind::Certificate => "CERTIFICATE",
+        SectionKind::PrivateKey => "PRIVATE KEY",
+        SectionKind::RsaPrivateKey => "RSA PRIVATE KEY",
+        SectionKind::EcPrivateKey => "EC PRIVATE KEY",
+        SectionKind::PublicKey => "PUBLIC KEY",
+        SectionKind::Crl => "X509 CRL",
+        SectionKind::Csr => "CERTIFICATE REQUEST",
+        _ => "PEM",
+    };
+    // The error's own text is never shown: rustls' messages quote the input.
+    let (_, der) = <(SectionKind, Vec<u8>) as PemObject>::from_pem_slice(run).map_err(|e| {
+        let why = match e {
+            pem::Error::Base64Decode(_) => "is not valid base64",
+            pem::Error::SectionTooLarge => "is larger than 256 MiB",
+            _ => "cannot be decoded",
+        };
+        invalid(file, at, format!("the {label} section {why}"))
+    })?;
+    match kind {
+        SectionKind::Certificate => out.certs.push(Cert {
+            der: CertificateDer::from(der),
+            at,
+        }),
+        SectionKind::PrivateKey => out.keys.push(Key {
+            der: PrivateKeyDer::Pkcs8(der.into()),
+            at,
+        }),
+        SectionKind::RsaPrivateKey => out.keys.push(Key {
+            der: PrivateKeyDer::Pkcs1(der.into()),
+            at,
+        }),
+        SectionKind::EcPrivateKey => out.keys.push(Key {
+            der: PrivateKeyDer::Sec1(der.into()),
+            at,
+        }),
+        // Other sections (CRLs, public keys, ...) are not used.
+        _ => {}
+    }
+    Ok(())
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -116,13 +281,12 @@ pub(super) struct CertInfo {
     pub(super) dns_names: Vec<String>,
 }
 
-pub(super) fn cert_info(
-    file: &Path,
-    der: CertificateDer<'static>,
-) -> Result<CertInfo, TlsMaterialError> {
+pub(super) fn cert_info(file: &Path, cert: Cert) -> Result<CertInfo, TlsMaterialError> {
+    let der = cert.der;
     let parsed = webpki::EndEntityCert::try_from(&der).map_err(|e| {
         TlsMaterialError::InvalidCertificate {
             file: file.to_owned(),
+            line: cert.at.line,
             reason: format!("cannot parse it ({e:?})"),
         }
     })?;
@@ -146,16 +310,19 @@ pub(super) struct LoadedKey {
     pub(super) spki: Option<Vec<u8>>,
 }
 
+/// Loads `key` (from `file`) with the provider. The provider's reason is kept (rustls'
+/// providers say which key types they tried, never what the key holds).
 pub(super) fn load_key(
     file: &Path,
-    der: &PrivateKeyDer<'static>,
+    key: &Key,
     provider: &CryptoProvider,
 ) -> Result<LoadedKey, TlsMaterialError> {
     let key = provider
         .key_provider
-        .load_private_key(der.clone_key())
+        .load_private_key(key.der.clone_key())
         .map_err(|e| TlsMaterialError::UnsupportedKey {
             file: file.to_owned(),
+            line: key.at.line,
             reason: e.to_string(),
         })?;
     let spki = key.public_key().map(|s| s.as_ref().to_vec());

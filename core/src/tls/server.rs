@@ -70,12 +70,15 @@ pub fn certified_key(
     provider: &CryptoProvider,
 ) -> Result<Arc<CertifiedKey>, TlsMaterialError> {
     let cert_sections = sections(cert_file)?;
-    let Some(leaf) = cert_sections.certs.first().cloned() else {
+    let mut certs = cert_sections.certs.into_iter();
+    let Some(leaf) = certs.next() else {
         return Err(TlsMaterialError::NoCertificate {
             file: cert_file.path.clone(),
         });
     };
     let leaf_info = cert_info(&cert_file.path, leaf)?;
+    let mut chain: Vec<CertificateDer<'static>> = vec![leaf_info.der.clone()];
+    chain.extend(certs.map(|c| c.der));
     let key_sections = key_file.map(sections).transpose()?;
 
     let mut candidates: Vec<(&Path, _)> = cert_sections
@@ -133,7 +136,6 @@ pub fn certified_key(
         }
     };
 
-    let mut chain: Vec<CertificateDer<'static>> = cert_sections.certs;
     if let Some(file) = extra_chain {
         let extra = sections(file)?;
         if extra.certs.is_empty() {
@@ -141,7 +143,7 @@ pub fn certified_key(
                 file: file.path.clone(),
             });
         }
-        chain.extend(extra.certs);
+        chain.extend(extra.certs.into_iter().map(|c| c.der));
     }
     let mut seen: Vec<&[u8]> = Vec::with_capacity(chain.len());
     let mut unique = Vec::with_capacity(chain.len());

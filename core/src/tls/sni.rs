@@ -65,11 +65,11 @@ impl CertSet {
         let mut keys: Vec<LoadedKey> = Vec::new();
         for file in &files {
             let s = sections(file)?;
-            for der in s.certs {
-                certs.push(cert_info(&file.path, der)?);
+            for cert in s.certs {
+                certs.push(cert_info(&file.path, cert)?);
             }
-            for der in &s.keys {
-                keys.push(load_key(&file.path, der, provider)?);
+            for key in &s.keys {
+                keys.push(load_key(&file.path, key, provider)?);
             }
         }
         let key_for = |c: &CertInfo| {

@@ -30,6 +30,17 @@ impl LockFile {
     /// Takes the lock at `path`, breaking a stale one. Fails with
     /// [`io::ErrorKind::AddrInUse`] if a live process holds it.
     pub fn acquire(path: &Path) -> io::Result<LockFile> {
+        LockFile::acquire_checked(path, || Ok(()))
+    }
+
+    /// [`acquire`](LockFile::acquire), calling `before_breaking` each time a stale
+    /// lock is about to be broken: if it fails, the lock is left as it is and its
+    /// error returned (a UNIX server checks there that no live server still answers
+    /// on the socket path the stale lock guards).
+    pub fn acquire_checked(
+        path: &Path,
+        mut before_breaking: impl FnMut() -> io::Result<()>,
+    ) -> io::Result<LockFile> {
         let pid = std::process::id();
         let mut clean = true;
         // A few rounds: another process may break or take the lock between our steps.
@@ -53,6 +64,7 @@ impl LockFile {
                         ));
                     }
                     Holder::Stale => {
+                        before_breaking()?;
                         clean = false;
                         match fs::remove_file(path) {
                             Ok(()) => {}

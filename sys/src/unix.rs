@@ -55,8 +55,12 @@ fn sockaddr(address: &UnixAddress) -> io::Result<SockAddr> {
 /// Binds and listens on a UNIX socket as `server` says:
 ///
 /// 1. with `lockfile`, take `<path>.lock`; a live owner means
-///    [`io::ErrorKind::AddrInUse`]; if the lock was stale, a leftover file at the path
-///    is removed, but only if it is a socket;
+///    [`io::ErrorKind::AddrInUse`]. A stale lock (its owner is gone) is broken only
+///    after a connect to the path is refused: if a server still accepts there (a
+///    live server whose lock went stale, say one started with `lockfile=0`), listening
+///    fails with [`io::ErrorKind::AddrInUse`] and neither the lock nor the socket is
+///    touched. A leftover file at the path is then removed, but only if it is a
+///    socket;
 /// 2. bind; set `mode` on the file *before* listening, so nobody can connect while the
 ///    file has the default permissions (connecting to a bound socket that is not yet
 ///    listening is refused);
@@ -66,7 +70,8 @@ pub fn listen(server: &UnixServer) -> io::Result<(UnixListener, Option<Cleanup>)
     let result = || -> io::Result<(UnixListener, Option<Cleanup>)> {
         let mut lock = None;
         if let (UnixAddress::Path(path), true) = (&server.address, server.lockfile) {
-            let l = LockFile::acquire(&lock_path(path))?;
+            let lock_file = lock_path(path);
+            let l = LockFile::acquire_checked(&lock_file, || no_live_server(path, &lock_file))?;
             if !l.was_clean() {
                 remove_stale_socket(path)?;
             }
@@ -89,6 +94,46 @@ pub fn listen(server: &UnixServer) -> io::Result<(UnixListener, Option<Cleanup>)
         Ok((socket.into(), cleanup))
     };
     result().map_err(|e| crate::error::context(e, format_args!("cannot listen on unix:{shown}")))
+}
+
+/// Fails with [`io::ErrorKind::AddrInUse`] if a server accepts connections on the
+/// socket `path` (whose lock file `lock` is stale): one non-blocking connect, closed
+/// at once. Refused, or nothing at the path, is success; a full accept queue
+/// (`EAGAIN`) means a live server too. Another error (no permission to connect, say)
+/// fails as well, since nothing shows the socket is dead.
+fn no_live_server(path: &Path, lock: &Path) -> io::Result<()> {
+    let live = || {
+        io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!(
+                "address in use: a live server listens on {} (its lock file {} names a process that is gone); leaving both alone",
+                path.display(),
+                lock.display()
+            ),
+        )
+    };
+    let socket = crate::tcp::nonblocking_stream_socket(Domain::UNIX, None)?;
+    match socket.connect(&SockAddr::unix(path)?) {
+        Ok(()) => Err(live()),
+        Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => Err(live()),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Err(live()),
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::ECONNREFUSED | libc::ENOENT | libc::ENOTSOCK)
+            ) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(crate::error::context(
+            e,
+            format_args!(
+                "cannot check whether a server still listens on {} (its lock file {} is stale)",
+                path.display(),
+                lock.display()
+            ),
+        )),
+    }
 }
 
 fn remove_stale_socket(path: &Path) -> io::Result<()> {

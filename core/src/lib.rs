@@ -21,6 +21,8 @@
 #![forbid(unsafe_code)]
 
 pub mod args;
+#[cfg(feature = "axum")]
+mod axum_impl;
 mod client;
 mod common;
 pub mod endpoint;

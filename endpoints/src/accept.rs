@@ -1,4 +1,6 @@
-//! What a serve loop does when `accept` fails.
+//! What a serve loop does when `accept` fails: one policy, [`after_error`], for
+//! every accept loop of strports (the `serve` loop, and with the `axum` feature the
+//! `accept` of `axum::serve::Listener`).
 
 use std::io;
 use std::time::Duration;
@@ -28,6 +30,49 @@ pub fn retry_delay(error: &io::Error) -> Duration {
     } else {
         Duration::from_millis(100)
     }
+}
+
+/// What an accept loop does after `accept` failed, as [`after_error`] says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Accept again after this pause ([`Duration::ZERO`]: at once); see
+    /// [`retry_delay`].
+    Retry(Duration),
+    /// Stop accepting: the listener has no more connections to give; see
+    /// [`ends_serving`].
+    Finish,
+}
+
+/// The accept-error policy of a serve loop, written once: logs `error` with
+/// `tracing` and says what to do next. An error about one pending connection is
+/// logged at `debug` and retried at once; the end of a listener's connections
+/// (`stdio`) is logged at `debug` and stops accepting; any other error (`EMFILE`,
+/// `ENFILE`, `ENOBUFS`, ...) is logged at `warn` and retried after a pause, so that
+/// the loop neither spins nor exits.
+///
+/// ```
+/// use std::io;
+/// use std::time::Duration;
+/// use strports_endpoints::accept::{Next, after_error};
+///
+/// let emfile = io::Error::from_raw_os_error(libc::EMFILE);
+/// assert_eq!(after_error(&emfile), Next::Retry(Duration::from_millis(100)));
+/// let reset = io::Error::from(io::ErrorKind::ConnectionAborted);
+/// assert_eq!(after_error(&reset), Next::Retry(Duration::ZERO));
+/// assert_eq!(after_error(&strports_sys::stdio::only_one_connection()), Next::Finish);
+/// ```
+pub fn after_error(error: &io::Error) -> Next {
+    if ends_serving(error) {
+        tracing::debug!(error = %error, "strports: no more connections to accept");
+        return Next::Finish;
+    }
+    let pause = retry_delay(error);
+    if pause.is_zero() {
+        tracing::debug!(error = %error, "strports: accept failed; accepting the next connection");
+    } else {
+        tracing::warn!(error = %error, ?pause, "strports: accept failed; pausing before accepting again");
+    }
+    Next::Retry(pause)
 }
 
 /// Whether a serve loop stops accepting after `accept` failed with `error`: the

@@ -57,6 +57,8 @@
 //! non-blocking.
 
 pub mod accept;
+#[cfg(feature = "axum")]
+mod axum_listener;
 pub mod connect;
 mod happy_eyeballs;
 pub mod haproxy;

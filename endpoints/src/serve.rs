@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use strports_core::endpoint::Address;
 
+use crate::accept::Next;
 use crate::listener::Listener;
 use crate::runtime::{Runtime, Spawn};
 use crate::stream::Stream;
@@ -78,7 +79,7 @@ where
 ///
 /// The loop never ends on its own: an accept error is logged (with `tracing`) and
 /// accepting resumes, at once for errors about one connection (`ECONNABORTED`) and
-/// after 100 ms for the others (`EMFILE`: see [`crate::accept::retry_delay`]), so it
+/// after 100 ms for the others (`EMFILE`: see [`crate::accept::after_error`]), so it
 /// neither spins nor exits. The one exception is a listener with no more
 /// connections to give (`stdio` after its one connection): the loop then stops
 /// accepting, as [`Serving::stop`] does. A handler that panics is logged and ends
@@ -272,22 +273,16 @@ async fn accept_loop<R, H, F>(
                 let handler = Arc::clone(&handler);
                 spawn(&spawner, &tasks, async move { handler(stream, peer).await });
             }
-            Err(e) if crate::accept::ends_serving(&e) => {
-                tracing::debug!(error = %e, "strports: no more connections to accept");
-                break End::Finished;
-            }
-            Err(e) => {
-                let pause = crate::accept::retry_delay(&e);
-                if pause.is_zero() {
-                    tracing::debug!(error = %e, "strports: accept failed; accepting the next connection");
-                } else {
-                    tracing::warn!(error = %e, ?pause, "strports: accept failed; pausing before accepting again");
+            Err(e) => match crate::accept::after_error(&e) {
+                Next::Finish => break End::Finished,
+                Next::Retry(pause) if pause.is_zero() => {}
+                Next::Retry(pause) => {
                     let until = R::now() + pause;
                     if let Ok(end) = either(control.wait(), R::sleep_until(until)).await {
                         break end;
                     }
                 }
-            }
+            },
         }
     };
     // Stop listening first: new connections are refused (and a unix socket file is

@@ -68,11 +68,13 @@ pub mod listener;
 pub mod open;
 pub mod plan;
 pub mod process;
+pub mod reload;
 pub mod route;
 pub mod runtime;
 pub mod serve;
 pub mod stdio;
 pub mod stream;
+pub mod systemd;
 pub mod tasks;
 pub mod tls;
 mod tls_configs;
@@ -82,10 +84,12 @@ pub use haproxy::ProxyListener;
 pub use listener::Listener;
 pub use open::{Client, Connector, Server, SystemResolver, connect, listen};
 pub use process::ProcessStream;
+pub use reload::{ReloadError, ReloadFailure, Reloader};
 pub use runtime::{Child, ChildStdio, Descriptor, Interest, Runtime, Spawn};
-pub use serve::{ServeOptions, Serving, serve, serve_with};
+pub use serve::{ServeOptions, Serving, serve, serve_many, serve_many_with, serve_with};
 pub use stdio::{StdioListener, StdioStream};
 pub use stream::{Proxied, Stream, TlsStream};
+pub use systemd::{SystemdSocket, listen_systemd};
 pub use strports_core::proxy_protocol::HaproxyOptions;
 pub use tls::{DEFAULT_HANDSHAKE_TIMEOUT, TlsAcceptorStep, TlsListener};
 
@@ -104,7 +108,8 @@ macro_rules! runtime_api {
         pub use $crate::__core as core;
         pub use $crate::__core::{Address, ClientDescription, ParseError, ServerDescription};
         pub use $crate::{
-            DEFAULT_HANDSHAKE_TIMEOUT, HaproxyOptions, ServeOptions, TlsAcceptorStep,
+            DEFAULT_HANDSHAKE_TIMEOUT, HaproxyOptions, ReloadError, ReloadFailure, ServeOptions,
+            SystemdSocket, TlsAcceptorStep,
         };
 
         /// A connection (see `strports_endpoints::Stream`).
@@ -133,12 +138,23 @@ macro_rules! runtime_api {
         pub type ProxyListener = $crate::ProxyListener<$rt, Listener>;
         /// An `ssl:` / `tls:` listener.
         pub type TlsListener = $crate::TlsListener<$rt, Listener>;
+        /// Reloads the certificates of `ssl:` / `tls:` listeners (see
+        /// `strports_endpoints::Reloader`).
+        pub type Reloader = $crate::Reloader<$rt>;
 
         /// Starts listening as `desc` says (see `strports_endpoints::listen`).
         pub fn listen(
             desc: &ServerDescription,
         ) -> impl ::std::future::Future<Output = ::std::io::Result<Listener>> + Send + '_ {
             $crate::listen::<$rt>(desc)
+        }
+
+        /// Opens every socket systemd passed, with its index, name and family (see
+        /// `strports_endpoints::listen_systemd`).
+        pub fn listen_systemd() -> impl ::std::future::Future<
+            Output = ::std::io::Result<::std::vec::Vec<(SystemdSocket, Listener)>>,
+        > + Send {
+            $crate::listen_systemd::<$rt>()
         }
 
         /// Connects as `desc` says (see `strports_endpoints::connect`).
@@ -167,6 +183,36 @@ macro_rules! runtime_api {
         {
             let spawner = <$rt as $crate::Runtime>::spawner();
             $crate::serve_with(&spawner, listener, options, handler)
+        }
+
+        /// Serves connections from several listeners in one loop, each connection
+        /// running `handler(stream, peer, index)` (`index`: its listener's position
+        /// in `listeners`), on the runtime's default spawner, with one stop for all
+        /// (see `strports_endpoints::serve_many_with`).
+        pub fn serve_many<H, F>(
+            listeners: impl ::std::iter::IntoIterator<Item = Listener>,
+            handler: H,
+        ) -> Serving
+        where
+            H: Fn(Stream, Address, usize) -> F + Send + Sync + 'static,
+            F: ::std::future::Future<Output = ()> + Send + 'static,
+        {
+            $crate::serve_many(listeners, handler)
+        }
+
+        /// [`serve_many`] with options: one connection limit for all the listeners,
+        /// and the grace period of a stop.
+        pub fn serve_many_with<H, F>(
+            listeners: impl ::std::iter::IntoIterator<Item = Listener>,
+            options: ServeOptions,
+            handler: H,
+        ) -> Serving
+        where
+            H: Fn(Stream, Address, usize) -> F + Send + Sync + 'static,
+            F: ::std::future::Future<Output = ()> + Send + 'static,
+        {
+            let spawner = <$rt as $crate::Runtime>::spawner();
+            $crate::serve_many_with(&spawner, listeners, options, handler)
         }
     };
 }

@@ -14,6 +14,7 @@ use strports_sys::unix::Cleanup;
 
 use crate::haproxy::ProxyListener;
 use crate::io::Io;
+use crate::reload::Reloader;
 use crate::runtime::{Interest, Runtime};
 use crate::stdio::StdioListener;
 use crate::stream::Stream;
@@ -133,6 +134,18 @@ impl<R: Runtime> Listener<R> {
             Listener::Haproxy(l) => l.all_rejections(),
             Listener::Tls(l) => l.raw().proxy_rejections(),
             _ => 0,
+        }
+    }
+
+    /// A handle that re-reads the certificates of an `ssl:` or `tls:` listener
+    /// (also under `haproxy:`) and serves them to new handshakes, while open
+    /// connections go on (see [`Reloader`]). Take it before the listener moves into
+    /// `serve`. Listeners without certificate files give one that does nothing.
+    pub fn reloader(&self) -> Reloader<R> {
+        match self {
+            Listener::Tls(l) => l.reloader(),
+            Listener::Haproxy(l) => l.inner().reloader(),
+            _ => Reloader::default(),
         }
     }
 

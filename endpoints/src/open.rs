@@ -79,7 +79,9 @@ fn listen_with<R: Runtime>(
             ServerDescription::Ssl(_) | ServerDescription::Tls(_) => {
                 let (raw, step) = crate::tls::plain_listen::<R>(desc).await?;
                 let step = step.with_timeout(tls_timeout);
-                Ok(Listener::Tls(TlsListener::new(Listener::Tcp(raw), step)))
+                Ok(Listener::Tls(
+                    TlsListener::new(Listener::Tcp(raw), step).built_from(desc),
+                ))
             }
             ServerDescription::Haproxy(inner) => {
                 if let ServerDescription::Ssl(_) | ServerDescription::Tls(_) = &**inner {
@@ -88,10 +90,10 @@ fn listen_with<R: Runtime>(
                     let (raw, step) = crate::tls::plain_listen::<R>(inner).await?;
                     let proxied = ProxyListener::new(Listener::Tcp(raw), options);
                     let step = step.with_timeout(tls_timeout);
-                    return Ok(Listener::Tls(TlsListener::new(
-                        Listener::Haproxy(Box::new(proxied)),
-                        step,
-                    )));
+                    return Ok(Listener::Tls(
+                        TlsListener::new(Listener::Haproxy(Box::new(proxied)), step)
+                            .built_from(inner),
+                    ));
                 }
                 let inner = listen_with(inner, options, tls_timeout).await?;
                 Ok(Listener::Haproxy(Box::new(ProxyListener::new(

@@ -7,7 +7,7 @@ use std::io;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use strports_core::endpoint::Address;
@@ -17,6 +17,7 @@ use crate::listener::Listener;
 use crate::runtime::{Runtime, Spawn};
 use crate::stream::Stream;
 use crate::tasks::{self, Tasks};
+use crate::wrap::{Accepting, Wrapped as _};
 
 /// How a [`serve`] loop runs: a connection limit and the grace period of a stop.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -99,17 +100,36 @@ where
     H: Fn(Stream<R>, Address) -> F + Send + Sync + 'static,
     F: Future<Output = ()> + Send + 'static,
 {
-    let local = listener.local_addr().map_err(|e| (e.kind(), e.to_string()));
+    let handler = move |stream, peer, _| handler(stream, peer);
+    start(spawner, Listeners::One(listener), options, handler)
+}
+
+/// Spawns the accept loop over `listeners`.
+fn start<R, H, F>(
+    spawner: &R::Spawner,
+    listeners: Listeners<R>,
+    options: ServeOptions,
+    handler: H,
+) -> Serving<R>
+where
+    R: Runtime,
+    H: Fn(Stream<R>, Address, usize) -> F + Send + Sync + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let locals = listeners
+        .iter()
+        .map(|l| l.local_addr().map_err(|e| (e.kind(), e.to_string())))
+        .collect();
     let control = Arc::new(Control::default());
     let task = spawner.spawn(accept_loop(
         spawner.clone(),
-        listener,
+        listeners,
         options,
         handler,
         control.clone(),
     ));
     Serving {
-        local,
+        locals,
         control,
         accept_loop: Some(task),
     }
@@ -241,13 +261,13 @@ async fn either<A: Future, B: Future>(first: A, second: B) -> Result<A::Output, 
 
 async fn accept_loop<R, H, F>(
     spawner: R::Spawner,
-    listener: Listener<R>,
+    mut listeners: Listeners<R>,
     options: ServeOptions,
     handler: H,
     control: Arc<Control>,
 ) where
     R: Runtime,
-    H: Fn(Stream<R>, Address) -> F + Send + Sync + 'static,
+    H: Fn(Stream<R>, Address, usize) -> F + Send + Sync + 'static,
     F: Future<Output = ()> + Send + 'static,
 {
     // Owning the connection tasks here means dropping this future (Serving dropped,
@@ -262,16 +282,18 @@ async fn accept_loop<R, H, F>(
                 }
             }
         }
-        let accepted = match either(control.wait(), listener.accept()).await {
+        let accepted = match either(control.wait(), listeners.accept()).await {
             Ok(end) => break end,
             Err(accepted) => accepted,
         };
         match accepted {
-            Ok((stream, peer)) => {
+            Ok((stream, peer, index)) => {
                 // The handler is called inside the task, so a panic in the call itself
                 // ends only that task too.
                 let handler = Arc::clone(&handler);
-                spawn(&spawner, &tasks, async move { handler(stream, peer).await });
+                spawn(&spawner, &tasks, async move {
+                    handler(stream, peer, index).await;
+                });
             }
             Err(e) => match crate::accept::after_error(&e) {
                 Next::Finish => break End::Finished,
@@ -287,7 +309,7 @@ async fn accept_loop<R, H, F>(
     };
     // Stop listening first: new connections are refused (and a unix socket file is
     // removed) while the running ones finish or are cancelled.
-    drop(listener);
+    drop(listeners);
     control.close();
     let mut end = end;
     if end == End::Finished {
@@ -336,18 +358,29 @@ fn spawn<S: Spawn, C: Future<Output = ()> + Send + 'static>(
 /// futures and streams are dropped, as by `abort`, without waiting for them).
 #[must_use = "dropping Serving cancels the server; call stop() or abort() to end it"]
 pub struct Serving<R: Runtime> {
-    local: Result<Address, (io::ErrorKind, String)>,
+    /// The address of each listener, in order.
+    locals: Vec<Result<Address, (io::ErrorKind, String)>>,
     control: Arc<Control>,
     accept_loop: Option<<R::Spawner as Spawn>::Task>,
 }
 
 impl<R: Runtime> Serving<R> {
-    /// The address being listened on (port 0 resolved to the real port).
+    /// The address being listened on (port 0 resolved to the real port); for a
+    /// [`serve_many`] loop, that of its first listener.
     pub fn local_addr(&self) -> io::Result<Address> {
-        match &self.local {
-            Ok(a) => Ok(a.clone()),
-            Err((kind, message)) => Err(io::Error::new(*kind, message.clone())),
+        match self.locals.first() {
+            Some(local) => address(local),
+            None => Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "no listener is served",
+            )),
         }
+    }
+
+    /// The address of every listener served, in the order given to
+    /// [`serve_many`] (one for [`serve`]).
+    pub fn local_addrs(&self) -> Vec<io::Result<Address>> {
+        self.locals.iter().map(address).collect()
     }
 
     /// Stops accepting and closes the listener (a `unix` socket file is removed),
@@ -393,8 +426,154 @@ impl<R: Runtime> Serving<R> {
 impl<R: Runtime> fmt::Debug for Serving<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Serving")
-            .field("local", &self.local)
+            .field("locals", &self.locals)
             .field("running", &self.accept_loop.is_some())
             .finish_non_exhaustive()
+    }
+}
+
+/// A listener's address as [`Serving`] keeps it, as a result again.
+fn address(local: &Result<Address, (io::ErrorKind, String)>) -> io::Result<Address> {
+    match local {
+        Ok(a) => Ok(a.clone()),
+        Err((kind, message)) => Err(io::Error::new(*kind, message.clone())),
+    }
+}
+
+/// Serves connections from several listeners in one loop, with `R`'s default
+/// spawner and default [`ServeOptions`]; see [`serve_many_with`].
+pub fn serve_many<R, H, F>(
+    listeners: impl IntoIterator<Item = Listener<R>>,
+    handler: H,
+) -> Serving<R>
+where
+    R: Runtime,
+    H: Fn(Stream<R>, Address, usize) -> F + Send + Sync + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    serve_many_with(&R::spawner(), listeners, ServeOptions::default(), handler)
+}
+
+/// Serves connections from every listener of `listeners` in one loop, as
+/// [`serve_with`] does for one: `handler(stream, peer, index)` runs in a task per
+/// connection, `index` being the position in `listeners` of the listener that
+/// accepted it. The listeners share everything else: the connection limit counts
+/// the connections of all of them (while it is reached, none accepts and new
+/// connections wait in each listener's backlog), one [`Serving`] stops them all
+/// (every listener is closed, then the grace period applies to all the
+/// connections), and the accept-error policy applies to each. Listeners with
+/// connections ready take turns, so a busy one does not starve the others. A
+/// listener with no more connections to give (`stdio`) is closed and the others go
+/// on; the loop stops accepting once none is left (at once for an empty set).
+/// [`Serving::local_addrs`] gives the address of each.
+pub fn serve_many_with<R, H, F>(
+    spawner: &R::Spawner,
+    listeners: impl IntoIterator<Item = Listener<R>>,
+    options: ServeOptions,
+    handler: H,
+) -> Serving<R>
+where
+    R: Runtime,
+    H: Fn(Stream<R>, Address, usize) -> F + Send + Sync + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let mut listeners: Vec<Listener<R>> = listeners.into_iter().collect();
+    let listeners = match (listeners.pop(), listeners.is_empty()) {
+        (Some(only), true) => Listeners::One(only),
+        (last, _) => {
+            listeners.extend(last);
+            Listeners::Many(ListenerSet::new(listeners))
+        }
+    };
+    start(spawner, listeners, options, handler)
+}
+
+/// The listeners of one serve loop.
+enum Listeners<R: Runtime> {
+    /// [`serve`], or [`serve_many`] of one: accepted directly.
+    One(Listener<R>),
+    /// [`serve_many`] of several (or none).
+    Many(ListenerSet<R>),
+}
+
+impl<R: Runtime> Listeners<R> {
+    /// The listeners, in order.
+    fn iter(&self) -> impl Iterator<Item = &Listener<R>> + '_ {
+        let (one, many) = match self {
+            Listeners::One(l) => (Some(l), None),
+            Listeners::Many(set) => (None, Some(set.listeners.iter().flatten().map(|l| &**l))),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
+    }
+
+    /// The next connection, with the index of its listener. Cancel-safe.
+    async fn accept(&mut self) -> io::Result<(Stream<R>, Address, usize)> {
+        match self {
+            Listeners::One(l) => l.accept().await.map(|(stream, peer)| (stream, peer, 0)),
+            Listeners::Many(set) => poll_fn(|cx| set.poll_accept(cx)).await,
+        }
+    }
+}
+
+/// Several listeners accepted from in turn: one accept in progress per listener,
+/// kept between calls (so a dropped call loses no connection).
+struct ListenerSet<R: Runtime> {
+    /// `None` once a listener has no more connections to give (it is closed then).
+    listeners: Vec<Option<Arc<Listener<R>>>>,
+    /// The accept in progress of each listener; each owns its listener too.
+    pending: Vec<Option<Accepting<R>>>,
+    /// Where the next round of polls starts: after the last listener that gave a
+    /// connection.
+    next: usize,
+}
+
+impl<R: Runtime> ListenerSet<R> {
+    fn new(listeners: Vec<Listener<R>>) -> Self {
+        let pending = listeners.iter().map(|_| None).collect();
+        ListenerSet {
+            listeners: listeners.into_iter().map(|l| Some(Arc::new(l))).collect(),
+            pending,
+            next: 0,
+        }
+    }
+
+    fn poll_accept(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<(Stream<R>, Address, usize)>> {
+        let count = self.listeners.len();
+        for turn in 0..count {
+            let index = (self.next + turn) % count;
+            let Some(listener) = &self.listeners[index] else {
+                continue;
+            };
+            let accepting = self.pending[index].get_or_insert_with(|| listener.accepting());
+            let Poll::Ready(result) = accepting.as_mut().poll(cx) else {
+                continue;
+            };
+            self.pending[index] = None;
+            self.next = (index + 1) % count;
+            match result {
+                Ok((stream, peer)) => return Poll::Ready(Ok((stream, peer, index))),
+                Err(e) if crate::accept::ends_serving(&e) && self.open() > 1 => {
+                    tracing::debug!(error = %e, index, "strports: a listener has no more connections; serving the others");
+                    // Its accept is gone, so this closes it.
+                    self.listeners[index] = None;
+                }
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        if self.open() == 0 {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "no listener left to accept from",
+            )));
+        }
+        Poll::Pending
+    }
+
+    /// How many listeners still give connections.
+    fn open(&self) -> usize {
+        self.listeners.iter().flatten().count()
     }
 }

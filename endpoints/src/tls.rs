@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use futures_rustls::{TlsAcceptor, TlsConnector};
 use strports_core::ClientDescription;
 use strports_core::ServerDescription;
@@ -26,6 +27,7 @@ use strports_core::tls::rustls::ServerConfig;
 use strports_sys::tls::{ClientTls, handshake_outcome};
 
 use crate::plan::ClientTlsCache;
+use crate::reload::Reloader;
 
 use crate::in_flight::Shared;
 use crate::io::Io;
@@ -37,9 +39,16 @@ pub use strports_sys::tls::DEFAULT_HANDSHAKE_TIMEOUT;
 
 /// The server side of a TLS handshake, applied to one raw accepted stream: a
 /// `ServerConfig` and a time limit. Cheap to clone.
+///
+/// The config can be replaced while connections are served
+/// ([`replace_config`](TlsAcceptorStep::replace_config)): every clone of a step
+/// shares one config slot, read once per handshake (one atomic load), so handshakes
+/// that start afterwards use the new config while the connections already
+/// established keep theirs. This is how [`Reloader`](crate::Reloader) swaps the
+/// certificates of `ssl:` and `tls:` servers.
 #[derive(Clone)]
 pub struct TlsAcceptorStep {
-    acceptor: TlsAcceptor,
+    config: Arc<ArcSwap<ServerConfig>>,
     timeout: Duration,
 }
 
@@ -47,9 +56,24 @@ impl TlsAcceptorStep {
     /// A step serving with `config`, with [`DEFAULT_HANDSHAKE_TIMEOUT`].
     pub fn new(config: Arc<ServerConfig>) -> TlsAcceptorStep {
         TlsAcceptorStep {
-            acceptor: TlsAcceptor::from(config),
+            config: Arc::new(ArcSwap::new(config)),
             timeout: DEFAULT_HANDSHAKE_TIMEOUT,
         }
+    }
+
+    /// The config new handshakes use.
+    pub fn config(&self) -> Arc<ServerConfig> {
+        self.config.load_full()
+    }
+
+    /// Serves handshakes that start from now on with `config`, for this step and
+    /// every clone of it (those of a running [`TlsListener`] included); connections
+    /// already established, and handshakes under way, keep the config they started
+    /// with. Returns the config replaced. A fresh config also has fresh session
+    /// storage, so sessions from before are not resumed: every client gets the new
+    /// certificate.
+    pub fn replace_config(&self, config: Arc<ServerConfig>) -> Arc<ServerConfig> {
+        self.config.swap(config)
     }
 
     /// The same step with another handshake time limit.
@@ -66,7 +90,8 @@ impl TlsAcceptorStep {
     /// Runs the server handshake on `raw`; gives [`Stream::Tls`]. Errors are those of
     /// [`handshake_outcome`]; a peer too slow fails with [`io::ErrorKind::TimedOut`].
     pub async fn handshake<R: Runtime>(&self, raw: Stream<R>) -> io::Result<Stream<R>> {
-        let outcome = timeout::<R, _>(self.timeout, self.acceptor.accept(raw)).await;
+        let acceptor = TlsAcceptor::from(self.config.load_full());
+        let outcome = timeout::<R, _>(self.timeout, acceptor.accept(raw)).await;
         let s = handshake_outcome(outcome, self.timeout)?;
         Ok(Stream::Tls(Box::new(TlsStream::new(
             futures_rustls::TlsStream::Server(s),
@@ -98,6 +123,9 @@ pub struct TlsListener<R: Runtime, L> {
     /// The raw accept in progress and the handshakes in flight.
     state: Shared<Accepting<R>>,
     failed: AtomicU64,
+    /// The `ssl:`/`tls:` description the step's config was built from, when it
+    /// was (see [`reloader`](TlsListener::reloader)).
+    source: Option<ServerDescription>,
 }
 
 impl<R: Runtime, L: Wrapped<R>> TlsListener<R, L> {
@@ -108,6 +136,25 @@ impl<R: Runtime, L: Wrapped<R>> TlsListener<R, L> {
             step,
             state: Shared::default(),
             failed: AtomicU64::new(0),
+            source: None,
+        }
+    }
+
+    /// This listener, its step's config built from `desc` (an `ssl:` or `tls:`
+    /// description), which [`reloader`](TlsListener::reloader) builds again.
+    pub(crate) fn built_from(mut self, desc: &ServerDescription) -> Self {
+        self.source = Some(desc.clone());
+        self
+    }
+
+    /// A handle that re-reads this listener's certificate files and swaps them in
+    /// for new handshakes (see [`Reloader`]). For a listener built by `listen` from
+    /// an `ssl:` or `tls:` description; one made with [`TlsListener::new`] has
+    /// nothing to re-read (its [`TlsAcceptorStep::replace_config`] swaps configs).
+    pub fn reloader(&self) -> Reloader<R> {
+        match &self.source {
+            Some(desc) => Reloader::for_step(desc.clone(), self.step.clone()),
+            None => Reloader::default(),
         }
     }
 

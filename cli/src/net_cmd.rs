@@ -8,7 +8,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use strports_core::{ClientDescription, ParseError, ServerDescription, quote};
+use strports_core::{ClientDescription, ParseError, Registry, ServerDescription, quote};
 use tracing_subscriber::EnvFilter;
 
 use strports_smol::Smol;
@@ -177,6 +177,16 @@ fn description<T: FromStr<Err = ParseError>>(text: &str) -> Result<T, u8> {
     })
 }
 
+/// Parses a client description with the program types (`process:`) allowed: the
+/// user typed the command, so a description that runs a program is theirs. Errors
+/// as [`description`].
+fn client_description(text: &str) -> Result<ClientDescription, u8> {
+    Registry::with_programs().parse_client(text).map_err(|err| {
+        eprint!("{}", error_text(&err, text));
+        EXIT_FAILURE
+    })
+}
+
 /// How much a command logs by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Chatter {
@@ -259,12 +269,12 @@ pub(crate) fn run_listen(args: ListenArgs) -> u8 {
 /// `--exec CMD` as a `process:` client description running `sh -c CMD`, with the
 /// child's stderr passed through to ours.
 fn exec_description(cmd: &str) -> Result<ClientDescription, u8> {
-    description(&format!("process:sh:-c:{}:errFlag=inherit", quote(cmd)))
+    client_description(&format!("process:sh:-c:{}:errFlag=inherit", quote(cmd)))
 }
 
 /// Runs `strports connect`.
 pub(crate) fn run_connect(args: ConnectArgs) -> u8 {
-    let client: ClientDescription = match description(&args.client) {
+    let client: ClientDescription = match client_description(&args.client) {
         Ok(d) => d,
         Err(status) => return status,
     };
@@ -282,7 +292,7 @@ pub(crate) fn run_relay(args: RelayArgs) -> u8 {
         Ok(d) => d,
         Err(status) => return status,
     };
-    let client: ClientDescription = match description(&args.client) {
+    let client: ClientDescription = match client_description(&args.client) {
         Ok(d) => d,
         Err(status) => return status,
     };

@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 use clap::{ArgGroup, Args};
 use strports_core::grammar::{RawDescription, parse_raw};
-use strports_core::{ClientDescription, FieldValue, ParseError, ServerDescription, quote};
+use strports_core::{
+    ClientDescription, FieldValue, ParseError, Registry, ServerDescription, quote,
+};
 
 use crate::json::Json;
 
@@ -98,7 +100,13 @@ enum Parsed<'a> {
 pub(crate) fn run_parse(args: &ParseArgs) -> ExitCode {
     let (desc, parsed) = match (&args.server, &args.client, &args.raw) {
         (Some(d), _, _) => (d.as_str(), d.parse().map(Parsed::Server)),
-        (_, Some(d), _) => (d.as_str(), d.parse().map(Parsed::Client)),
+        // Clients with `process:` allowed, as `connect` and `relay` take them.
+        (_, Some(d), _) => (
+            d.as_str(),
+            Registry::with_programs()
+                .parse_client(d)
+                .map(Parsed::Client),
+        ),
         (_, _, Some(d)) => (d.as_str(), parse_raw(d).map(Parsed::Raw)),
         // clap's required group makes this unreachable; treat it as a usage error.
         (None, None, None) => {

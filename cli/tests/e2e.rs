@@ -603,6 +603,26 @@ fn bad_descriptions_show_the_caret_and_exit_1() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// The tool allows the program types: its user typed the command. `connect` runs
+/// `process:` (also as the transport of `tls:...:endpoint=`, which `parse` shows).
+#[test]
+fn connect_runs_a_process_description() {
+    for rt in RUNTIMES {
+        let out = connect(rt, "process:tr:a-z:A-Z", b"shout\n");
+        assert!(out.status.success(), "{rt}: {out:?}");
+        assert_eq!(out.stdout, b"SHOUT\n", "{rt}");
+    }
+    let out = strports()
+        .args([
+            "parse",
+            "--client",
+            r"tls:example.com:443:endpoint=process\:sh\:-c\:id",
+        ])
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{out:?}");
+}
+
 #[test]
 fn cannot_connect_exits_1() {
     let dir = temp_dir();

@@ -418,3 +418,12 @@ pub fn client(desc: &str) -> ClientDescription {
         Err(e) => panic!("bad test description {desc:?}: {e}"),
     }
 }
+
+/// [`client`] with the program types (`process:`) allowed, as a program must ask
+/// for them (`Registry::with_programs()`).
+pub fn program_client(desc: &str) -> ClientDescription {
+    match strports_core::Registry::with_programs().parse_client(desc) {
+        Ok(d) => d,
+        Err(e) => panic!("bad test description {desc:?}: {e}"),
+    }
+}

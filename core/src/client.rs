@@ -1,4 +1,5 @@
-//! Client descriptions: what `clientFromString` accepts, plus `process:`.
+//! Client descriptions: what `clientFromString` accepts, plus `process:` (only with a
+//! registry that allows programs).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -9,7 +10,7 @@ use crate::common::{
     CLIENT_TYPES, Printer, UnixAddress, alpn, check_hostname, display_path, missing_type,
 };
 use crate::error::{ParseError, ParseErrorKind};
-use crate::grammar::{RawDescription, parse_raw, raw_offset};
+use crate::grammar::{RawDescription, Text, parse_raw, raw_offset};
 use crate::hint::{self, Side};
 use crate::registry::{Extension, Registry, unknown_type};
 
@@ -17,6 +18,10 @@ use crate::registry::{Extension, Registry, unknown_type};
 pub const DEFAULT_TIMEOUT: u32 = 30;
 
 /// A parsed client description: where and how to connect.
+///
+/// [`str::parse`] knows the network types (`tcp`, `ssl`, `unix`, `tls`); `process:`,
+/// which runs a program, parses only with a registry that allows programs
+/// ([`Registry::with_programs`]), also inside `tls:...:endpoint=`.
 ///
 /// ```
 /// use strports_core::ClientDescription;
@@ -45,6 +50,7 @@ pub enum ClientDescription {
     Tls(TlsClient),
     /// `process:argv0[:arg...]`: run a program; its stdin/stdout are the connection
     /// (strports extension; Twisted's `ProcessEndpoint`). Example: `process:cat`.
+    /// Parsed only by a registry that allows programs ([`Registry::with_programs`]).
     Process(ProcessClient),
     /// A type added to a [`Registry`].
     Extension(Extension),
@@ -217,6 +223,9 @@ const PROCESS: &[Param] = &[
 impl FromStr for ClientDescription {
     type Err = ParseError;
 
+    /// Parses with the built-in network types; `process:` is an error of kind
+    /// [`ProgramNotAllowed`](ParseErrorKind::ProgramNotAllowed) (see
+    /// [`Registry::with_programs`]).
     fn from_str(s: &str) -> Result<Self, ParseError> {
         let raw = parse_raw(s)?;
         parse_client_hinted(&raw, None)
@@ -224,7 +233,8 @@ impl FromStr for ClientDescription {
 }
 
 impl Registry {
-    /// Parses a client description with this registry's types.
+    /// Parses a client description with this registry's types (`process:` only if it
+    /// [allows programs](Registry::allows_programs)).
     pub fn parse_client(&self, description: &str) -> Result<ClientDescription, ParseError> {
         let raw = parse_raw(description)?;
         parse_client_hinted(&raw, Some(self))
@@ -268,9 +278,13 @@ fn parse_client(
             return unix(args.with_what("unix client"));
         } else if is("tls") {
             return tls(args.with_what("tls client"), registry);
-        } else if is("process") {
+        }
+    }
+    if is("process") {
+        if registry.is_some_and(Registry::allows_programs) {
             return process(args.with_what("process client"));
         }
+        return Err(program_not_allowed(type_text));
     }
     if let Some(registry) = registry {
         if let Some(ext) = registry.parse_client_extension(name, args)? {
@@ -278,6 +292,17 @@ fn parse_client(
         }
     }
     Err(unknown_type(type_text, "client", registry, CLIENT_TYPES))
+}
+
+/// The error for a program type parsed without allowing programs.
+fn program_not_allowed(t: &Text<'_>) -> ParseError {
+    ParseError::quoting(
+        ParseErrorKind::ProgramNotAllowed,
+        t.offset(),
+        "client type",
+        t.as_str(),
+        "runs a program, so it is not allowed unless enabled: parse with strports_core::Registry::with_programs() to enable program types",
+    )
 }
 
 fn timeout(b: &Bound<'_, '_>) -> Result<u32, ParseError> {

@@ -12,8 +12,14 @@ pub const SERVER_TYPES: &[&str] = &[
     "tcp", "tcp6", "unix", "ssl", "tls", "systemd", "stdio", "fd", "haproxy",
 ];
 
-/// Names of the built-in client types.
-pub const CLIENT_TYPES: &[&str] = &["tcp", "ssl", "unix", "tls", "process"];
+/// Names of the built-in network client types: what a plain parse
+/// (`"...".parse::<ClientDescription>()`) knows.
+pub const CLIENT_TYPES: &[&str] = &["tcp", "ssl", "unix", "tls"];
+
+/// Names of the client types that run a program (`process`): only a registry that
+/// allows them ([`Registry::with_programs`](crate::Registry::with_programs)) parses
+/// them.
+pub const PROGRAM_CLIENT_TYPES: &[&str] = &["process"];
 
 /// A UNIX socket address: a filesystem path or a Linux abstract name.
 ///

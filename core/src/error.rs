@@ -48,6 +48,9 @@ pub enum ParseErrorKind {
     InvalidValue,
     /// More than 32 wrappers (`haproxy:haproxy:...`) around one description.
     NestingTooDeep,
+    /// A type that runs a program (`process:`), parsed without allowing programs
+    /// (see [`Registry::with_programs`](crate::Registry::with_programs)).
+    ProgramNotAllowed,
 }
 
 /// A description that could not be parsed: what, where (a byte offset into the

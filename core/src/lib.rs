@@ -45,7 +45,9 @@ pub use client::{
     ClientDescription, DEFAULT_TIMEOUT, ProcessClient, ProcessEnv, SslClient, StderrPolicy,
     TcpClient, TlsClient, UnixClient,
 };
-pub use common::{CLIENT_TYPES, Domain, SERVER_TYPES, SslMethod, UnixAddress, dns_name};
+pub use common::{
+    CLIENT_TYPES, Domain, PROGRAM_CLIENT_TYPES, SERVER_TYPES, SslMethod, UnixAddress, dns_name,
+};
 pub use endpoint::{Address, ClientEndpoint, Listener, ServerEndpoint};
 pub use error::{ParseError, ParseErrorKind};
 pub use fields::FieldValue;

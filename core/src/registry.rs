@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::args::Arguments;
-use crate::common::{CLIENT_TYPES, SERVER_TYPES};
+use crate::common::{CLIENT_TYPES, PROGRAM_CLIENT_TYPES, SERVER_TYPES};
 use crate::error::{ParseError, ParseErrorKind};
 use crate::grammar::Text;
 
@@ -95,8 +95,32 @@ impl fmt::Display for RegistryError {
 impl std::error::Error for RegistryError {}
 
 /// The description types a program understands. [`Registry::default`] holds the
-/// built-in types; add your own with [`add_server`](Registry::add_server) and
+/// built-in network types; add your own with [`add_server`](Registry::add_server) and
 /// [`add_client`](Registry::add_client). Type names are ASCII case-insensitive.
+///
+/// Client types that run a program (`process:`) are not in the default registry:
+/// a description can come from a configuration file, an environment variable or a
+/// peer, and `tls:example.com:443:endpoint=process\:sh\:-c\:...` must not start a
+/// shell unless the program said so. Allow them with [`Registry::with_programs`]
+/// (or [`add_programs`](Registry::add_programs)); nested descriptions (`endpoint=`)
+/// follow the same registry:
+///
+/// ```
+/// use strports_core::{ClientDescription, ParseErrorKind, Registry};
+///
+/// let err = "process:cat".parse::<ClientDescription>().unwrap_err();
+/// assert_eq!(err.kind(), ParseErrorKind::ProgramNotAllowed);
+/// let nested = r"tls:example.com:443:endpoint=process\:cat";
+/// assert_eq!(
+///     nested.parse::<ClientDescription>().unwrap_err().kind(),
+///     ParseErrorKind::ProgramNotAllowed
+/// );
+///
+/// let programs = Registry::with_programs();
+/// assert!(matches!(programs.parse_client("process:cat")?, ClientDescription::Process(_)));
+/// assert!(programs.parse_client(nested).is_ok());
+/// # Ok::<(), strports_core::ParseError>(())
+/// ```
 ///
 /// ```
 /// use std::fmt;
@@ -124,6 +148,7 @@ impl std::error::Error for RegistryError {}
 #[derive(Clone)]
 pub struct Registry {
     builtins: bool,
+    programs: bool,
     servers: Vec<(String, Parser)>,
     clients: Vec<(String, Parser)>,
 }
@@ -133,6 +158,7 @@ impl Default for Registry {
     fn default() -> Self {
         Registry {
             builtins: true,
+            programs: false,
             servers: Vec::new(),
             clients: Vec::new(),
         }
@@ -153,9 +179,35 @@ impl Registry {
     pub fn empty() -> Self {
         Registry {
             builtins: false,
+            programs: false,
             servers: Vec::new(),
             clients: Vec::new(),
         }
+    }
+
+    /// The built-in types and the client types that run a program (`process:`): for
+    /// programs whose user writes the descriptions, like a command line tool.
+    ///
+    /// ```
+    /// let registry = strports_core::Registry::with_programs();
+    /// assert!(registry.allows_programs());
+    /// assert!(registry.parse_client("process:sh:-c:echo hi").is_ok());
+    /// ```
+    pub fn with_programs() -> Self {
+        let mut registry = Registry::default();
+        registry.add_programs();
+        registry
+    }
+
+    /// Adds the client types that run a program (`process:`) to this registry.
+    pub fn add_programs(&mut self) -> &mut Self {
+        self.programs = true;
+        self
+    }
+
+    /// Whether this registry parses the client types that run a program.
+    pub fn allows_programs(&self) -> bool {
+        self.programs
     }
 
     pub(crate) fn has_builtins(&self) -> bool {
@@ -178,6 +230,9 @@ impl Registry {
         if self.builtins {
             names.extend(CLIENT_TYPES.iter().map(|s| (*s).to_owned()));
         }
+        if self.programs {
+            names.extend(PROGRAM_CLIENT_TYPES.iter().map(|s| (*s).to_owned()));
+        }
         names.extend(self.extension_names(false));
         names
     }
@@ -199,13 +254,15 @@ impl Registry {
         add(&mut self.servers, &taken, prefix, parser)
     }
 
-    /// Adds a client type; see [`add_server`](Registry::add_server).
+    /// Adds a client type; see [`add_server`](Registry::add_server). The names of the
+    /// program types (`process`) are taken even when they are not allowed.
     pub fn add_client<T, F>(&mut self, prefix: &str, parser: F) -> Result<(), RegistryError>
     where
         T: ExtensionValue,
         F: Fn(&Arguments<'_, '_>) -> Result<T, ParseError> + Send + Sync + 'static,
     {
-        let taken = self.client_types();
+        let mut taken = self.client_types();
+        taken.extend(PROGRAM_CLIENT_TYPES.iter().map(|s| (*s).to_owned()));
         add(&mut self.clients, &taken, prefix, parser)
     }
 
@@ -280,6 +337,9 @@ pub(crate) fn unknown_type(
     let mut names: Vec<String> = Vec::new();
     if registry.is_none_or(Registry::has_builtins) {
         names.extend(builtins.iter().map(|s| (*s).to_owned()));
+    }
+    if side == "client" && registry.is_some_and(Registry::allows_programs) {
+        names.extend(PROGRAM_CLIENT_TYPES.iter().map(|s| (*s).to_owned()));
     }
     if let Some(r) = registry {
         names.extend(r.extension_names(side == "server"));

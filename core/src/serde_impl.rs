@@ -48,5 +48,8 @@ mod tests {
             err.to_string().contains("invalid port \"x\" at offset 6"),
             "{err}"
         );
+        // Deserializing never allows program types.
+        let err = serde_json::from_str::<ClientDescription>(r#""process:id""#).unwrap_err();
+        assert!(err.to_string().contains("runs a program"), "{err}");
     }
 }

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 
 use strports_core::ParseErrorKind::{self, *};
 use strports_core::systemd::{ListenFds, SystemdError};
-use strports_core::{ClientDescription, ParseError, ServerDescription, SystemdSelector};
+use strports_core::{ClientDescription, ParseError, Registry, ServerDescription, SystemdSelector};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Side {
@@ -268,7 +268,11 @@ fn all_rows() -> Vec<OwnedRow> {
 fn parse(side: Side, desc: &str) -> Result<String, ParseError> {
     match side {
         S => desc.parse::<ServerDescription>().map(|d| d.to_string()),
-        C => desc.parse::<ClientDescription>().map(|d| d.to_string()),
+        // With `process:` allowed: the rows check its parameters (the default
+        // registry's refusal is tested in `differences.rs`, row `o_`).
+        C => Registry::with_programs()
+            .parse_client(desc)
+            .map(|d| d.to_string()),
     }
 }
 

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use strports_core::grammar::parse_raw;
 use strports_core::{
-    CLIENT_TYPES, ClientDescription, Domain, ParseError, ParseErrorKind, SERVER_TYPES,
-    ServerDescription, SslMethod, SystemdSelector, UnixAddress, quote,
+    CLIENT_TYPES, ClientDescription, Domain, PROGRAM_CLIENT_TYPES, ParseError, ParseErrorKind,
+    Registry, SERVER_TYPES, ServerDescription, SslMethod, SystemdSelector, UnixAddress, quote,
 };
 
 fn server(d: &str) -> ServerDescription {
@@ -24,13 +24,15 @@ fn server(d: &str) -> ServerDescription {
     v
 }
 
+/// Client descriptions are parsed with `process:` allowed (a strports extension,
+/// covered here like the others; the opt-in is row `o_`).
 fn client(d: &str) -> ClientDescription {
-    let v: ClientDescription = d
-        .parse()
+    let v: ClientDescription = programs()
+        .parse_client(d)
         .unwrap_or_else(|e: ParseError| panic!("client {d:?} should parse: {e}"));
     let printed = v.to_string();
-    let back: ClientDescription = printed
-        .parse()
+    let back: ClientDescription = programs()
+        .parse_client(&printed)
         .unwrap_or_else(|e: ParseError| panic!("canonical {printed:?} of {d:?}: {e}"));
     assert_eq!(back, v, "round trip of {d:?} through {printed:?}");
     v
@@ -43,8 +45,12 @@ fn server_err(d: &str) -> ParseError {
     }
 }
 
+fn programs() -> Registry {
+    Registry::with_programs()
+}
+
 fn client_err(d: &str) -> ParseError {
-    match d.parse::<ClientDescription>() {
+    match programs().parse_client(d) {
         Ok(v) => panic!("client {d:?} should fail, got {v:?}"),
         Err(e) => e,
     }
@@ -151,7 +157,7 @@ fn a_type_names_are_ascii_case_insensitive_for_every_type() {
     ];
     assert_eq!(
         client_examples.iter().map(|(t, _)| *t).collect::<Vec<_>>(),
-        CLIENT_TYPES,
+        [CLIENT_TYPES, PROGRAM_CLIENT_TYPES].concat(),
         "every client type is covered"
     );
     for (name, example) in client_examples {
@@ -1147,4 +1153,77 @@ fn k_alpn_is_a_strports_extension() {
         panic!()
     };
     assert_eq!(c.alpn, ["h2"]);
+}
+
+/// Twisted has no string form for `ProcessEndpoint`. strports has `process:`, but a
+/// plain parse (`FromStr`, serde, `Registry::default()`) knows only network types:
+/// running a program needs an explicit opt-in (`Registry::with_programs()`), and a
+/// nested `endpoint=` follows the same rule as the outer parse.
+#[test]
+fn o_program_types_need_an_opt_in() {
+    let e = "process:sh:-c:id".parse::<ClientDescription>().unwrap_err();
+    check(&e, ParseErrorKind::ProgramNotAllowed, 0);
+    assert_eq!(
+        e.to_string(),
+        r#"client type "process" at offset 0: runs a program, so it is not allowed unless enabled: parse with strports_core::Registry::with_programs() to enable program types"#
+    );
+    // Any spelling, and nested inside `tls:...:endpoint=` (offset into the outer text).
+    check(
+        &"PROCESS:cat".parse::<ClientDescription>().unwrap_err(),
+        ParseErrorKind::ProgramNotAllowed,
+        0,
+    );
+    let nested = r"tls:example.com:443:endpoint=process\:sh\:-c\:id";
+    let e = nested.parse::<ClientDescription>().unwrap_err();
+    check(&e, ParseErrorKind::ProgramNotAllowed, 29);
+    let twice = r"tls:a:1:endpoint=tls\:b\:2\:endpoint=process\\\:id";
+    let e = twice.parse::<ClientDescription>().unwrap_err();
+    check(&e, ParseErrorKind::ProgramNotAllowed, 37);
+    // The default registry and one with extensions refuse it too.
+    let e = Registry::default().parse_client(nested).unwrap_err();
+    assert_eq!(e.kind(), ParseErrorKind::ProgramNotAllowed);
+    assert!(!Registry::default().allows_programs());
+    assert!(
+        !Registry::default()
+            .client_types()
+            .contains(&"process".to_owned())
+    );
+    // An extension cannot take the name.
+    assert!(
+        Registry::default()
+            .add_client("process", |_| Ok(String::new()))
+            .is_err()
+    );
+    // With the opt-in, outer and nested parse.
+    let programs = Registry::with_programs();
+    assert!(programs.allows_programs());
+    assert!(programs.client_types().contains(&"process".to_owned()));
+    let ClientDescription::Process(p) = programs.parse_client("process:sh:-c:id").unwrap() else {
+        panic!("not a process description")
+    };
+    assert_eq!(p.argv, ["sh", "-c", "id"]);
+    let ClientDescription::Tls(t) = programs.parse_client(nested).unwrap() else {
+        panic!("not a tls description")
+    };
+    assert!(matches!(
+        t.endpoint.as_deref(),
+        Some(ClientDescription::Process(_))
+    ));
+    assert!(programs.parse_client(twice).is_ok());
+    let mut registry = Registry::default();
+    registry.add_programs();
+    assert!(registry.parse_client("process:cat").is_ok());
+    // The unknown-type message lists the types of the registry used.
+    let e = "nope:x".parse::<ClientDescription>().unwrap_err();
+    assert!(
+        e.to_string()
+            .ends_with("known types are tcp, ssl, unix, tls"),
+        "{e}"
+    );
+    let e = programs.parse_client("nope:x").unwrap_err();
+    assert!(
+        e.to_string()
+            .ends_with("known types are tcp, ssl, unix, tls, process"),
+        "{e}"
+    );
 }

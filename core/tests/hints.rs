@@ -204,7 +204,7 @@ fn bare_port_on_a_client() {
         &e,
         ParseErrorKind::UnknownType,
         0,
-        r#"unknown client type "9000" at offset 0: known types are tcp, ssl, unix, tls, process; hint: did you mean tcp:HOST:9000?"#,
+        r#"unknown client type "9000" at offset 0: known types are tcp, ssl, unix, tls; hint: did you mean tcp:HOST:9000?"#,
     );
 }
 

@@ -47,7 +47,8 @@ mod tests {
     use super::*;
 
     fn route_of(s: &str) -> io::Result<ClientRoute<'static>> {
-        let desc: &'static ClientDescription = Box::leak(Box::new(s.parse().unwrap()));
+        let parsed = strports_core::Registry::with_programs().parse_client(s);
+        let desc: &'static ClientDescription = Box::leak(Box::new(parsed.unwrap()));
         route(desc)
     }
 

@@ -18,10 +18,11 @@ use strports_core::{ProcessClient, ProcessEnv, StderrPolicy};
 /// Everything needed to start the program of a `process:` description.
 ///
 /// ```
-/// use strports_core::ClientDescription;
+/// use strports_core::{ClientDescription, Registry};
 /// use strports_sys::process::CommandSpec;
 ///
-/// let desc: ClientDescription = "process:sh:-c:echo hi:env=clear".parse().unwrap();
+/// // `process:` parses only with a registry that allows programs.
+/// let desc = Registry::with_programs().parse_client("process:sh:-c:echo hi:env=clear").unwrap();
 /// let ClientDescription::Process(p) = &desc else { unreachable!() };
 /// let spec = CommandSpec::new(p);
 /// assert_eq!(spec.program, "sh");

@@ -466,7 +466,8 @@ async fn garbage_header<B: Backend>(desc: &ClientDescription) {
 /// One `process:` client, of four kinds in turn.
 async fn process_once<B: Backend>(i: usize) {
     let connect = |desc: &'static str| async move {
-        match within::<B, _>(LIMIT, "process connect", B::connect(&client(desc))).await {
+        let desc_value = crate::program_client(desc);
+        match within::<B, _>(LIMIT, "process connect", B::connect(&desc_value)).await {
             Ok(s) => s,
             Err(e) => panic!("connect {desc}: {e}"),
         }

@@ -10,14 +10,14 @@ use std::time::Duration;
 use strports_core::endpoint::Address;
 
 use crate::child::{self, CHILD_ENV, Stamped};
-use crate::{Backend, Pattern, client, expect_error, read_to_end, within};
+use crate::{Backend, Pattern, expect_error, read_to_end, within};
 
 /// How long a short child process may take.
 const LIMIT: Duration = Duration::from_secs(20);
 
 /// Connects to `desc` (a `process:` description).
 async fn spawn<B: Backend>(desc: &str) -> B::Stream {
-    match B::connect(&client(desc)).await {
+    match B::connect(&crate::program_client(desc)).await {
         Ok(s) => s,
         Err(e) => panic!("connect {desc}: {e}"),
     }
@@ -113,13 +113,15 @@ pub async fn process_killed_by_signal_is_an_error<B: Backend>() {
 
 /// A program that does not exist: `connect` fails with `NotFound`, naming it.
 pub async fn process_not_found_names_program<B: Backend>() {
-    let result = B::connect(&client("process:strports-no-such-program:arg")).await;
+    let desc = crate::program_client("process:strports-no-such-program:arg");
+    let result = B::connect(&desc).await;
     expect_error(
         result,
         io::ErrorKind::NotFound,
         &["cannot run \"strports-no-such-program\"", "no such file"],
     );
-    let result = B::connect(&client("process:true:path=/strports-no-such-directory")).await;
+    let desc = crate::program_client("process:true:path=/strports-no-such-directory");
+    let result = B::connect(&desc).await;
     expect_error(
         result,
         io::ErrorKind::NotFound,

@@ -837,7 +837,9 @@ pub async fn tls_over_process_endpoint<B: Backend>() {
     let bridge = quote(&format!("UNIX-CONNECT:{}", path.display())).into_owned();
     let process = format!("process:socat:-:{bridge}");
     let desc = pki.tls_client("localhost", 443, &endpoint(&process));
-    let mut stream = within::<B, _>(LIMIT, "connect", B::connect(&client(&desc)))
+    // `endpoint=process:...` parses only with programs allowed.
+    let parsed = crate::program_client(&desc);
+    let mut stream = within::<B, _>(LIMIT, "connect", B::connect(&parsed))
         .await
         .unwrap_or_else(|e| panic!("connect {desc}: {e}"));
     echo_check::<B>(&mut stream, b"tls over a process").await;

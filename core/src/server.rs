@@ -91,7 +91,9 @@ pub struct UnixServer {
     /// `address`: the socket path, or `@name` for a Linux abstract name. Required.
     pub address: UnixAddress,
     /// `mode`: permissions of the socket file, octal (`660`, `0o660`). Default `666`.
-    /// Applied before the socket accepts connections.
+    /// Applied before the socket accepts connections. An abstract name has no file
+    /// and no permissions (anyone on the host can connect): giving `mode` with one
+    /// is a parse error, and this field is then ignored (and not printed).
     pub mode: u32,
     /// `backlog`: the listen queue length. Default 50.
     pub backlog: u32,
@@ -326,6 +328,16 @@ fn unix(args: Arguments<'_, '_>) -> Result<ServerDescription, ParseError> {
     let b = args.bind(UNIX, Positionals::InOrder)?;
     let text = b.required("address", b.non_empty("address")?)?;
     let address = UnixAddress::from_text(&text);
+    if let (UnixAddress::Abstract(_), Some(t)) = (&address, b.text("mode")) {
+        let at = t.offset();
+        return Err(ParseError::new(
+            ParseErrorKind::Conflict,
+            at,
+            format!(
+                "conflicting mode at offset {at}: an abstract socket name has no file, so no permissions restrict it and anyone on the host (in its network namespace) can connect; use a socket path to restrict access"
+            ),
+        ));
+    }
     let mode = b.mode("mode")?.unwrap_or(DEFAULT_UNIX_MODE);
     let backlog = backlog(&b)?;
     let lockfile = b.boolean("lockfile")?;
@@ -458,10 +470,15 @@ impl fmt::Display for ServerDescription {
                 .kw_if(s.interface != "::", "interface", &s.interface)
                 .finish(),
             ServerDescription::Unix(s) => {
-                let default_lock = matches!(s.address, UnixAddress::Path(_));
+                let is_path = matches!(s.address, UnixAddress::Path(_));
+                let default_lock = is_path;
                 Printer::new(f, "unix")
                     .pos(&s.address.to_description_text())
-                    .kw_if(s.mode != DEFAULT_UNIX_MODE, "mode", format!("{:o}", s.mode))
+                    .kw_if(
+                        is_path && s.mode != DEFAULT_UNIX_MODE,
+                        "mode",
+                        format!("{:o}", s.mode),
+                    )
                     .kw_if(s.backlog != DEFAULT_BACKLOG, "backlog", s.backlog)
                     .kw_if(s.lockfile != default_lock, "lockfile", u8::from(s.lockfile))
                     .finish()

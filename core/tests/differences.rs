@@ -935,8 +935,9 @@ fn i_systemd_selector_rules() {
 // (j) ------------------------------------------------------------------------------
 
 /// Twisted: an abstract name is spelled with a leading NUL and the string default
-/// `lockfile=1` must be turned off by hand. strports: `@name` (or NUL), lock file off
-/// by default, and asking for one is a conflict.
+/// `lockfile=1` must be turned off by hand; `mode` is accepted. strports: `@name` (or
+/// NUL), lock file off by default, and asking for one is a conflict; so is `mode`,
+/// which means nothing for a name without a file (anyone on the host can connect).
 #[test]
 fn j_abstract_unix_names() {
     let u = unix_server("unix:@name");
@@ -957,7 +958,7 @@ fn j_abstract_unix_names() {
     for (d, offset) in [
         ("unix:@name:lockfile=1", 20),
         ("unix:@name:lockfile=yes", 20),
-        ("unix:@name:660:50:1", 18),
+        ("unix:@name:backlog=50:lockfile=1", 31),
     ] {
         let e = server_err(d);
         check(&e, ParseErrorKind::Conflict, offset);
@@ -968,6 +969,30 @@ fn j_abstract_unix_names() {
             )
         );
     }
+    for (d, offset) in [
+        ("unix:@name:mode=600", 16),
+        ("unix:@name:mode=666", 16),
+        ("unix:@name:660:50:1", 11),
+        ("unix:\0name:mode=0o600", 16),
+        ("haproxy:unix:@name:mode=600", 24),
+    ] {
+        let e = server_err(d);
+        check(&e, ParseErrorKind::Conflict, offset);
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "conflicting mode at offset {offset}: an abstract socket name has no file, so no permissions restrict it and anyone on the host (in its network namespace) can connect; use a socket path to restrict access"
+            )
+        );
+    }
+    // A path keeps its mode; a mode set in code on an abstract name is not printed.
+    assert_eq!(unix_server("unix:/x:mode=600").mode, 0o600);
+    let mut abstract_server = unix_server("unix:@name");
+    abstract_server.mode = 0o600;
+    assert_eq!(
+        ServerDescription::Unix(abstract_server).to_string(),
+        "unix:@name"
+    );
     let c = unix_client("unix:@name");
     assert_eq!(c.path, UnixAddress::Abstract("name".into()));
     check(

@@ -151,7 +151,14 @@ fn tcp_server() -> BoxedStrategy<TcpServer> {
 fn unix_server() -> BoxedStrategy<UnixServer> {
     (unix_address(), 0..=0o7777u32, backlog(), any::<bool>())
         .prop_map(|(address, mode, backlog, lockfile)| {
-            let lockfile = lockfile && matches!(address, UnixAddress::Path(_));
+            let is_path = matches!(address, UnixAddress::Path(_));
+            let lockfile = lockfile && is_path;
+            // An abstract name takes no mode (it has no file).
+            let mode = if is_path {
+                mode
+            } else {
+                strports_core::DEFAULT_UNIX_MODE
+            };
             UnixServer {
                 address,
                 mode,

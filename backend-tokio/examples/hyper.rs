@@ -42,7 +42,10 @@ pub fn serve_http(listener: Listener) -> Serving {
             Some(b"http/1.1") => builder.http1_only(),
             _ => builder,
         };
-        if let Err(e) = builder.serve_connection(TokioIo::new(stream), service).await {
+        if let Err(e) = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .await
+        {
             eprintln!("{peer}: {e}");
         }
     })

@@ -32,7 +32,8 @@ const LIMIT: Duration = Duration::from_secs(30);
 
 /// `GET /` over `stream` with hyper's HTTP/1.1 client: the response's body.
 async fn get(stream: Stream) -> Result<String, Box<dyn Error + Send + Sync>> {
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     let driver = tokio::spawn(connection);
     let request = Request::get("/")
         .header(HOST, "localhost")

@@ -17,7 +17,10 @@ pub struct Pki {
 
 /// Writes a CA (`ca/ca.pem`) and a server certificate for `localhost` signed by it
 /// (`server.pem`, `server.key`) in `dir`.
-pub fn make_pki(dir: &Path, quote: impl Fn(&str) -> String) -> Result<Pki, Box<dyn Error + Send + Sync>> {
+pub fn make_pki(
+    dir: &Path,
+    quote: impl Fn(&str) -> String,
+) -> Result<Pki, Box<dyn Error + Send + Sync>> {
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let ca_key = KeyPair::generate()?;

@@ -297,7 +297,7 @@ mod tests {
     use super::*;
 
     fn spec(desc: &str) -> CommandSpec {
-        match desc.parse() {
+        match strports_core::Registry::with_programs().parse_client(desc) {
             Ok(strports_core::ClientDescription::Process(p)) => CommandSpec::new(&p),
             other => panic!("{desc}: {other:?}"),
         }

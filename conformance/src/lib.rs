@@ -42,6 +42,7 @@ macro_rules! conformance_tests {
         #[test]
         fn child_process() {
             $crate::child_entry::entry::<$backend>();
+            $crate::cases::run_flavor_child::<$backend>();
         }
 
         $crate::conformance_tests!(@cases $backend;
@@ -108,7 +109,11 @@ macro_rules! conformance_tests {
             process_path_and_env,
             process_stderr_dropped,
             process_stderr_logged,
+            reload_ssl_new_handshakes_get_the_new_certificate,
+            reload_tls_directory_is_rescanned,
+            reload_without_certificates_does_nothing,
             serve_keeps_serving_after_emfile,
+            serve_many_shares_the_limit_and_the_stop,
             serve_abort_ends_every_waiting_connection,
             serve_max_connections_holds_the_rest_in_the_backlog,
             serve_stop_accepting_closes_the_listener_and_keeps_connections,
@@ -119,6 +124,7 @@ macro_rules! conformance_tests {
             stdio_echo_in_child_over_files,
             stdio_echo_in_child_over_pipes,
             stdio_on_terminal_stays_blocking,
+            systemd_every_socket_with_its_name,
             systemd_inet_by_index,
             systemd_inet_by_name,
             systemd_not_activated_is_reported,

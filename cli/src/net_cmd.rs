@@ -7,8 +7,15 @@ use std::num::NonZeroUsize;
 use std::str::FromStr;
 use std::time::Duration;
 
+use std::net::IpAddr;
+
 use clap::{Args, ValueEnum};
+use strports_core::proxy_protocol::{
+    DEFAULT_MAX_PENDING_PER_SOURCE, DEFAULT_MAX_TLV_BYTES, HaproxyOptions, IpNet, Untrusted,
+};
 use strports_core::{ClientDescription, ParseError, Registry, ServerDescription, quote};
+use strports_endpoints::TlsServerOptions;
+use strports_endpoints::tls::DEFAULT_MAX_HANDSHAKES_PER_SOURCE;
 use tracing_subscriber::EnvFilter;
 
 use strports_smol::Smol;
@@ -99,7 +106,11 @@ pub(crate) struct ServeArgs {
     /// Servers (listen --echo/--exec, relay): handle at most N connections at once.
     /// Further connections are not refused:
     /// they wait in the kernel's listen backlog (not accepted) until a connection
-    /// closes. Only refused by the kernel once the backlog is full.
+    /// closes. Only refused by the kernel once the backlog is full. Default: what
+    /// the open-files limit (ulimit -n) allows, counting the descriptors each
+    /// connection needs (1 for --echo, 2 for relay, 3 for --exec) and those of
+    /// TLS handshakes and PROXY headers under way, so that accepting never runs out
+    /// of descriptors.
     #[arg(long, value_name = "N")]
     max_connections: Option<NonZeroUsize>,
     /// Servers (listen --echo/--exec, relay): on SIGINT/SIGTERM, stop accepting at
@@ -113,6 +124,87 @@ pub(crate) struct ServeArgs {
     /// threads than connections). stdio, ssl: and tls: servers run on one thread.
     #[arg(long, value_name = "N")]
     threads: Option<NonZeroUsize>,
+    #[command(flatten)]
+    admission: AdmissionArgs,
+}
+
+/// Options of servers that admit connections through a TLS handshake or a PROXY
+/// header (`ssl:`, `tls:`, `haproxy:`): trust, time limits and per-source caps.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Admission (ssl:, tls:, haproxy:)")]
+pub(crate) struct AdmissionArgs {
+    /// haproxy: servers: believe PROXY headers only from this network (CIDR such as
+    /// 10.0.0.0/8, or one address); repeat for several. Without it every peer is
+    /// believed, as in Twisted: anyone who can connect can claim any address.
+    /// UNIX-socket peers are always trusted.
+    #[arg(long, value_name = "CIDR", value_parser = parse_network)]
+    proxy_trust: Vec<IpNet>,
+    /// haproxy: servers: what to do with a peer outside --proxy-trust: close it
+    /// (reject), or serve it as a direct connection with its own address, no header
+    /// read (direct).
+    #[arg(long, value_enum, value_name = "WHAT", default_value_t = UntrustedChoice::Reject)]
+    proxy_untrusted: UntrustedChoice,
+    /// haproxy: servers: the time a whole PROXY header may take.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "5")]
+    proxy_header_timeout: Duration,
+    /// haproxy: servers: at most N headers pending from one source (an IPv4
+    /// address or an IPv6 /64); more connections from it are closed at once.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PENDING_PER_SOURCE)]
+    max_headers_per_source: usize,
+    /// haproxy: servers: the most bytes of v2 TLVs a connection keeps (NOOP padding
+    /// is dropped and not counted); a header with more is rejected.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_TLV_BYTES)]
+    proxy_max_tlv_bytes: usize,
+    /// ssl:/tls: servers: the time a whole TLS handshake may take.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "10")]
+    tls_handshake_timeout: Duration,
+    /// ssl:/tls: servers: at most N handshakes under way from one source (an IPv4
+    /// address or an IPv6 /64); more connections from it are closed at once.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_HANDSHAKES_PER_SOURCE)]
+    max_handshakes_per_source: usize,
+    /// ssl:, tls: and haproxy: servers: close a connection whose first byte (of
+    /// its ClientHello or PROXY header) has not arrived after SECS seconds.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "3")]
+    first_byte_timeout: Duration,
+}
+
+/// `--proxy-untrusted`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum UntrustedChoice {
+    /// Close the connection.
+    Reject,
+    /// Serve it with its own address, without reading a header.
+    Direct,
+}
+
+impl AdmissionArgs {
+    /// The library's options for `haproxy:` wrappers and TLS handshakes.
+    fn options(&self) -> (HaproxyOptions, TlsServerOptions) {
+        let mut haproxy = HaproxyOptions::default()
+            .with_header_timeout(self.proxy_header_timeout)
+            .with_first_byte_timeout(self.first_byte_timeout)
+            .with_max_pending_per_source(self.max_headers_per_source)
+            .with_max_tlv_bytes(self.proxy_max_tlv_bytes)
+            .with_untrusted(match self.proxy_untrusted {
+                UntrustedChoice::Reject => Untrusted::Reject,
+                UntrustedChoice::Direct => Untrusted::Direct,
+            });
+        if !self.proxy_trust.is_empty() {
+            haproxy = haproxy.with_trusted(self.proxy_trust.iter().copied());
+        }
+        let tls = TlsServerOptions::default()
+            .with_handshake_timeout(self.tls_handshake_timeout)
+            .with_first_byte_timeout(self.first_byte_timeout)
+            .with_max_handshakes_per_source(self.max_handshakes_per_source);
+        (haproxy, tls)
+    }
+}
+
+/// A network (`10.0.0.0/8`, `2001:db8::/32`) or one address (`192.0.2.1`).
+fn parse_network(text: &str) -> Result<IpNet, String> {
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{text:?} is not a network (10.0.0.0/8) or an ip address"))
 }
 
 /// Arguments of `strports listen`.
@@ -222,8 +314,92 @@ fn init_logging(common: &CommonArgs, chatter: Chatter) {
         .init();
 }
 
+/// Descriptors a connection holds: its socket, and for a relay the upstream
+/// socket, for --exec the child's stdin and stdout pipes.
+fn descriptors_per_connection(handler: &Handler) -> usize {
+    match handler {
+        Handler::Echo => 1,
+        Handler::Connect { name: "child", .. } => 3,
+        Handler::Connect { .. } => 2,
+    }
+}
+
+/// The open-files limit (soft), if there is one.
+fn open_files_limit() -> Option<usize> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into `limit`.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) } != 0 {
+        return None;
+    }
+    if limit.rlim_cur == libc::RLIM_INFINITY {
+        return None;
+    }
+    usize::try_from(limit.rlim_cur).ok()
+}
+
+/// The default `--max-connections` under `open_files` descriptors (as HAProxy
+/// derives `maxconn` from `ulimit -n`): after a reserve for the process itself
+/// (standard streams, listeners, logs, files read for TLS: 16 and a sixteenth of
+/// the limit), the descriptors of the connections in a step (`steps`: TLS
+/// handshakes and PROXY headers under way, at most a quarter of the rest, their
+/// limits lowered to fit), and `per_connection` for each connection.
+fn derived_limits(open_files: usize, per_connection: usize, steps: usize) -> (usize, usize) {
+    let spare = open_files.saturating_sub(16 + open_files / 16);
+    let steps = steps.min(spare / 4);
+    let connections = (spare - steps) / per_connection.max(1);
+    (connections.max(1), steps.max(1))
+}
+
+/// How many connections can be in a step (TLS handshake, PROXY header) at once in
+/// `server`, with these options.
+fn step_slots(server: &ServerDescription, options: &ServeOptions) -> usize {
+    match server {
+        ServerDescription::Haproxy(inner) => {
+            options.haproxy.max_pending() + step_slots(inner, options)
+        }
+        ServerDescription::Ssl(_) | ServerDescription::Tls(_) => options.tls.max_handshakes(),
+        _ => 0,
+    }
+}
+
+/// Fills in the default connection limit from the open-files limit (see
+/// [`derived_limits`]) unless `--max-connections` was given.
+fn fit_open_files(server: &ServerDescription, handler: &Handler, options: &mut ServeOptions) {
+    if options.max_connections.is_some() {
+        return;
+    }
+    let Some(open_files) = open_files_limit() else {
+        return;
+    };
+    let per_connection = descriptors_per_connection(handler);
+    let steps = step_slots(server, options);
+    let (connections, steps_fit) = derived_limits(open_files, per_connection, steps);
+    if steps_fit < steps {
+        // Lower the step limits in proportion.
+        let scale = |n: usize| (n * steps_fit / steps).max(1);
+        options.haproxy = options
+            .haproxy
+            .clone()
+            .with_max_pending(scale(options.haproxy.max_pending()));
+        options.tls = options
+            .tls
+            .with_max_handshakes(scale(options.tls.max_handshakes()));
+    }
+    options.max_connections = Some(connections);
+    tracing::debug!(
+        "at most {connections} connections at once (open-files limit {open_files}, \
+         {per_connection} per connection); --max-connections sets another"
+    );
+}
+
 fn serve_options(common: &CommonArgs, serve: &ServeArgs) -> ServeOptions {
+    let (haproxy, tls) = serve.admission.options();
     ServeOptions {
+        haproxy,
+        tls,
         max_connections: serve.max_connections.map(NonZeroUsize::get),
         idle_timeout: common.idle_timeout,
         grace: serve.grace,
@@ -254,7 +430,10 @@ pub(crate) fn run_listen(args: ListenArgs) -> u8 {
     } else {
         None
     };
-    let options = serve_options(&args.common, &args.serve);
+    let mut options = serve_options(&args.common, &args.serve);
+    if let Some(handler) = &handler {
+        fit_open_files(&server, handler, &mut options);
+    }
     let idle = args.common.idle_timeout;
     match (args.common.runtime, handler) {
         (RuntimeChoice::Tokio, Some(h)) => serve::<Tokio>(server, h, options),
@@ -301,7 +480,8 @@ pub(crate) fn run_relay(args: RelayArgs) -> u8 {
         desc: client,
         name: "upstream",
     };
-    let options = serve_options(&args.common, &args.serve);
+    let mut options = serve_options(&args.common, &args.serve);
+    fit_open_files(&server, &handler, &mut options);
     match args.common.runtime {
         RuntimeChoice::Tokio => serve::<Tokio>(server, handler, options),
         RuntimeChoice::Smol => serve::<Smol>(server, handler, options),
@@ -327,6 +507,31 @@ mod tests {
         assert_eq!(level(0, 1, Chatter::Summaries), "warn");
         assert_eq!(level(0, 3, Chatter::Summaries), "off");
         assert_eq!(level(0, 9, Chatter::Quiet), "off");
+    }
+
+    #[test]
+    fn the_default_connection_limit_fits_the_open_files_limit() {
+        // 1024 descriptors, relaying: 1024 - 16 - 64 = 944 spare, 472 connections.
+        assert_eq!(derived_limits(1024, 2, 0), (472, 1));
+        // A TLS server's 256 handshakes fit in a quarter of the spare ones.
+        assert_eq!(derived_limits(1024, 1, 256), (944 - 236, 236));
+        // Tiny limits still allow one connection.
+        assert_eq!(derived_limits(8, 3, 1024), (1, 1));
+        let big = derived_limits(1 << 20, 2, 1280);
+        assert_eq!(big.1, 1280);
+    }
+
+    #[test]
+    fn networks_and_addresses_are_trusted_sources() {
+        assert_eq!(
+            parse_network("10.0.0.0/8").map(|n| n.to_string()),
+            Ok("10.0.0.0/8".to_owned())
+        );
+        assert_eq!(
+            parse_network("192.0.2.1").map(|n| n.to_string()),
+            Ok("192.0.2.1/32".to_owned())
+        );
+        assert!(parse_network("example.com").is_err());
     }
 
     #[test]

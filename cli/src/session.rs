@@ -14,8 +14,11 @@ use std::time::{Duration, Instant};
 
 use event_listener::Event;
 use futures_lite::future;
+use strports_core::proxy_protocol::HaproxyOptions;
 use strports_core::{Address, ClientDescription, ServerDescription};
-use strports_endpoints::{Client, Runtime, Stream, connect as connect_to, listen, serve_with};
+use strports_endpoints::{
+    Client, Listener, Runtime, Server, Stream, TlsServerOptions, connect as connect_to, serve_with,
+};
 use tracing::{debug, info, warn};
 
 use crate::conns::{Conns, LoopGuard, Slot};
@@ -48,8 +51,12 @@ pub(crate) enum Handler {
 }
 
 /// The options of servers (`listen --echo`, `listen --exec`, `relay`).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct ServeOptions {
+    /// For `haproxy:` wrappers: trust, time limits, caps.
+    pub(crate) haproxy: HaproxyOptions,
+    /// For TLS handshakes: time limits, caps.
+    pub(crate) tls: TlsServerOptions,
     /// At most this many connections at once; more wait in the listen backlog.
     pub(crate) max_connections: Option<usize>,
     /// Close a connection with no traffic either way for this long.
@@ -151,7 +158,7 @@ pub(crate) async fn serve<R: CliRuntime>(
         Ok(s) => s,
         Err(e) => return fatal(&format_args!("cannot handle signals: {e}")),
     };
-    let listener = match listen::<R>(&server).await {
+    let listener = match open::<R>(&server, &options).await {
         Ok(l) => l,
         Err(e) => return fatal(&e),
     };
@@ -169,6 +176,7 @@ pub(crate) async fn serve<R: CliRuntime>(
     for index in 1..threads {
         let started = copy_description(&listener, &server).and_then(|desc| {
             let (handler, conns, control) = (handler.clone(), conns.clone(), control.clone());
+            let options = options.clone();
             std::thread::Builder::new()
                 .name(format!("strports-{index}"))
                 .spawn(move || {
@@ -262,6 +270,18 @@ pub(crate) async fn serve<R: CliRuntime>(
     )
     .await;
     EXIT_OK
+}
+
+/// Listens on `server` with the admission options.
+async fn open<R: Runtime>(
+    server: &ServerDescription,
+    options: &ServeOptions,
+) -> io::Result<Listener<R>> {
+    Server::<R>::new(server.clone())
+        .with_haproxy_options(options.haproxy.clone())
+        .with_tls_options(options.tls)
+        .listen()
+        .await
 }
 
 /// Whether every thread can accept from its own copy of the listening socket:
@@ -417,7 +437,7 @@ async fn worker<R: CliRuntime>(
     conns: Arc<Conns>,
     control: Arc<Threads>,
 ) -> u8 {
-    let listener = match listen::<R>(&desc).await {
+    let listener = match open::<R>(&desc, &options).await {
         Ok(l) => l,
         Err(e) => {
             control.fail(format!("server thread {}: {e}", thread.0));
@@ -597,7 +617,7 @@ pub(crate) async fn listen_stdio<R: CliRuntime>(
         Ok(s) => s,
         Err(e) => return fatal(&format_args!("cannot use standard input/output: {e}")),
     };
-    let listener = match listen::<R>(&server).await {
+    let listener = match strports_endpoints::listen::<R>(&server).await {
         Ok(l) => l,
         Err(e) => return fatal(&e),
     };
@@ -622,7 +642,7 @@ pub(crate) async fn listen_stdio<R: CliRuntime>(
 /// terminals and files on a thread, so neither runtime's shutdown can hang on a
 /// blocking read).
 async fn open_stdio<R: Runtime>() -> io::Result<Stream<R>> {
-    let listener = listen::<R>(&ServerDescription::Stdio).await?;
+    let listener = strports_endpoints::listen::<R>(&ServerDescription::Stdio).await?;
     let (stream, _) = listener.accept().await?;
     Ok(stream)
 }

@@ -63,9 +63,11 @@ pub use header::{
     Addresses, Command, Decoded, ProxyHeader, V1_MAX_LEN, V2_FIXED_LEN, V2_MAX_LEN, V2_SIGNATURE,
     Version,
 };
+pub use ipnet::IpNet;
 pub use policy::{
-    DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_PENDING, HEADER_READ_SIZE, HaproxyOptions, Rejection,
-    endpoints,
+    DEFAULT_FIRST_BYTE_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_PENDING,
+    DEFAULT_MAX_PENDING_PER_SOURCE, DEFAULT_MAX_TLV_BYTES, HEADER_READ_SIZE, HaproxyOptions,
+    Rejection, Untrusted, endpoints,
 };
 pub use tlv::{SslTlv, SubTlvs, Tlv};
 

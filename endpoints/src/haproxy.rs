@@ -21,17 +21,30 @@ use std::time::Duration;
 use futures_io::AsyncRead;
 use strports_core::endpoint::Address;
 use strports_core::proxy_protocol::{
-    self, Decoded, Decoder, HEADER_READ_SIZE, HaproxyOptions, Rejection,
+    self, Decoded, Decoder, HEADER_READ_SIZE, HaproxyOptions, Rejection, Untrusted,
 };
 
-use crate::in_flight::Shared;
+use crate::admission::{Admission, RateLimitedLog, Ticket};
+use crate::in_flight::{Shared, Start};
 use crate::runtime::{Runtime, timeout};
 use crate::stream::{Proxied, Stream};
 use crate::wrap::{Accepting, Wrapped};
 
-/// One connection's header being read, under the header timeout; a failure says why
-/// and who the transport's peer was.
-type Handshake<R> = Pin<Box<dyn Future<Output = Result<Proxied<R>, (Rejection, Address)>> + Send>>;
+/// One connection's header being read, under the header timeout; gives the
+/// connection and the address it reports, or says why it failed and who the
+/// transport's peer was.
+type Handshake<R> = Pin<Box<dyn Future<Output = Result<Accepted<R>, (Rejection, Address)>> + Send>>;
+
+/// A connection `accept` returns, with the address it reports.
+type Accepted<R> = (Stream<R>, Address);
+
+/// What reading one header needs to know of the options.
+#[derive(Clone, Copy)]
+struct Limits {
+    header: Duration,
+    first_byte: Duration,
+    max_tlv_bytes: usize,
+}
 
 /// A listener whose connections start with a PROXY header: the `haproxy:` wrapper
 /// around another listener `L`.
@@ -42,16 +55,31 @@ type Handshake<R> = Pin<Box<dyn Future<Output = Result<Proxied<R>, (Rejection, A
 /// wait in the kernel's backlog until a header is done), and polls the unfinished
 /// headers that have bytes or timed out, so a slow client never holds up the
 /// others. Headers progress only while someone is in `accept` (as `serve` always
-/// is). A connection whose header is missing, malformed, too slow or for a datagram
-/// flow is closed, logged (`tracing`, target `strports::haproxy`) and counted in
+/// is).
+///
+/// **Admission.** A peer outside the trusted networks
+/// ([`HaproxyOptions::with_trusted`]) is closed at once, before it takes a pending
+/// slot (or, with [`Untrusted::Direct`], returned as it is, with its own address);
+/// a source (IPv4 address, IPv6 /64) that already has
+/// [`HaproxyOptions::max_pending_per_source`] headers pending is closed at once too;
+/// a connection silent for [`HaproxyOptions::first_byte_timeout`] is closed before
+/// the header timeout. So one source cannot hold every slot.
+///
+/// A connection whose header is missing, malformed, too slow, for a datagram flow
+/// or with more TLV bytes than allowed (`NOOP` padding is dropped, not counted) is
+/// closed, logged (`tracing`, target `strports::haproxy`, at most one line per
+/// second per kind of rejection, with the number held back) and counted in
 /// [`ProxyListener::rejections`]; `accept` only returns connections with a valid
-/// header, as [`Stream::Proxied`]. Cancel-safe: accepted connections and headers in
-/// flight wait in the listener, so a dropped `accept` loses none.
+/// header, as [`Stream::Proxied`] (and untrusted peers under
+/// [`Untrusted::Direct`]). Cancel-safe: accepted connections and headers in flight
+/// wait in the listener, so a dropped `accept` loses none.
 pub struct ProxyListener<R: Runtime, L> {
     inner: Arc<L>,
     options: HaproxyOptions,
     /// The raw accept in progress and the headers being read.
     state: Shared<Accepting<R>, Handshake<R>>,
+    admission: Arc<Admission>,
+    log: RateLimitedLog,
     rejections: AtomicU64,
 }
 
@@ -70,8 +98,10 @@ impl<R: Runtime, L: Wrapped<R>> ProxyListener<R, L> {
     pub fn new(inner: L, options: HaproxyOptions) -> Self {
         ProxyListener {
             inner: Arc::new(inner),
-            options,
             state: Shared::with_limit(options.max_pending()),
+            admission: Admission::new(options.max_pending_per_source()),
+            log: RateLimitedLog::new(),
+            options,
             rejections: AtomicU64::new(0),
         }
     }
@@ -82,8 +112,8 @@ impl<R: Runtime, L: Wrapped<R>> ProxyListener<R, L> {
     }
 
     /// The options it runs with.
-    pub fn options(&self) -> HaproxyOptions {
-        self.options
+    pub fn options(&self) -> &HaproxyOptions {
+        &self.options
     }
 
     /// How many connections it has closed for a bad or missing header.
@@ -100,18 +130,44 @@ impl<R: Runtime, L: Wrapped<R>> ProxyListener<R, L> {
     /// Accepts connections and reads their headers until one is complete.
     /// Cancel-safe: accepted connections wait in the listener, not in the future.
     pub async fn accept(&self) -> io::Result<(Stream<R>, Address)> {
-        let limit = self.options.header_timeout();
+        let options = &self.options;
+        let limits = Limits {
+            header: options.header_timeout(),
+            first_byte: options.first_byte_timeout(),
+            max_tlv_bytes: options.max_tlv_bytes(),
+        };
         let accept = || self.inner.accepting();
-        let step = |(stream, peer): (Stream<R>, Address)| -> Handshake<R> {
-            Box::pin(handshake(stream, peer, limit))
+        let step = |(stream, peer): Accepted<R>| -> Start<Handshake<R>, Accepted<R>, _> {
+            if !options.trusts(&peer) {
+                return match options.untrusted() {
+                    Untrusted::Direct => Start::Ready((stream, peer)),
+                    _ => Start::Refused((Rejection::Untrusted, peer)),
+                };
+            }
+            match self.admission.admit(&peer) {
+                Some(ticket) => Start::Step(Box::pin(handshake(stream, peer, limits, ticket))),
+                None => Start::Refused((
+                    Rejection::SourceBusy {
+                        limit: self.admission.limit(),
+                    },
+                    peer,
+                )),
+            }
         };
         let rejected = |(why, peer): (Rejection, Address)| {
             self.rejections.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(target: "strports::haproxy", %peer, "closed connection: {why}");
+            match self.log.permit(why.kind(), R::now()) {
+                Some(0) => {
+                    tracing::warn!(target: "strports::haproxy", %peer, "closed connection: {why}");
+                }
+                Some(held_back) => tracing::warn!(
+                    target: "strports::haproxy", %peer,
+                    "closed connection: {why} ({held_back} more like it in the last second not logged)"
+                ),
+                None => {}
+            }
         };
-        let proxied = self.state.accept(accept, step, rejected).await?;
-        let source = proxied.source().clone();
-        Ok((Stream::Proxied(Box::new(proxied)), source))
+        self.state.accept(accept, step, rejected).await
     }
 }
 
@@ -121,33 +177,53 @@ impl<R: Runtime, L: Wrapped<R>> AsFd for ProxyListener<R, L> {
     }
 }
 
+/// Reads one header under `limits`, holding `ticket` (the source's slot) until done.
 async fn handshake<R: Runtime>(
     stream: Stream<R>,
     peer: Address,
-    limit: Duration,
-) -> Result<Proxied<R>, (Rejection, Address)> {
-    match timeout::<R, _>(limit, read_header(stream, &peer)).await {
-        Some(Ok(proxied)) => Ok(proxied),
+    limits: Limits,
+    ticket: Ticket,
+) -> Result<Accepted<R>, (Rejection, Address)> {
+    let read = timeout::<R, _>(limits.header, read_header(stream, &peer, limits)).await;
+    drop(ticket);
+    match read {
+        Some(Ok(proxied)) => {
+            let source = proxied.source().clone();
+            Ok((Stream::Proxied(Box::new(proxied)), source))
+        }
         Some(Err(why)) => Err((why, peer)),
-        None => Err((Rejection::TimedOut(limit), peer)),
+        None => Err((Rejection::TimedOut(limits.header), peer)),
     }
 }
 
-/// Reads until the header is complete; keeps the bytes read after it.
+/// Reads until the header is complete (its first byte within the first-byte
+/// timeout); keeps the bytes read after it.
 async fn read_header<R: Runtime>(
     mut stream: Stream<R>,
     peer: &Address,
+    limits: Limits,
 ) -> Result<Proxied<R>, Rejection> {
     let mut decoder = Decoder::new();
     let mut buf = vec![0u8; HEADER_READ_SIZE];
+    let first = poll_fn(|cx| Pin::new(&mut stream).poll_read(cx, &mut buf));
+    let mut n = match timeout::<R, _>(limits.first_byte, first).await {
+        Some(read) => read?,
+        None => return Err(Rejection::Silent(limits.first_byte)),
+    };
     loop {
-        let n = poll_fn(|cx| Pin::new(&mut stream).poll_read(cx, &mut buf)).await?;
         if n == 0 {
             return Err(Rejection::Closed {
                 received: decoder.buffered(),
             });
         }
-        if let Decoded::Done { header, consumed } = decoder.feed(&buf[..n])? {
+        if let Decoded::Done {
+            mut header,
+            consumed,
+        } = decoder.feed(&buf[..n])?
+        {
+            HaproxyOptions::default()
+                .with_max_tlv_bytes(limits.max_tlv_bytes)
+                .keep_tlvs(&mut header)?;
             let (source, destination) =
                 proxy_protocol::endpoints(&header, peer.clone(), || stream.local_addr())?;
             buf.truncate(n);
@@ -157,5 +233,6 @@ async fn read_header<R: Runtime>(
             }
             return Ok(Proxied::new(stream, buf, header, source, destination));
         }
+        n = poll_fn(|cx| Pin::new(&mut stream).poll_read(cx, &mut buf)).await?;
     }
 }

@@ -21,6 +21,19 @@ use futures_util::stream::{FuturesUnordered, Stream};
 /// for one to end.
 pub const MAX_IN_FLIGHT: usize = 256;
 
+/// What a listener does with a raw connection it accepted: start its step, or
+/// settle it at once without taking a slot among the steps in flight (a peer that
+/// is served as it is, or turned away by admission control).
+#[derive(Debug)]
+pub enum Start<S, U, E> {
+    /// Run this step (it takes a slot until it ends).
+    Step(S),
+    /// Return this connection as it is.
+    Ready(U),
+    /// Turn the connection away (it is given to the `failed` function).
+    Refused(E),
+}
+
 /// The raw accept in progress (an `A`), the steps in flight (each an `S`; by
 /// default the same type) and the tasks waiting in `accept`.
 pub struct InFlight<A, S = A> {
@@ -81,8 +94,9 @@ where
     S: Future<Output = Result<U, E>>,
 {
     /// The next connection whose step succeeded. `accept` starts a raw accept, `step`
-    /// starts the step on an accepted connection, and `failed` is told of each step
-    /// that failed (its connection is dropped). A raw accept error is returned as is.
+    /// says what to do with an accepted connection (usually: start its step), and
+    /// `failed` is told of each step that failed or connection refused (its
+    /// connection is dropped). A raw accept error is returned as is.
     ///
     /// Only the steps woken since the last call are polled (a [`FuturesUnordered`]),
     /// so a call costs the same with one step in flight or with a full set of silent
@@ -93,7 +107,7 @@ where
         &mut self,
         cx: &mut Context<'_>,
         mut accept: impl FnMut() -> A,
-        mut step: impl FnMut(T) -> S,
+        mut step: impl FnMut(T) -> Start<S, U, E>,
         mut failed: impl FnMut(E),
     ) -> Poll<io::Result<U>> {
         let result = 'found: loop {
@@ -114,8 +128,14 @@ where
                 match Pin::new(accepting).poll(cx) {
                     Poll::Ready(Ok(accepted)) => {
                         self.accepting = None;
-                        self.steps.push(step(accepted));
-                        added = true;
+                        match step(accepted) {
+                            Start::Step(s) => {
+                                self.steps.push(s);
+                                added = true;
+                            }
+                            Start::Ready(done) => break 'found Ok(done),
+                            Start::Refused(e) => failed(e),
+                        }
                     }
                     Poll::Ready(Err(e)) => {
                         self.accepting = None;
@@ -179,7 +199,7 @@ impl<A, S> Shared<A, S> {
         A: Future<Output = io::Result<T>> + Unpin,
         S: Future<Output = Result<U, E>>,
         FA: FnMut() -> A,
-        FS: FnMut(T) -> S,
+        FS: FnMut(T) -> Start<S, U, E>,
         FF: FnMut(E),
     {
         Accept {
@@ -213,7 +233,7 @@ where
     A: Future<Output = io::Result<T>> + Unpin,
     S: Future<Output = Result<U, E>>,
     FA: FnMut() -> A,
-    FS: FnMut(T) -> S,
+    FS: FnMut(T) -> Start<S, U, E>,
     FF: FnMut(E),
 {
     type Output = io::Result<U>;
@@ -245,6 +265,11 @@ mod tests {
 
     use super::*;
 
+    /// A step function for `poll_next` from one giving the step's future.
+    fn starting<T, S, U, E>(mut f: impl FnMut(T) -> S) -> impl FnMut(T) -> Start<S, U, E> {
+        move |t| Start::Step(f(t))
+    }
+
     type Step = Pin<Box<dyn Future<Output = io::Result<u32>>>>;
 
     /// Polls once with `queued` raw connections ready (then accept waits), steps
@@ -267,13 +292,13 @@ mod tests {
                     Box::pin(pending())
                 }
             },
-            |i| -> Step {
+            starting(|i| -> Step {
                 if good(i) {
                     Box::pin(ready(Ok(i)))
                 } else {
                     Box::pin(ready(Err(io::Error::other("bad handshake"))))
                 }
-            },
+            }),
             |_| *failures += 1,
         )
     }
@@ -338,7 +363,7 @@ mod tests {
                 accepts.set(accepts.get() + 1);
                 Box::pin(ready(Ok(accepts.get())))
             },
-            |i| -> Step {
+            starting(|i| -> Step {
                 let outcomes = outcomes.clone();
                 Box::pin(poll_fn(move |cx| {
                     outcomes.polls.set(outcomes.polls.get() + 1);
@@ -351,7 +376,7 @@ mod tests {
                         }
                     }
                 }))
-            },
+            }),
             |_| *failures += 1,
         )
     }
@@ -438,7 +463,7 @@ mod tests {
                         _ => Box::pin(ready(Err(io::Error::from_raw_os_error(24)))),
                     }
                 },
-                |i| -> Step { Box::pin(ready(Ok(i))) },
+                starting(|i| -> Step { Box::pin(ready(Ok(i))) }),
                 |_| panic!("no step fails"),
             )
         };
@@ -461,7 +486,7 @@ mod tests {
         let got = in_flight.poll_next(
             &mut cx,
             || -> Step { Box::pin(ready(Err(io::ErrorKind::ConnectionAborted.into()))) },
-            |i| -> Step { Box::pin(ready(Ok(i))) },
+            starting(|i| -> Step { Box::pin(ready(Ok(i))) }),
             |_| panic!("no step ran"),
         );
         match got {
@@ -502,7 +527,7 @@ mod tests {
                 Poll::Pending
             }))
         };
-        let step = |i| -> SendStep { Box::pin(ready(Ok(i))) };
+        let step = |i| -> Start<SendStep, u32, io::Error> { Start::Step(Box::pin(ready(Ok(i)))) };
         let (first, second) = (Arc::new(Counter::default()), Arc::new(Counter::default()));
         let (first_waker, second_waker) = (Waker::from(first.clone()), Waker::from(second.clone()));
 

@@ -16,7 +16,7 @@ use strports_core::tls::rustls::{CommonState, ConnectionCommon};
 
 use crate::io::{Duplex, Io};
 use crate::process::ProcessStream;
-use crate::runtime::Runtime;
+use crate::runtime::{Interest, Runtime};
 use crate::stdio::StdioStream;
 
 /// A TLS stream (`ssl:`, `tls:`) over another [`Stream`], client or server side
@@ -235,6 +235,25 @@ impl<R: Runtime> Stream<R> {
             }
             Stream::Proxied(p) => p.inner.set_unclean(),
             _ => {}
+        }
+    }
+
+    /// Waits until a read would not wait: bytes (or EOF) have arrived from the
+    /// peer. Nothing is taken from the stream. Used to bound how long a peer may stay
+    /// silent before its first byte; streams that are not sockets (and TLS
+    /// streams) are ready at once.
+    pub(crate) async fn readable(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s
+                .io(Interest::Read, strports_sys::tcp::peek_readable)
+                .await
+                .map(drop),
+            Stream::Unix(s) => s
+                .io(Interest::Read, strports_sys::tcp::peek_readable)
+                .await
+                .map(drop),
+            Stream::Proxied(p) if p.leftover.is_empty() => Box::pin(p.inner.readable()).await,
+            _ => Ok(()),
         }
     }
 

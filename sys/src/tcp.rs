@@ -191,6 +191,15 @@ pub fn connected_at_once(socket: &impl AsFd) -> bool {
     SockRef::from(socket).peer_addr().is_ok()
 }
 
+/// Whether a byte can be read from a connected stream socket (TCP or UNIX) without
+/// taking it: `Ok(true)` when data or EOF is waiting, `WouldBlock` while there is
+/// nothing yet (a non-blocking socket), so a runtime's I/O loop can wait for a
+/// peer's first byte without consuming it.
+pub fn peek_readable(socket: &impl AsFd) -> io::Result<bool> {
+    let mut byte = [std::mem::MaybeUninit::<u8>::uninit()];
+    SockRef::from(socket).peek(&mut byte).map(|_| true)
+}
+
 /// The IP address of a client `host` that is an IP literal (`127.0.0.1`, `::1`,
 /// `[::1]`), connected to without any resolver; `None` for a name.
 ///

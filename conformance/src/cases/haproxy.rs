@@ -65,7 +65,11 @@ fn v2(addresses: Addresses) -> (ProxyHeader, Vec<u8>) {
 fn v2_header(header: ProxyHeader) -> (ProxyHeader, Vec<u8>) {
     let bytes = encode_v2(&header).expect("encode v2");
     match strports_core::proxy_protocol::decode(&bytes) {
-        Ok(strports_core::proxy_protocol::Decoded::Done { header, .. }) => (header, bytes),
+        Ok(strports_core::proxy_protocol::Decoded::Done { mut header, .. }) => {
+            // What the listener keeps: NOOP padding is dropped.
+            header.tlvs.retain(|tlv| tlv.kind != Tlv::NOOP);
+            (header, bytes)
+        }
         other => panic!("test header does not decode: {other:?}"),
     }
 }

@@ -12,6 +12,7 @@ use strports_core::{ClientDescription, ServerDescription};
 use strports_endpoints::runtime::{Runtime, Spawn};
 use strports_endpoints::{
     Connector, Listener, ServeOptions, Server, Serving, Stream, TlsAcceptorStep, TlsListener,
+    TlsServerOptions,
 };
 
 /// How long one case may run before it fails.
@@ -78,6 +79,12 @@ pub trait Backend: Sized + 'static {
     fn listen_with_tls_timeout(
         desc: &ServerDescription,
         timeout: Duration,
+    ) -> impl Future<Output = io::Result<Self::Listener>> + Send;
+    /// `Server::new(desc).with_haproxy_options(haproxy).with_tls_options(tls).listen()`.
+    fn listen_with_options(
+        desc: &ServerDescription,
+        haproxy: HaproxyOptions,
+        tls: TlsServerOptions,
     ) -> impl Future<Output = io::Result<Self::Listener>> + Send;
     /// `listener.proxy_rejections()`: connections its `haproxy:` wrappers closed.
     fn proxy_rejections(listener: &Self::Listener) -> u64;
@@ -226,6 +233,18 @@ impl<F: Flavor> Backend for F {
     ) -> io::Result<Self::Listener> {
         Server::<F::Rt>::new(desc.clone())
             .with_tls_handshake_timeout(timeout)
+            .listen()
+            .await
+    }
+
+    async fn listen_with_options(
+        desc: &ServerDescription,
+        haproxy: HaproxyOptions,
+        tls: TlsServerOptions,
+    ) -> io::Result<Self::Listener> {
+        Server::<F::Rt>::new(desc.clone())
+            .with_haproxy_options(haproxy)
+            .with_tls_options(tls)
             .listen()
             .await
     }

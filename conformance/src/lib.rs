@@ -47,6 +47,9 @@ macro_rules! conformance_tests {
 
         $crate::conformance_tests!(@cases $backend;
             // Keep sorted; one line per case in `cases`.
+            admission_first_byte_deadline_drops_silent_clients,
+            admission_haproxy_silent_source_cannot_keep_others_out,
+            admission_tls_silent_source_cannot_keep_others_out,
             connect_bind_address,
             connect_closed_port_is_refused,
             connect_ip_literal_skips_resolver,
@@ -87,11 +90,13 @@ macro_rules! conformance_tests {
             haproxy_interop_real_haproxy,
             haproxy_max_pending_holds_further_connections_in_the_backlog,
             haproxy_nested_haproxy_reads_two_headers,
+            haproxy_noop_tlvs_dropped_and_oversized_tlvs_rejected,
             haproxy_payload_in_same_write_as_header,
             haproxy_serve_echo_round_trip,
             haproxy_slow_client_does_not_block_others,
             haproxy_ssl_header_before_tls_handshake,
             haproxy_unix_listener,
+            haproxy_trust_list_decides_whose_header_counts,
             haproxy_v1_tcp4,
             haproxy_v1_tcp6,
             haproxy_v2_local_reports_real_addresses,
@@ -100,6 +105,8 @@ macro_rules! conformance_tests {
             haproxy_v2_unix_with_tlvs,
             leaks_ten_thousand_connections_return_every_descriptor,
             listen_port_zero_reports_real_port,
+            process_drop_ends_grandchildren,
+            process_drop_kills_what_ignores_sigterm_after_the_grace,
             process_drop_reaps_child,
             process_echo_through_cat,
             process_exit_status_is_an_error,
@@ -124,6 +131,7 @@ macro_rules! conformance_tests {
             stdio_echo_in_child_over_files,
             stdio_echo_in_child_over_pipes,
             stdio_on_terminal_stays_blocking,
+            systemd_environment_is_consumed,
             systemd_every_socket_with_its_name,
             systemd_inet_by_index,
             systemd_inet_by_name,
@@ -173,6 +181,7 @@ macro_rules! conformance_tests {
             unix_many_concurrent_clients,
             unix_mode_set_before_first_accept,
             unix_stale_lock_keeps_non_socket_file,
+            unix_stale_lock_with_live_server_is_refused,
             unix_stale_socket_reclaimed,
         );
     };

@@ -57,6 +57,7 @@
 //! non-blocking.
 
 pub mod accept;
+pub mod admission;
 #[cfg(feature = "axum")]
 mod axum_listener;
 pub mod connect;
@@ -89,9 +90,9 @@ pub use runtime::{Child, ChildStdio, Descriptor, Interest, Runtime, Spawn};
 pub use serve::{ServeOptions, Serving, serve, serve_many, serve_many_with, serve_with};
 pub use stdio::{StdioListener, StdioStream};
 pub use stream::{Proxied, Stream, TlsStream};
-pub use systemd::{SystemdSocket, listen_systemd};
 pub use strports_core::proxy_protocol::HaproxyOptions;
-pub use tls::{DEFAULT_HANDSHAKE_TIMEOUT, TlsAcceptorStep, TlsListener};
+pub use systemd::{SystemdSocket, listen_systemd};
+pub use tls::{DEFAULT_HANDSHAKE_TIMEOUT, TlsAcceptorStep, TlsListener, TlsServerOptions};
 
 #[doc(hidden)]
 pub use strports_core as __core;

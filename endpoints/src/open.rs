@@ -13,7 +13,6 @@ use std::time::Duration;
 use strports_core::endpoint::{ClientEndpoint, Lookup, ResolveFuture, Resolver, ServerEndpoint};
 use strports_core::proxy_protocol::HaproxyOptions;
 use strports_core::{ClientDescription, ServerDescription};
-use strports_sys::tls::DEFAULT_HANDSHAKE_TIMEOUT;
 
 use crate::plan::{ClientTlsCache, ClientTransport};
 
@@ -23,7 +22,7 @@ use crate::route::ClientRoute;
 use crate::runtime::Runtime;
 use crate::stdio::StdioListener;
 use crate::stream::Stream;
-use crate::tls::TlsListener;
+use crate::tls::{TlsListener, TlsServerOptions};
 
 /// A boxed future (boxed where descriptions nest).
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = io::Result<T>> + Send + 'a>>;
@@ -37,20 +36,25 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = io::Result<T>> + Send + 'a>>
 /// The socket is set up by `strports-sys` and then registered with the runtime's
 /// reactor. A `tcp` interface that is a host name is resolved on the blocking pool.
 pub async fn listen<R: Runtime>(desc: &ServerDescription) -> io::Result<Listener<R>> {
-    listen_with(desc, HaproxyOptions::default(), DEFAULT_HANDSHAKE_TIMEOUT).await
+    listen_with(
+        desc,
+        &HaproxyOptions::default(),
+        TlsServerOptions::default(),
+    )
+    .await
 }
 
 /// Listens as `desc` says, with `options` for every `haproxy:` wrapper in it and
-/// `tls_timeout` for the handshakes of an `ssl:` or `tls:` server in it.
+/// `tls` for the handshakes of an `ssl:` or `tls:` server in it.
 ///
 /// The `haproxy:` wrapper applies to the raw accepted transport: for
 /// `haproxy:ssl:...` the PROXY header comes before the TLS handshake, so TLS wraps
 /// the [`ProxyListener`]'s streams rather than the other way round.
-fn listen_with<R: Runtime>(
-    desc: &ServerDescription,
-    options: HaproxyOptions,
-    tls_timeout: Duration,
-) -> BoxFuture<'_, Listener<R>> {
+fn listen_with<'a, R: Runtime>(
+    desc: &'a ServerDescription,
+    options: &'a HaproxyOptions,
+    tls: TlsServerOptions,
+) -> BoxFuture<'a, Listener<R>> {
     Box::pin(async move {
         match desc {
             ServerDescription::Tcp(tcp) | ServerDescription::Tcp6(tcp) => {
@@ -78,7 +82,7 @@ fn listen_with<R: Runtime>(
             )),
             ServerDescription::Ssl(_) | ServerDescription::Tls(_) => {
                 let (raw, step) = crate::tls::plain_listen::<R>(desc).await?;
-                let step = step.with_timeout(tls_timeout);
+                let step = step.with_options(tls);
                 Ok(Listener::Tls(
                     TlsListener::new(Listener::Tcp(raw), step).built_from(desc),
                 ))
@@ -88,16 +92,17 @@ fn listen_with<R: Runtime>(
                     // The header comes before the TLS handshake: read it on the plain
                     // transport, then run the handshake on the proxied streams.
                     let (raw, step) = crate::tls::plain_listen::<R>(inner).await?;
-                    let proxied = ProxyListener::new(Listener::Tcp(raw), options);
-                    let step = step.with_timeout(tls_timeout);
+                    let proxied = ProxyListener::new(Listener::Tcp(raw), options.clone());
+                    let step = step.with_options(tls);
                     return Ok(Listener::Tls(
                         TlsListener::new(Listener::Haproxy(Box::new(proxied)), step)
                             .built_from(inner),
                     ));
                 }
-                let inner = listen_with(inner, options, tls_timeout).await?;
+                let inner = listen_with(inner, options, tls).await?;
                 Ok(Listener::Haproxy(Box::new(ProxyListener::new(
-                    inner, options,
+                    inner,
+                    options.clone(),
                 ))))
             }
             other => Err(strports_sys::unsupported(other.type_name())),
@@ -111,7 +116,7 @@ fn listen_with<R: Runtime>(
 pub struct Server<R: Runtime> {
     desc: ServerDescription,
     haproxy: HaproxyOptions,
-    tls_handshake_timeout: Duration,
+    tls: TlsServerOptions,
     _runtime: PhantomData<fn() -> R>,
 }
 
@@ -119,8 +124,8 @@ impl<R: Runtime> Clone for Server<R> {
     fn clone(&self) -> Self {
         Server {
             desc: self.desc.clone(),
-            haproxy: self.haproxy,
-            tls_handshake_timeout: self.tls_handshake_timeout,
+            haproxy: self.haproxy.clone(),
+            tls: self.tls,
             _runtime: PhantomData,
         }
     }
@@ -131,7 +136,7 @@ impl<R: Runtime> fmt::Debug for Server<R> {
         f.debug_struct("Server")
             .field("desc", &self.desc)
             .field("haproxy", &self.haproxy)
-            .field("tls_handshake_timeout", &self.tls_handshake_timeout)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -142,13 +147,14 @@ impl<R: Runtime> Server<R> {
         Server {
             desc,
             haproxy: HaproxyOptions::default(),
-            tls_handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            tls: TlsServerOptions::default(),
             _runtime: PhantomData,
         }
     }
 
-    /// This server with `options` for its `haproxy:` wrappers (the header timeout,
-    /// the most headers read at once). Descriptions without `haproxy:` ignore them.
+    /// This server with `options` for its `haproxy:` wrappers (trusted networks,
+    /// timeouts, the most headers read at once, in all and per source, TLV bytes
+    /// kept). Descriptions without `haproxy:` ignore them.
     pub fn with_haproxy_options(mut self, options: HaproxyOptions) -> Self {
         self.haproxy = options;
         self
@@ -156,9 +162,17 @@ impl<R: Runtime> Server<R> {
 
     /// This server with `timeout` as the limit of each TLS handshake of an `ssl:` or
     /// `tls:` description (also under `haproxy:`), instead of
-    /// [`DEFAULT_HANDSHAKE_TIMEOUT`]. Descriptions without TLS ignore it.
+    /// [`DEFAULT_HANDSHAKE_TIMEOUT`](crate::DEFAULT_HANDSHAKE_TIMEOUT). Descriptions without TLS ignore it.
     pub fn with_tls_handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.tls_handshake_timeout = timeout;
+        self.tls = self.tls.with_handshake_timeout(timeout);
+        self
+    }
+
+    /// This server with `options` for the handshakes of an `ssl:` or `tls:`
+    /// description (also under `haproxy:`): time limits, and how many handshakes
+    /// may run at once, in all and per source. Descriptions without TLS ignore them.
+    pub fn with_tls_options(mut self, options: TlsServerOptions) -> Self {
+        self.tls = options;
         self
     }
 
@@ -169,7 +183,7 @@ impl<R: Runtime> Server<R> {
 
     /// Starts listening (see [`listen`]).
     pub fn listen(&self) -> impl Future<Output = io::Result<Listener<R>>> + Send + '_ {
-        listen_with(&self.desc, self.haproxy, self.tls_handshake_timeout)
+        listen_with(&self.desc, &self.haproxy, self.tls)
     }
 }
 

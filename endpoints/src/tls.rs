@@ -29,7 +29,8 @@ use strports_sys::tls::{ClientTls, handshake_outcome};
 use crate::plan::ClientTlsCache;
 use crate::reload::Reloader;
 
-use crate::in_flight::Shared;
+use crate::admission::{Admission, RateLimitedLog};
+use crate::in_flight::{Shared, Start};
 use crate::io::Io;
 use crate::runtime::{Interest, Runtime, timeout};
 use crate::stream::{Stream, TlsStream};
@@ -49,7 +50,104 @@ pub use strports_sys::tls::DEFAULT_HANDSHAKE_TIMEOUT;
 #[derive(Clone)]
 pub struct TlsAcceptorStep {
     config: Arc<ArcSwap<ServerConfig>>,
-    timeout: Duration,
+    options: TlsServerOptions,
+}
+
+/// How long a TLS client may stay silent after its connection is accepted before
+/// the first byte of its ClientHello arrives, unless [`TlsServerOptions`] say
+/// otherwise: 3 s (the same as a PROXY header's first byte).
+pub const DEFAULT_FIRST_BYTE_TIMEOUT: Duration =
+    strports_core::proxy_protocol::DEFAULT_FIRST_BYTE_TIMEOUT;
+
+/// How many TLS handshakes a server runs at once, unless [`TlsServerOptions`] say
+/// otherwise: 256. Beyond it, new connections wait in the kernel's backlog.
+pub const DEFAULT_MAX_HANDSHAKES: usize = crate::in_flight::MAX_IN_FLIGHT;
+
+/// How many TLS handshakes from one source (an IPv4 address or an IPv6 /64) a
+/// server runs at once, unless [`TlsServerOptions`] say otherwise: 32. A connection
+/// beyond it is closed at once, so one source cannot take every handshake slot.
+pub const DEFAULT_MAX_HANDSHAKES_PER_SOURCE: usize = 32;
+
+/// Limits of a TLS server's handshakes (`ssl:`, `tls:`, also under `haproxy:`),
+/// set with `Server::with_tls_options`.
+///
+/// ```
+/// use std::time::Duration;
+/// use strports_endpoints::tls::TlsServerOptions;
+///
+/// let options = TlsServerOptions::default()
+///     .with_handshake_timeout(Duration::from_secs(5))
+///     .with_max_handshakes_per_source(8);
+/// assert_eq!(options.max_handshakes_per_source(), 8);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TlsServerOptions {
+    handshake_timeout: Duration,
+    first_byte_timeout: Duration,
+    max_handshakes: usize,
+    max_handshakes_per_source: usize,
+}
+
+impl Default for TlsServerOptions {
+    fn default() -> Self {
+        TlsServerOptions {
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            first_byte_timeout: DEFAULT_FIRST_BYTE_TIMEOUT,
+            max_handshakes: DEFAULT_MAX_HANDSHAKES,
+            max_handshakes_per_source: DEFAULT_MAX_HANDSHAKES_PER_SOURCE,
+        }
+    }
+}
+
+impl TlsServerOptions {
+    /// These options with `timeout` as the limit of a whole handshake (see
+    /// [`DEFAULT_HANDSHAKE_TIMEOUT`]).
+    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// These options with `timeout` as the time the ClientHello's first byte may
+    /// take (see [`DEFAULT_FIRST_BYTE_TIMEOUT`]; never more than the handshake
+    /// timeout).
+    pub fn with_first_byte_timeout(mut self, timeout: Duration) -> Self {
+        self.first_byte_timeout = timeout;
+        self
+    }
+
+    /// These options with at most `max` handshakes at once (at least 1; see
+    /// [`DEFAULT_MAX_HANDSHAKES`]).
+    pub fn with_max_handshakes(mut self, max: usize) -> Self {
+        self.max_handshakes = max.max(1);
+        self
+    }
+
+    /// These options with at most `max` handshakes from one source at once (at
+    /// least 1; see [`DEFAULT_MAX_HANDSHAKES_PER_SOURCE`]).
+    pub fn with_max_handshakes_per_source(mut self, max: usize) -> Self {
+        self.max_handshakes_per_source = max.max(1);
+        self
+    }
+
+    /// The limit of a whole handshake.
+    pub fn handshake_timeout(&self) -> Duration {
+        self.handshake_timeout
+    }
+
+    /// The limit of the wait for the ClientHello's first byte.
+    pub fn first_byte_timeout(&self) -> Duration {
+        self.first_byte_timeout.min(self.handshake_timeout)
+    }
+
+    /// How many handshakes run at once at most.
+    pub fn max_handshakes(&self) -> usize {
+        self.max_handshakes
+    }
+
+    /// How many handshakes from one source run at once at most.
+    pub fn max_handshakes_per_source(&self) -> usize {
+        self.max_handshakes_per_source
+    }
 }
 
 impl TlsAcceptorStep {
@@ -57,7 +155,7 @@ impl TlsAcceptorStep {
     pub fn new(config: Arc<ServerConfig>) -> TlsAcceptorStep {
         TlsAcceptorStep {
             config: Arc::new(ArcSwap::new(config)),
-            timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            options: TlsServerOptions::default(),
         }
     }
 
@@ -78,21 +176,45 @@ impl TlsAcceptorStep {
 
     /// The same step with another handshake time limit.
     pub fn with_timeout(mut self, timeout: Duration) -> TlsAcceptorStep {
-        self.timeout = timeout;
+        self.options = self.options.with_handshake_timeout(timeout);
+        self
+    }
+
+    /// The same step with `options` (time limits; a [`TlsListener`] takes its limits
+    /// of handshakes at once from its step).
+    pub fn with_options(mut self, options: TlsServerOptions) -> TlsAcceptorStep {
+        self.options = options;
         self
     }
 
     /// The handshake time limit.
     pub fn timeout(&self) -> Duration {
-        self.timeout
+        self.options.handshake_timeout()
+    }
+
+    /// The options it runs with.
+    pub fn options(&self) -> &TlsServerOptions {
+        &self.options
     }
 
     /// Runs the server handshake on `raw`; gives [`Stream::Tls`]. Errors are those of
-    /// [`handshake_outcome`]; a peer too slow fails with [`io::ErrorKind::TimedOut`].
-    pub async fn handshake<R: Runtime>(&self, raw: Stream<R>) -> io::Result<Stream<R>> {
+    /// [`handshake_outcome`]; a peer too slow fails with [`io::ErrorKind::TimedOut`],
+    /// also one that sends nothing within the first-byte timeout.
+    pub async fn handshake<R: Runtime>(&self, mut raw: Stream<R>) -> io::Result<Stream<R>> {
+        let first_byte = self.options.first_byte_timeout();
+        match timeout::<R, _>(first_byte, raw.readable()).await {
+            Some(ready) => ready?,
+            None => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("tls handshake: no byte from the client within {first_byte:?}"),
+                ));
+            }
+        }
+        let limit = self.options.handshake_timeout();
         let acceptor = TlsAcceptor::from(self.config.load_full());
-        let outcome = timeout::<R, _>(self.timeout, acceptor.accept(raw)).await;
-        let s = handshake_outcome(outcome, self.timeout)?;
+        let outcome = timeout::<R, _>(limit, acceptor.accept(raw)).await;
+        let s = handshake_outcome(outcome, limit)?;
         Ok(Stream::Tls(Box::new(TlsStream::new(
             futures_rustls::TlsStream::Server(s),
         ))))
@@ -102,7 +224,7 @@ impl TlsAcceptorStep {
 impl fmt::Debug for TlsAcceptorStep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TlsAcceptorStep")
-            .field("timeout", &self.timeout)
+            .field("options", &self.options)
             .finish_non_exhaustive()
     }
 }
@@ -111,10 +233,15 @@ impl fmt::Debug for TlsAcceptorStep {
 /// [`accept`](TlsListener::accept) returns them: the `ssl:` and `tls:` servers.
 ///
 /// Handshakes run concurrently, inside `accept`: each call accepts every raw
-/// connection that is ready (up to 256 in flight) and polls the unfinished
-/// handshakes that were woken, so a slow peer, or one sending garbage, never holds
-/// up the others. A failed or timed-out handshake is logged (`tracing`, debug
-/// level), counted ([`failed_handshakes`](TlsListener::failed_handshakes)), and its
+/// connection that is ready (up to [`TlsServerOptions::max_handshakes`] in flight,
+/// 256 by default) and polls the unfinished handshakes that were woken, so a slow
+/// peer, or one sending garbage, never holds up the others. A source (IPv4 address,
+/// IPv6 /64) with [`TlsServerOptions::max_handshakes_per_source`] handshakes under
+/// way has its further connections closed at once (logged at warn level, at most
+/// once a second), and a client silent for the first-byte timeout is dropped well
+/// before the handshake timeout, so one source cannot take every slot. A failed or
+/// timed-out handshake is logged (`tracing`, debug level, at most once a second),
+/// counted ([`failed_handshakes`](TlsListener::failed_handshakes)), and its
 /// connection dropped. Handshakes progress only while someone is in `accept` (as
 /// `serve` always is). Cancel-safe: a dropped `accept` loses no connection.
 pub struct TlsListener<R: Runtime, L> {
@@ -122,6 +249,8 @@ pub struct TlsListener<R: Runtime, L> {
     step: TlsAcceptorStep,
     /// The raw accept in progress and the handshakes in flight.
     state: Shared<Accepting<R>>,
+    admission: Arc<Admission>,
+    log: RateLimitedLog,
     failed: AtomicU64,
     /// The `ssl:`/`tls:` description the step's config was built from, when it
     /// was (see [`reloader`](TlsListener::reloader)).
@@ -129,12 +258,16 @@ pub struct TlsListener<R: Runtime, L> {
 }
 
 impl<R: Runtime, L: Wrapped<R>> TlsListener<R, L> {
-    /// Runs `step`'s handshake on every connection `raw` accepts.
+    /// Runs `step`'s handshake on every connection `raw` accepts, with the limits
+    /// of the step's [`options`](TlsAcceptorStep::options).
     pub fn new(raw: L, step: TlsAcceptorStep) -> Self {
+        let options = *step.options();
         TlsListener {
             raw: Arc::new(raw),
             step,
-            state: Shared::default(),
+            state: Shared::with_limit(options.max_handshakes()),
+            admission: Admission::new(options.max_handshakes_per_source()),
+            log: RateLimitedLog::new(),
             failed: AtomicU64::new(0),
             source: None,
         }
@@ -161,13 +294,38 @@ impl<R: Runtime, L: Wrapped<R>> TlsListener<R, L> {
     /// The next connection whose handshake succeeded, with the peer's address.
     pub async fn accept(&self) -> io::Result<(Stream<R>, Address)> {
         let accept = || self.raw.accepting();
-        let step = |(stream, peer): (Stream<R>, Address)| -> Accepting<R> {
+        let step = |(stream, peer): (Stream<R>, Address)| {
+            let Some(ticket) = self.admission.admit(&peer) else {
+                return Start::Refused(io::Error::other(SourceBusy {
+                    peer,
+                    limit: self.admission.limit(),
+                }));
+            };
             let step = self.step.clone();
-            Box::pin(async move { Ok((step.handshake(stream).await?, peer)) })
+            let handshake: Accepting<R> = Box::pin(async move {
+                let done = step.handshake(stream).await;
+                drop(ticket);
+                Ok((done?, peer))
+            });
+            Start::Step(handshake)
         };
         let failed = |e: io::Error| {
             self.failed.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(error = %e, "strports: tls handshake failed; connection dropped");
+            let refused = e.get_ref().is_some_and(|e| e.is::<SourceBusy>());
+            let kind = if refused { "refused" } else { "failed" };
+            let Some(held_back) = self.log.permit(kind, R::now()) else {
+                return;
+            };
+            if refused {
+                tracing::warn!(
+                    "strports: {e}; connection closed ({held_back} more in the last second not logged)"
+                );
+            } else {
+                tracing::debug!(
+                    error = %e,
+                    "strports: tls handshake failed; connection dropped ({held_back} more in the last second not logged)"
+                );
+            }
         };
         self.state.accept(accept, step, failed).await
     }
@@ -202,6 +360,26 @@ impl<R: Runtime, L: Wrapped<R>> AsFd for TlsListener<R, L> {
         self.raw.as_fd()
     }
 }
+
+/// A connection turned away because its source had the most handshakes allowed
+/// under way.
+#[derive(Debug)]
+struct SourceBusy {
+    peer: Address,
+    limit: usize,
+}
+
+impl fmt::Display for SourceBusy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "too many tls handshakes under way from the source of {} (limit {})",
+            self.peer, self.limit
+        )
+    }
+}
+
+impl std::error::Error for SourceBusy {}
 
 /// The two halves of an `ssl:` or `tls:` server: its plain TCP listener and the TLS
 /// step to run on each connection, both set up on the blocking pool (config files,

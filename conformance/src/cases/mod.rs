@@ -1,6 +1,7 @@
 //! Case bodies: `pub async fn case_name<B: Backend>()`, one per behaviour. Keep the list
 //! in `conformance_tests!` sorted and in step with these.
 
+mod admission;
 mod adopt;
 mod connect;
 mod faults;
@@ -18,6 +19,7 @@ mod tcp;
 mod tls;
 mod unix;
 
+pub use admission::*;
 pub use adopt::*;
 pub use connect::*;
 pub use faults::*;

@@ -9,26 +9,25 @@
 
 use std::error::Error;
 
-use axum::Router;
-use axum::extract::ConnectInfo;
-use axum::routing::get;
-use strports_tokio::Address;
+use axum::{Router, extract::ConnectInfo, routing::get};
+use strports_tokio::{Address, Listener};
 
-/// The app: `GET /` greets the peer.
-pub fn app() -> Router {
-    Router::new().route(
+/// Serves the app on `listener`: `GET /` greets the peer. Returns only on an error.
+pub async fn serve(listener: Listener) -> Result<(), Box<dyn Error + Send + Sync>> {
+    let app = Router::new().route(
         "/",
         get(|ConnectInfo(peer): ConnectInfo<Address>| async move { format!("hello, {peer}\n") }),
-    )
+    );
+    let app = app.into_make_service_with_connect_info::<Address>();
+    axum::serve(listener, app).await?;
+    Ok(())
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn Error>> {
+async fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
     let desc = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "tcp:8080:interface=127.0.0.1".into());
     let listener = strports_tokio::listen(&desc.parse()?).await?;
-    let app = app().into_make_service_with_connect_info::<Address>();
-    axum::serve(listener, app).await?;
-    Ok(())
+    serve(listener).await
 }

@@ -1,10 +1,10 @@
 //! axum 0.8 on strports listeners (feature `axum`): the app of `examples/axum.rs`,
 //! served by `axum::serve` over `tcp:`, `unix:`, `ssl:` and `haproxy:tcp:`, answers
 //! a real HTTP/1.1 client (hyper's, over a strports connection), and the body names
-//! the peer that `ConnectInfo<Address>` gave the handler.
+//! the peer that `ConnectInfo<Address>` gave the handler. The README's axum snippet
+//! is that example's code.
 
 use std::error::Error;
-use std::future::IntoFuture;
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Empty};
@@ -16,7 +16,7 @@ use strports_tokio::core::quote;
 use strports_tokio::{Address, Stream};
 use tokio::io::AsyncWriteExt;
 
-// The example's `main` is unused here; its `app` is what is tested.
+// The example's `main` is unused here; its `serve` is what is tested.
 #[allow(dead_code, unreachable_pub)]
 #[path = "../examples/axum.rs"]
 mod example;
@@ -59,8 +59,7 @@ async fn check(
 ) -> TestResult {
     let listener = strports_tokio::listen(&server.parse()?).await?;
     let port = listener.local_addr()?.port().unwrap_or_default();
-    let app = example::app().into_make_service_with_connect_info::<Address>();
-    let serving = tokio::spawn(axum::serve(listener, app).into_future());
+    let serving = tokio::spawn(example::serve(listener));
 
     let client = client(port);
     // Two connections: the listener accepts on after the first.
@@ -131,4 +130,31 @@ async fn axum_behind_haproxy_gets_the_proxied_client_as_connect_info() -> TestRe
         Some(Address::Tcp("192.0.2.7:4321".parse()?)),
     ))
     .await
+}
+
+/// Every line of the README's axum snippet is a line of `examples/axum.rs` (less
+/// trailing comments), so the README shows code that the tests above run.
+#[test]
+fn readme_shows_the_axum_example() {
+    let readme = include_str!("../../README.md");
+    let example = include_str!("../examples/axum.rs");
+    let snippet = readme
+        .split_once("<!-- axum-example:begin -->")
+        .and_then(|(_, rest)| rest.split_once("<!-- axum-example:end -->"))
+        .map(|(snippet, _)| snippet)
+        .expect("README.md has an axum-example block");
+    let lines: Vec<&str> = example.lines().map(str::trim).collect();
+    let code: Vec<&str> = snippet
+        .lines()
+        .filter(|l| !l.starts_with("```"))
+        .map(|l| l.split_once(" // ").map_or(l, |(code, _)| code).trim())
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert!(code.len() >= 5, "the README's axum snippet is empty");
+    for line in code {
+        assert!(
+            lines.contains(&line),
+            "README.md's axum snippet has a line that examples/axum.rs does not: {line}"
+        );
+    }
 }

@@ -178,13 +178,16 @@ impl Runtime for Smol {
             .stdin(stdio.stdin)
             .stdout(stdio.stdout)
             .stderr(stdio.stderr)
-            .kill_on_drop(true)
+            // Not killed on drop: the endpoints end its process group;
+            // async-process reaps a dropped child in the background.
+            .kill_on_drop(false)
+            .reap_on_drop(true)
             .spawn()?;
         let pid = child.id();
         let status = child.status();
         Ok(Child {
             pid,
-            // Owning the child: dropping the future kills it (`kill_on_drop`).
+            // Owning the child: dropping the future hands it to the reaper.
             exit: Box::pin(async move {
                 let status = status.await;
                 drop(child);

@@ -158,7 +158,9 @@ impl Runtime for Tokio {
             .stdin(stdio.stdin)
             .stdout(stdio.stdout)
             .stderr(stdio.stderr)
-            .kill_on_drop(true)
+            // Not killed on drop: the endpoints end its process group; tokio reaps
+            // a dropped child in the background.
+            .kill_on_drop(false)
             .spawn()?;
         let pid = child
             .id()

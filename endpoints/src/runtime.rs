@@ -46,8 +46,10 @@ pub struct ChildStdio {
 }
 
 /// A running child process as [`Runtime::spawn_child`] gives it: its id and the
-/// future of its exit status. Dropping the future kills the child (`SIGKILL`) if it
-/// still runs, and the runtime reaps it.
+/// future of its exit status. Dropping the future leaves the child running (when
+/// and how it is ended is the endpoints' decision: see
+/// [`ProcessStream`](crate::ProcessStream)); the runtime reaps it in the background
+/// once it exits, so no zombie is left.
 pub struct Child {
     /// The child's process id.
     pub pid: u32,
@@ -129,7 +131,8 @@ pub trait Runtime: Send + Sync + Sized + 'static {
     ) -> impl Future<Output = io::Result<T>> + Send;
 
     /// Starts `command` with standard streams `stdio` as a child the runtime can
-    /// wait for, killed when its [`Child::exit`] future is dropped.
+    /// wait for, and reaps in the background if its [`Child::exit`] future is
+    /// dropped first (without signalling it).
     fn spawn_child(command: std::process::Command, stdio: ChildStdio) -> io::Result<Child>;
 }
 

@@ -9,7 +9,7 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
 
@@ -57,7 +57,8 @@ impl CommandSpec {
     }
 
     /// A std [`Command`] for this spec (program, arguments, working directory,
-    /// environment), and the child's standard error as the policy says. The backend
+    /// environment, and a process group of its own: see [`signal_group`]), and the
+    /// child's standard error as the policy says. The backend
     /// converts the command into its runtime's type, then sets stdin and stdout to
     /// [`Stdio::piped`] and stderr to [`ChildStderr::stdio`] there (async-process's
     /// conversion from a std command drops stdio settings).
@@ -69,6 +70,9 @@ impl CommandSpec {
     pub fn command(&self) -> io::Result<(Command, ChildStderr)> {
         let mut command = Command::new(&self.program);
         command.args(&self.args);
+        // The child leads a process group of its own (its id is the child's pid), so
+        // whatever it starts can be signalled with it, and none outlives it.
+        command.process_group(0);
         if let Some(cwd) = &self.cwd {
             command.current_dir(cwd);
         }
@@ -226,6 +230,48 @@ fn log_lines(reader: File, program: &str, pid: u32) {
     }
 }
 
+/// Sends `signal` to every process of the process group `pgid` (`killpg`): a
+/// child started from [`CommandSpec::command`] leads its own group, whose id is its
+/// pid, and what it starts joins the group unless it makes one of its own. `Ok(false)`
+/// when the group no longer has any process (`ESRCH`); `EPERM` from some members
+/// still delivers to the others and is `Ok(true)`.
+///
+/// A group id is not reused while any process (a zombie included) is in the group;
+/// once the group is empty the number is free, so signal a group only while one of
+/// its processes may still exist (after its leader was reaped, a new group could
+/// take the number only after the kernel's pid numbers wrapped around).
+pub fn signal_group(pgid: u32, signal: i32) -> io::Result<bool> {
+    let Ok(pgid) = libc::pid_t::try_from(pgid) else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("process group {pgid} is out of range"),
+        ));
+    };
+    if pgid <= 1 {
+        // killpg(0) would signal our own group, killpg(1) init's.
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("refusing to signal process group {pgid}"),
+        ));
+    }
+    // SAFETY: killpg only sends a signal; `pgid` is above 1 (checked above).
+    if unsafe { libc::killpg(pgid, signal) } == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::ESRCH) => Ok(false),
+        Some(libc::EPERM) => Ok(true),
+        _ => Err(e),
+    }
+}
+
+/// Whether the process group `pgid` still has a process (a zombie not yet reaped
+/// included): [`signal_group`] with signal 0, which sends nothing.
+pub fn group_exists(pgid: u32) -> bool {
+    signal_group(pgid, 0).unwrap_or(false)
+}
+
 /// How a child's exit shows on its stream: `None` for exit status 0 (the stream
 /// ends with EOF), otherwise the error the final read gives:
 /// `process "false" exited with status 1` or
@@ -356,6 +402,63 @@ mod tests {
                 .starts_with("cannot run \"true\" in directory \"/nonexistent-strports\""),
             "{e}"
         );
+    }
+
+    /// The process group of process `pid` (field 5 of `/proc/PID/stat`).
+    fn group_of(pid: u32) -> Option<u32> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The command name (field 2) is in parentheses and may hold spaces.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        rest.split(' ').nth(2)?.parse().ok()
+    }
+
+    #[test]
+    fn children_lead_their_own_group_and_signal_group_reaches_grandchildren() {
+        let s = spec("process:sh:-c:sleep 321 & echo $!; wait:errFlag=drop");
+        let (mut command, stderr) = s.command().unwrap();
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr.stdio)
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let grandchild: u32 = line.trim().parse().unwrap();
+        assert_eq!(
+            group_of(child.id()),
+            Some(child.id()),
+            "the child leads a group"
+        );
+        assert_eq!(
+            group_of(grandchild),
+            Some(child.id()),
+            "the grandchild is in it"
+        );
+        assert!(group_exists(child.id()));
+        assert!(signal_group(child.id(), libc::SIGTERM).unwrap());
+        let status = child.wait().unwrap();
+        assert_eq!(status.signal(), Some(libc::SIGTERM), "{status}");
+        // The grandchild got SIGTERM too: bounded wait until it is gone (or a zombie
+        // waiting for init to reap it).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while group_of(grandchild) == Some(child.id())
+            && !std::fs::read_to_string(format!("/proc/{grandchild}/stat"))
+                .is_ok_and(|s| s.contains(") Z "))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "grandchild {grandchild} outlived SIGTERM to its group"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(
+            signal_group(1, libc::SIGTERM).is_err(),
+            "init's group is refused"
+        );
+        assert!(signal_group(0, 0).is_err(), "our own group is refused");
     }
 
     #[test]

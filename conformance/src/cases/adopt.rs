@@ -180,3 +180,103 @@ pub async fn systemd_unix_by_index<B: Backend + Stamped>() {
 pub async fn systemd_unix_by_name<B: Backend + Stamped>() {
     activation_round_trip::<B>(Activation::Unix, Some("admin")).await;
 }
+
+/// The child body of [`systemd_environment_is_consumed`].
+pub(super) const SYSTEMD_HYGIENE: &str = "systemd_hygiene";
+
+/// The first `systemd:` listen consumes the systemd environment as libsystemd's
+/// `sd_listen_fds(1)` does: `LISTEN_PID`, `LISTEN_FDS` and `LISTEN_FDNAMES` are gone
+/// from the environment, every passed descriptor is close-on-exec (a `process:`
+/// child sees neither the variables nor the descriptor not yet adopted), and a later
+/// `systemd:` description still finds its socket. Runs under
+/// `systemd-socket-activate` with two sockets, in a child process of this test binary.
+pub async fn systemd_environment_is_consumed<B: Backend + Stamped>() {
+    let ports = [crate::closed_port(), crate::closed_port()];
+    let mut command = Command::new("systemd-socket-activate");
+    for port in ports {
+        command.arg("-l").arg(format!("127.0.0.1:{port}"));
+    }
+    command
+        .arg("-E")
+        .arg(format!("{}={SYSTEMD_HYGIENE}", child::CASE_ENV))
+        .arg(child::test_executable())
+        .args(child::test_args::<B>())
+        .env_remove(CHILD_ENV);
+    let mut child = match ChildProcess::spawn(command, "the systemd-socket-activate child") {
+        Ok(c) => c,
+        Err(e) if e.kind() == io::ErrorKind::NotFound && std::env::var_os("CI").is_none() => {
+            println!(
+                "note: skipped: systemd-socket-activate is not installed (Debian package systemd)"
+            );
+            return;
+        }
+        Err(e) => panic!("cannot run systemd-socket-activate: {e}"),
+    };
+    // The first connection makes systemd-socket-activate start the child; it is
+    // never served (the child only checks its environment and exits).
+    let desc = crate::client(&format!("tcp:127.0.0.1:{}:timeout=5", ports[0]));
+    let stream = child::connect_to_child::<B>(&mut child, &desc, Duration::from_secs(15)).await;
+    child.expect_success::<B>(CHILD_LIMIT).await;
+    drop(stream);
+}
+
+/// Whether descriptor `fd` is open and close-on-exec.
+fn is_cloexec(fd: i32) -> bool {
+    // SAFETY: F_GETFD only queries the descriptor table.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    flags >= 0 && flags & libc::FD_CLOEXEC != 0
+}
+
+/// The body of [`systemd_environment_is_consumed`], in the activated child.
+pub(super) async fn systemd_hygiene_body<B: Backend>() {
+    let variables = ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"];
+    assert_eq!(
+        std::env::var("LISTEN_FDS").as_deref(),
+        Ok("2"),
+        "systemd-socket-activate passes two sockets"
+    );
+    assert!(is_open(4) && !is_cloexec(4), "fd 4 comes inheritable");
+    let first = B::listen(&server("systemd:domain=INET:index=0"))
+        .await
+        .expect("listen on the first socket");
+    for name in variables {
+        assert_eq!(std::env::var_os(name), None, "{name} is still set");
+    }
+    assert!(
+        is_cloexec(4),
+        "the second passed socket is not close-on-exec"
+    );
+    // A child started now inherits neither the variables nor fd 4.
+    let script = "ls /proc/$$/fd; env";
+    let mut stream = match B::connect(&crate::program_client(&format!(
+        "process:sh:-c:{}",
+        strports_core::quote(script)
+    )))
+    .await
+    {
+        Ok(s) => s,
+        Err(e) => panic!("run {script:?}: {e}"),
+    };
+    let output = crate::within::<B, _>(Duration::from_secs(20), "the child's output", async {
+        crate::read_to_end::<B>(&mut stream).await
+    })
+    .await
+    .expect("read the child's output");
+    let output = String::from_utf8_lossy(&output);
+    let mut lines = output.lines();
+    let fds: Vec<&str> = lines.by_ref().take(3).collect();
+    assert_eq!(
+        fds,
+        ["0", "1", "2"],
+        "the child's descriptors; output:\n{output}"
+    );
+    assert!(
+        lines.all(|line| !line.starts_with("LISTEN_")),
+        "the child sees LISTEN_ variables; output:\n{output}"
+    );
+    // The environment is gone, but the second socket is still found.
+    let second = B::listen(&server("systemd:domain=INET:index=1"))
+        .await
+        .expect("listen on the second socket after the environment was consumed");
+    drop((first, second));
+}

@@ -55,6 +55,9 @@ pub fn run_child_body<B: Backend>(name: &str) {
     match name {
         LEAKS => crate::run::<B, _>(name, leaks_body::<B>()),
         EMFILE => crate::run::<B, _>(name, emfile_body::<B>()),
+        super::adopt::SYSTEMD_HYGIENE => {
+            crate::run::<B, _>(name, super::adopt::systemd_hygiene_body::<B>())
+        }
         other => panic!("no child body named {other:?}"),
     }
 }

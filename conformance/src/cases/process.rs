@@ -285,6 +285,86 @@ pub async fn process_drop_reaps_child<B: Backend>() {
     .await;
 }
 
+/// Reads the first line the child writes (a process id) from `stream`.
+async fn read_pid_line<B: Backend>(stream: &mut B::Stream) -> u32 {
+    let line = within::<B, _>(LIMIT, "the pid line", async {
+        let mut line = Vec::new();
+        let mut byte = [0u8; 1];
+        while !line.ends_with(b"\n") {
+            match B::read(stream, &mut byte).await {
+                Ok(0) => panic!("EOF before a whole line: {line:?}"),
+                Ok(_) => line.push(byte[0]),
+                Err(e) => panic!("reading the pid line: {e}"),
+            }
+        }
+        line
+    })
+    .await;
+    let text = String::from_utf8_lossy(&line);
+    text.trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("not a pid: {text:?} ({e})"))
+}
+
+/// The start time (field 22 of `/proc/PID/stat`) of process `pid` if it is alive:
+/// `None` once it is gone or a zombie. With the start time, a pid reused by another
+/// process is not taken for the one we watch.
+fn alive_since(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let mut fields = stat[stat.rfind(')')? + 2..].split(' ');
+    let state = fields.next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
+}
+
+/// Waits (bounded by `limit`, polling) until process `pid`, alive since `since`, is
+/// gone; otherwise kills it, so that nothing is left behind, and fails.
+async fn expect_gone<B: Backend>(pid: u32, since: u64, what: &str, limit: Duration) {
+    let deadline = std::time::Instant::now() + limit;
+    while alive_since(pid) == Some(since) {
+        if std::time::Instant::now() >= deadline {
+            if let Ok(pid) = libc::pid_t::try_from(pid) {
+                // SAFETY: kill only sends a signal, to the process we watched.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            panic!("{what} {pid} outlived its process stream");
+        }
+        B::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Dropping the stream ends the child's whole process group: a grandchild the child
+/// left running in the background goes too (`SIGTERM` to the group), not only the
+/// child (which used to leave the grandchild to init).
+pub async fn process_drop_ends_grandchildren<B: Backend>() {
+    let mut stream = spawn::<B>("process:sh:-c:sleep 321 & echo $!; wait").await;
+    let child = pid::<B>(&stream);
+    let grandchild = read_pid_line::<B>(&mut stream).await;
+    let since = alive_since(grandchild).expect("the grandchild runs");
+    let child_since = alive_since(child).expect("the child runs");
+    drop(stream);
+    expect_gone::<B>(grandchild, since, "grandchild", LIMIT).await;
+    expect_gone::<B>(child, child_since, "child", LIMIT).await;
+}
+
+/// A child and grandchild that ignore `SIGTERM` get `SIGKILL` once the grace period
+/// ([`strports_endpoints::process::DEFAULT_KILL_GRACE`]) has passed after the
+/// stream was dropped.
+pub async fn process_drop_kills_what_ignores_sigterm_after_the_grace<B: Backend>() {
+    let mut stream = spawn::<B>("process:sh:-c:trap '' TERM; sleep 321 & echo $!; wait").await;
+    let child = pid::<B>(&stream);
+    let grandchild = read_pid_line::<B>(&mut stream).await;
+    let since = alive_since(grandchild).expect("the grandchild runs");
+    let child_since = alive_since(child).expect("the child runs");
+    drop(stream);
+    let limit = strports_endpoints::process::DEFAULT_KILL_GRACE + LIMIT;
+    expect_gone::<B>(grandchild, since, "grandchild", limit).await;
+    expect_gone::<B>(child, child_since, "child", limit).await;
+}
+
 /// The `stdio` server, in a child process of this test binary whose stdin and stdout
 /// are pipes: it echoes what we write, the connection ends when we close its stdin,
 /// and the child then exits promptly with status 0 (no hang in runtime shutdown).

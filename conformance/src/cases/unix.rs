@@ -171,6 +171,54 @@ pub async fn unix_stale_lock_keeps_non_socket_file<B: Backend>() {
     );
 }
 
+/// A stale lock (naming a dead process) over a socket path where a live server
+/// still accepts (one started without a lock file, say): listening fails, naming the
+/// path and the live server, and touches neither the lock nor the socket; the live
+/// server keeps accepting.
+pub async fn unix_stale_lock_with_live_server_is_refused<B: Backend>() {
+    let dir = temp_dir();
+    let (path, text) = socket_path(&dir, "live.sock");
+    let live = std::os::unix::net::UnixListener::bind(&path).expect("bind the live server");
+    symlink(DEAD_PID, lock_of(&path)).expect("stale lock");
+    let result = B::listen(&server(&format!("unix:{text}"))).await;
+    let message = expect_error(result, io::ErrorKind::AddrInUse, &["live server"]);
+    assert!(
+        message.contains(&path.display().to_string()),
+        "error {message:?} does not name {}",
+        path.display()
+    );
+    assert_eq!(
+        fs::read_link(lock_of(&path))
+            .expect("the stale lock is still there")
+            .to_string_lossy(),
+        DEAD_PID,
+        "the stale lock was replaced"
+    );
+    assert!(is_socket(&path), "the live server's socket file is gone");
+    // The live server still accepts: a client connects through its socket file.
+    live.set_nonblocking(true).expect("non-blocking");
+    let client_stream = within::<B, _>(
+        Duration::from_secs(10),
+        "connect to the live server",
+        B::connect(&client(&format!("unix:{text}:lockfile=0:timeout=5"))),
+    )
+    .await
+    .expect("connect to the live server");
+    let accepted = within::<B, _>(Duration::from_secs(10), "accept", async {
+        loop {
+            match live.accept() {
+                Ok((stream, _)) => return stream,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    B::sleep(Duration::from_millis(10)).await;
+                }
+                Err(e) => panic!("the live server cannot accept: {e}"),
+            }
+        }
+    })
+    .await;
+    drop((client_stream, accepted));
+}
+
 /// Dropping the listener removes the socket file, then the lock file.
 pub async fn unix_listener_drop_removes_socket_and_lock<B: Backend>() {
     let dir = temp_dir();

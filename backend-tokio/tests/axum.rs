@@ -1,10 +1,14 @@
 //! axum 0.8 on strports listeners (feature `axum`): the app of `examples/axum.rs`,
 //! served by `axum::serve` over `tcp:`, `unix:`, `ssl:` and `haproxy:tcp:`, answers
 //! a real HTTP/1.1 client (hyper's, over a strports connection), and the body names
-//! the peer that `ConnectInfo<Address>` gave the handler. The README's axum snippet
-//! is that example's code.
+//! the peer that `ConnectInfo<Address>` gave the handler; its `accept` backs off on
+//! `EMFILE` and serves on once descriptors free up. The README's axum snippet is that
+//! example's code.
 
 use std::error::Error;
+use std::io::{Read, Seek, SeekFrom};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Empty};
@@ -14,7 +18,7 @@ use hyper::{Request, StatusCode, Version};
 use hyper_util::rt::TokioIo;
 use strports_tokio::core::quote;
 use strports_tokio::{Address, Stream};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 // The example's `main` is unused here; its `serve` is what is tested.
 #[allow(dead_code, unreachable_pub)]
@@ -157,4 +161,225 @@ fn readme_shows_the_axum_example() {
             "README.md's axum snippet has a line that examples/axum.rs does not: {line}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------
+// EMFILE: in a child process of its own (`RLIMIT_NOFILE` is process-wide).
+
+/// Set in the child process that runs [`emfile_child`].
+const EMFILE_CHILD: &str = "STRPORTS_TOKIO_AXUM_EMFILE_CHILD";
+
+/// How long the parent waits for the child.
+const CHILD_LIMIT: Duration = Duration::from_secs(60);
+
+/// Clients queued before descriptors run out; free descriptor numbers then.
+const CLIENTS: usize = 6;
+const HEADROOM: usize = 2;
+
+/// A spinning accept loop fails thousands of times a second; one that backs off,
+/// about ten (the pause is 100 ms).
+const FAILURE_WINDOW: Duration = Duration::from_secs(1);
+const MAX_FAILURES_IN_WINDOW: u64 = 100;
+
+static ACCEPT_PAUSES: AtomicU64 = AtomicU64::new(0);
+static LAST_ACCEPT_ERROR: Mutex<String> = Mutex::new(String::new());
+
+/// `axum::serve` on a listener whose `accept` fails with `EMFILE` (the process is
+/// out of descriptors) neither spins nor gives up: it logs a warning and pauses
+/// before each retry, and every queued client is served once descriptors free up.
+#[test]
+fn axum_accept_backs_off_on_emfile_and_serves_on() -> TestResult {
+    if std::env::var_os(EMFILE_CHILD).is_some() {
+        return emfile_child();
+    }
+    if !cfg!(target_os = "linux") {
+        eprintln!("note: skipped: needs /proc");
+        return Ok(());
+    }
+    let output = tempfile::tempfile()?;
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .args([
+            "--exact",
+            "axum_accept_backs_off_on_emfile_and_serves_on",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(EMFILE_CHILD, "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(output.try_clone()?)
+        .stderr(output.try_clone()?)
+        .spawn()?;
+    let deadline = std::time::Instant::now() + CHILD_LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill()?;
+            child.wait()?;
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut text = String::new();
+    let mut output = output;
+    output.seek(SeekFrom::Start(0))?;
+    output.read_to_string(&mut text)?;
+    match status {
+        Some(status) if status.success() => Ok(()),
+        Some(status) => Err(format!("the child failed ({status}):\n{text}").into()),
+        None => Err(format!("the child took longer than {CHILD_LIMIT:?}:\n{text}").into()),
+    }
+}
+
+fn emfile_child() -> TestResult {
+    tracing::subscriber::set_global_default(AcceptPauses)?;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(bounded(emfile_scenario()))
+}
+
+async fn emfile_scenario() -> TestResult {
+    let listener = strports_tokio::listen(&"tcp:0:interface=127.0.0.1:backlog=64".parse()?).await?;
+    let port = listener.local_addr()?.port().unwrap_or_default();
+    let client = format!("tcp:127.0.0.1:{port}").parse()?;
+    // Connected while descriptors are plenty; they wait in the accept queue.
+    let mut clients = Vec::new();
+    for _ in 0..CLIENTS {
+        let stream = strports_tokio::connect(&client).await?;
+        let me = stream.local_addr()?;
+        clients.push((stream, me));
+    }
+
+    // The limit below which exactly HEADROOM descriptor numbers are free (new
+    // descriptors take the lowest free number).
+    let open = open_descriptors()?;
+    let (mut limit, mut free) = (0, 0);
+    while free < HEADROOM {
+        if !open.contains(&limit) {
+            free += 1;
+        }
+        limit += 1;
+    }
+    let original = nofile_limit()?;
+    set_nofile_limit(libc::rlimit {
+        rlim_cur: libc::rlim_t::try_from(limit)?,
+        rlim_max: original.rlim_max,
+    })?;
+    let serving = tokio::spawn(example::serve(listener));
+
+    while ACCEPT_PAUSES.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let before = ACCEPT_PAUSES.load(Ordering::SeqCst);
+    tokio::time::sleep(FAILURE_WINDOW).await;
+    let in_window = ACCEPT_PAUSES.load(Ordering::SeqCst) - before;
+    assert!(
+        in_window < MAX_FAILURES_IN_WINDOW,
+        "{in_window} accept failures in {FAILURE_WINDOW:?}: the accept loop spins"
+    );
+    let last = LAST_ACCEPT_ERROR
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    assert!(
+        last.contains(&format!("os error {}", libc::EMFILE)),
+        "the accept failure was not EMFILE: {last:?}"
+    );
+
+    // Each answered client closes, which frees a descriptor: the next waiting one
+    // is accepted after a pause.
+    for (mut stream, me) in clients {
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await?;
+        assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+        assert!(response.ends_with(&format!("hello, {me}\n")), "{response}");
+    }
+    set_nofile_limit(original)?;
+    serving.abort();
+    eprintln!(
+        "emfile: limit {limit} with {} open; {CLIENTS} clients waiting, all served; \
+         {in_window} accept failures in {FAILURE_WINDOW:?} ({last})",
+        open.len()
+    );
+    Ok(())
+}
+
+/// The descriptor numbers open in this process (less the one listing them).
+fn open_descriptors() -> std::io::Result<Vec<u64>> {
+    let mut open = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/fd")? {
+        let entry = entry?;
+        // Gone since the listing began (the listing's own descriptor): not open.
+        if std::fs::read_link(entry.path()).is_err() {
+            continue;
+        }
+        if let Some(fd) = entry.file_name().to_str().and_then(|s| s.parse().ok()) {
+            open.push(fd);
+        }
+    }
+    Ok(open)
+}
+
+fn nofile_limit() -> std::io::Result<libc::rlimit> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(limit)
+}
+
+fn set_nofile_limit(limit: libc::rlimit) -> std::io::Result<()> {
+    // SAFETY: setrlimit reads one rlimit.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A `tracing` subscriber counting the warnings of an accept that failed and
+/// pauses, in [`ACCEPT_PAUSES`]. It opens no descriptor.
+struct AcceptPauses;
+
+impl tracing::Subscriber for AcceptPauses {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        *metadata.level() == tracing::Level::WARN
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        #[derive(Default)]
+        struct Fields {
+            message: String,
+            error: String,
+        }
+        impl tracing::field::Visit for Fields {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                match field.name() {
+                    "message" => self.message = format!("{value:?}"),
+                    "error" => self.error = format!("{value:?}"),
+                    _ => {}
+                }
+            }
+        }
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        if fields.message.contains("pausing before accepting again") {
+            *LAST_ACCEPT_ERROR.lock().unwrap_or_else(|p| p.into_inner()) = fields.error;
+            ACCEPT_PAUSES.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
 }

@@ -162,7 +162,7 @@ impl<R: Runtime, L: Wrapped<R>> ProxyListener<R, L> {
                 }
                 Some(held_back) => tracing::warn!(
                     target: "strports::haproxy", %peer,
-                    "closed connection: {why} ({held_back} more like it in the last second not logged)"
+                    "closed connection: {why} ({held_back} more like it since the last such line)"
                 ),
                 None => {}
             }

@@ -318,12 +318,12 @@ impl<R: Runtime, L: Wrapped<R>> TlsListener<R, L> {
             };
             if refused {
                 tracing::warn!(
-                    "strports: {e}; connection closed ({held_back} more in the last second not logged)"
+                    "strports: {e}; connection closed ({held_back} more like it since the last such line)"
                 );
             } else {
                 tracing::debug!(
                     error = %e,
-                    "strports: tls handshake failed; connection dropped ({held_back} more in the last second not logged)"
+                    "strports: tls handshake failed; connection dropped ({held_back} more like it since the last such line)"
                 );
             }
         };

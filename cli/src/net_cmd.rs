@@ -32,11 +32,13 @@ Examples:
   strports listen --echo unix:/tmp/echo.sock    # echo server
   strports listen --echo --max-connections 100 --idle-timeout 60 tcp:7:interface=127.0.0.1
   strports listen --exec 'tr a-z A-Z' tcp:8080  # each connection talks to its own `sh -c CMD`
+  strports listen --echo tcp:7007 --listen unix:/tmp/echo.sock   # two listeners, one server
   systemd-socket-activate -l 127.0.0.1:8080 strports listen --echo systemd:domain=INET:index=0
 
 Without --echo or --exec, listen accepts one connection, stops listening, copies
 it to and from stdin/stdout, and exits once both directions are done. With --echo
-or --exec it serves until SIGINT/SIGTERM.";
+or --exec it serves until SIGINT/SIGTERM; SIGHUP reloads the certificates of
+ssl: and tls: servers (the others ignore it).";
 
 /// Examples shown by `strports connect --help`.
 pub(crate) const CONNECT_EXAMPLES: &str = "\
@@ -54,12 +56,14 @@ Examples:
   strports relay unix:/tmp/web.sock tcp:127.0.0.1:8080      # UNIX-to-TCP bridge
   strports relay tcp:8443 'unix:/run/app.sock'              # TCP-to-UNIX bridge
   strports relay ssl:443:privateKey=key.pem:certKey=cert.pem tcp:127.0.0.1:8080   # TLS terminator
-  strports relay haproxy:tcp:8080 tcp:127.0.0.1:80          # PROXY-protocol unwrapper
+  strports relay --proxy-trust 10.0.0.0/8 haproxy:tcp:8080 tcp:127.0.0.1:80   # PROXY-protocol unwrapper
   systemd-socket-activate -l 8080 strports relay systemd:domain=INET:index=0 tcp:10.0.0.2:80
+  strports relay --listen tcp:8080 --listen unix:/tmp/web.sock tcp:127.0.0.1:80   # two listeners
 
 Each accepted connection gets its own client connection; bytes are copied both
 ways, and EOF in one direction is passed on as a half-close. relay serves until
-SIGINT/SIGTERM.";
+SIGINT/SIGTERM; SIGHUP reloads the certificates of ssl: and tls: servers (the
+others ignore it).";
 
 /// Exit statuses, shown by `strports --help` and in the README.
 pub(crate) const EXIT_STATUSES: &str = "\
@@ -212,8 +216,13 @@ fn parse_network(text: &str) -> Result<IpNet, String> {
 pub(crate) struct ListenArgs {
     /// Where to listen: a server description such as tcp:8080,
     /// unix:/tmp/s.sock, systemd:domain=INET:index=0, fd:3, ssl:443:...
-    #[arg(value_name = "SERVER_DESC")]
-    server: String,
+    #[arg(value_name = "SERVER_DESC", required_unless_present = "listen")]
+    server: Option<String>,
+    /// Also listen on SERVER_DESC (repeat for more; with --echo or --exec): every
+    /// listener is opened before any is served, and they share the connection
+    /// limit and the shutdown.
+    #[arg(short = 'l', long = "listen", value_name = "SERVER_DESC")]
+    listen: Vec<String>,
     /// Echo every connection back to itself, until SIGINT/SIGTERM.
     #[arg(long, conflicts_with = "exec")]
     echo: bool,
@@ -240,13 +249,18 @@ pub(crate) struct ConnectArgs {
 
 /// Arguments of `strports relay`.
 #[derive(Debug, Args)]
+#[command(override_usage = "strports relay [OPTIONS] [SERVER_DESC] <CLIENT_DESC>")]
 pub(crate) struct RelayArgs {
-    /// Where to listen (a server description).
-    #[arg(value_name = "SERVER_DESC")]
-    server: String,
-    /// Where to connect for each accepted connection (a client description).
-    #[arg(value_name = "CLIENT_DESC")]
-    client: String,
+    /// SERVER_DESC: where to listen (a server description; it may be left out when
+    /// --listen gives the servers). CLIENT_DESC: where to connect for each
+    /// accepted connection (a client description).
+    #[arg(value_names = ["SERVER_DESC", "CLIENT_DESC"], num_args = 1..=2, required = true)]
+    descriptions: Vec<String>,
+    /// Also listen on SERVER_DESC (repeat for more): every listener is opened
+    /// before any is served, and they share the connection limit and the
+    /// shutdown.
+    #[arg(short = 'l', long = "listen", value_name = "SERVER_DESC")]
+    listen: Vec<String>,
     #[command(flatten)]
     common: CommonArgs,
     #[command(flatten)]
@@ -367,7 +381,7 @@ fn step_slots(server: &ServerDescription, options: &ServeOptions) -> usize {
 
 /// Fills in the default connection limit from the open-files limit (see
 /// [`derived_limits`]) unless `--max-connections` was given.
-fn fit_open_files(server: &ServerDescription, handler: &Handler, options: &mut ServeOptions) {
+fn fit_open_files(servers: &[ServerDescription], handler: &Handler, options: &mut ServeOptions) {
     if options.max_connections.is_some() {
         return;
     }
@@ -375,7 +389,7 @@ fn fit_open_files(server: &ServerDescription, handler: &Handler, options: &mut S
         return;
     };
     let per_connection = descriptors_per_connection(handler);
-    let steps = step_slots(server, options);
+    let steps = servers.iter().map(|s| step_slots(s, options)).sum();
     let (connections, steps_fit) = derived_limits(open_files, per_connection, steps);
     if steps_fit < steps {
         // Lower the step limits in proportion.
@@ -410,12 +424,30 @@ fn serve_options(common: &CommonArgs, serve: &ServeArgs) -> ServeOptions {
     }
 }
 
+/// The servers of `listen` and `relay`: `first` (the positional one, if given),
+/// then each `--listen`, in order.
+fn server_descriptions(first: Option<&String>, more: &[String]) -> Result<Vec<ServerDescription>, u8> {
+    first.into_iter().chain(more).map(|text| description(text)).collect()
+}
+
+/// Exit status of a usage error (as clap's).
+const EXIT_USAGE: u8 = 2;
+
+/// A usage error found after parsing (clap's status 2).
+fn usage(message: &str) -> u8 {
+    eprintln!("error: {message}\n\nFor more information, try '--help'.");
+    EXIT_USAGE
+}
+
 /// Runs `strports listen`.
 pub(crate) fn run_listen(args: ListenArgs) -> u8 {
-    let server: ServerDescription = match description(&args.server) {
+    let mut servers = match server_descriptions(args.server.as_ref(), &args.listen) {
         Ok(d) => d,
         Err(status) => return status,
     };
+    if !args.echo && args.exec.is_none() && servers.len() > 1 {
+        return usage("listen takes one SERVER_DESC without --echo or --exec");
+    }
     init_logging(&args.common, Chatter::Summaries);
     let handler = if args.echo {
         Some(Handler::Echo)
@@ -432,16 +464,23 @@ pub(crate) fn run_listen(args: ListenArgs) -> u8 {
     };
     let mut options = serve_options(&args.common, &args.serve);
     if let Some(handler) = &handler {
-        fit_open_files(&server, handler, &mut options);
+        fit_open_files(&servers, handler, &mut options);
     }
     let idle = args.common.idle_timeout;
     match (args.common.runtime, handler) {
-        (RuntimeChoice::Tokio, Some(h)) => serve::<Tokio>(server, h, options),
-        (RuntimeChoice::Smol, Some(h)) => serve::<Smol>(server, h, options),
-        (RuntimeChoice::Tokio, None) => {
-            Tokio::run(|_| session::listen_stdio::<Tokio>(server, idle))
+        (RuntimeChoice::Tokio, Some(h)) => serve::<Tokio>(servers, h, options),
+        (RuntimeChoice::Smol, Some(h)) => serve::<Smol>(servers, h, options),
+        (runtime, None) => {
+            let Some(server) = servers.pop() else {
+                return usage("listen needs a SERVER_DESC");
+            };
+            match runtime {
+                RuntimeChoice::Tokio => {
+                    Tokio::run(|_| session::listen_stdio::<Tokio>(server, idle))
+                }
+                RuntimeChoice::Smol => Smol::run(|_| session::listen_stdio::<Smol>(server, idle)),
+            }
         }
-        (RuntimeChoice::Smol, None) => Smol::run(|_| session::listen_stdio::<Smol>(server, idle)),
     }
 }
 
@@ -467,11 +506,16 @@ pub(crate) fn run_connect(args: ConnectArgs) -> u8 {
 
 /// Runs `strports relay`.
 pub(crate) fn run_relay(args: RelayArgs) -> u8 {
-    let server: ServerDescription = match description(&args.server) {
+    let (server, client) = match args.descriptions.as_slice() {
+        [server, client] => (Some(server), client),
+        [client] if !args.listen.is_empty() => (None, client),
+        _ => return usage("relay needs a SERVER_DESC (or --listen) and a CLIENT_DESC"),
+    };
+    let servers = match server_descriptions(server, &args.listen) {
         Ok(d) => d,
         Err(status) => return status,
     };
-    let client: ClientDescription = match client_description(&args.client) {
+    let client: ClientDescription = match client_description(client) {
         Ok(d) => d,
         Err(status) => return status,
     };
@@ -481,16 +525,20 @@ pub(crate) fn run_relay(args: RelayArgs) -> u8 {
         name: "upstream",
     };
     let mut options = serve_options(&args.common, &args.serve);
-    fit_open_files(&server, &handler, &mut options);
+    fit_open_files(&servers, &handler, &mut options);
     match args.common.runtime {
-        RuntimeChoice::Tokio => serve::<Tokio>(server, handler, options),
-        RuntimeChoice::Smol => serve::<Smol>(server, handler, options),
+        RuntimeChoice::Tokio => serve::<Tokio>(servers, handler, options),
+        RuntimeChoice::Smol => serve::<Smol>(servers, handler, options),
     }
 }
 
 /// Runs a server on a fresh `R` runtime.
-fn serve<R: CliRuntime>(server: ServerDescription, handler: Handler, options: ServeOptions) -> u8 {
-    R::run(|spawner| session::serve::<R>(spawner, server, handler, options))
+fn serve<R: CliRuntime>(
+    servers: Vec<ServerDescription>,
+    handler: Handler,
+    options: ServeOptions,
+) -> u8 {
+    R::run(|spawner| session::serve::<R>(spawner, servers, handler, options))
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ use clap::{Parser, Subcommand};
 mod conns;
 mod json;
 mod net_cmd;
+mod notify;
 mod parse_cmd;
 mod pipe;
 mod rt_smol;

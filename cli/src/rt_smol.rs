@@ -17,8 +17,12 @@ use crate::runtime::{CliRuntime, Signal};
 impl CliRuntime for Smol {
     type Signals = Signals;
 
-    fn signals() -> io::Result<Self::Signals> {
-        Signals::new([async_signal::Signal::Int, async_signal::Signal::Term])
+    fn signals(hangup: bool) -> io::Result<Self::Signals> {
+        let mut handled = vec![async_signal::Signal::Int, async_signal::Signal::Term];
+        if hangup {
+            handled.push(async_signal::Signal::Hup);
+        }
+        Signals::new(handled)
     }
 
     fn poll_signal(signals: &mut Self::Signals, cx: &mut Context<'_>) -> Poll<Signal> {
@@ -29,6 +33,9 @@ impl CliRuntime for Smol {
                 }
                 Poll::Ready(Some(Ok(async_signal::Signal::Term))) => {
                     return Poll::Ready(Signal::Terminate);
+                }
+                Poll::Ready(Some(Ok(async_signal::Signal::Hup))) => {
+                    return Poll::Ready(Signal::Hangup);
                 }
                 // Another signal (not registered) or a read error: keep waiting.
                 Poll::Ready(Some(_)) => continue,

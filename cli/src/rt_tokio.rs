@@ -10,12 +10,17 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::runtime::{CliRuntime, Signal};
 
 impl CliRuntime for Tokio {
-    type Signals = (tokio::signal::unix::Signal, tokio::signal::unix::Signal);
+    type Signals = (
+        tokio::signal::unix::Signal,
+        tokio::signal::unix::Signal,
+        Option<tokio::signal::unix::Signal>,
+    );
 
-    fn signals() -> io::Result<Self::Signals> {
+    fn signals(hangup: bool) -> io::Result<Self::Signals> {
         Ok((
             signal(SignalKind::interrupt())?,
             signal(SignalKind::terminate())?,
+            hangup.then(|| signal(SignalKind::hangup())).transpose()?,
         ))
     }
 
@@ -25,6 +30,11 @@ impl CliRuntime for Tokio {
         }
         if signals.1.poll_recv(cx).is_ready() {
             return Poll::Ready(Signal::Terminate);
+        }
+        if let Some(hangup) = &mut signals.2 {
+            if hangup.poll_recv(cx).is_ready() {
+                return Poll::Ready(Signal::Hangup);
+            }
         }
         Poll::Pending
     }

@@ -1,6 +1,6 @@
 //! What the tool needs from an async runtime beyond what the endpoints library's
-//! [`strports_endpoints::Runtime`] gives: SIGINT/SIGTERM, running a session on a
-//! fresh runtime, and the spawner its tasks go to.
+//! [`strports_endpoints::Runtime`] gives: SIGINT/SIGTERM (and SIGHUP for servers),
+//! running a session on a fresh runtime, and the spawner its tasks go to.
 //!
 //! [`CliRuntime`] is implemented for `strports_tokio::Tokio` (`rt_tokio.rs`) and
 //! `strports_smol::Smol` (`rt_smol.rs`); everything else (listening, connecting,
@@ -11,13 +11,15 @@ use std::future::Future;
 use std::io;
 use std::task::{Context, Poll};
 
-/// SIGINT or SIGTERM.
+/// SIGINT, SIGTERM or SIGHUP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Signal {
     /// SIGINT (Ctrl-C).
     Interrupt,
     /// SIGTERM.
     Terminate,
+    /// SIGHUP: servers reload their certificates (only delivered when asked for).
+    Hangup,
 }
 
 impl Signal {
@@ -26,6 +28,7 @@ impl Signal {
         match self {
             Signal::Interrupt => "SIGINT",
             Signal::Terminate => "SIGTERM",
+            Signal::Hangup => "SIGHUP",
         }
     }
 
@@ -34,6 +37,7 @@ impl Signal {
         match self {
             Signal::Interrupt => 128 + 2,
             Signal::Terminate => 128 + 15,
+            Signal::Hangup => 128 + 1,
         }
     }
 }
@@ -41,13 +45,14 @@ impl Signal {
 /// A runtime as the tool runs it: the library's runtime, plus signals and a way to
 /// run a session to completion.
 pub(crate) trait CliRuntime: strports_endpoints::Runtime {
-    /// The SIGINT/SIGTERM handlers.
+    /// The SIGINT/SIGTERM (and SIGHUP) handlers.
     type Signals: Send + 'static;
 
-    /// Installs handlers for SIGINT and SIGTERM (from now on they no longer kill us).
-    fn signals() -> io::Result<Self::Signals>;
+    /// Installs handlers for SIGINT and SIGTERM, and with `hangup` for SIGHUP (from
+    /// now on they no longer kill us).
+    fn signals(hangup: bool) -> io::Result<Self::Signals>;
 
-    /// Polls for the next SIGINT or SIGTERM.
+    /// Polls for the next SIGINT or SIGTERM (or SIGHUP, if handled).
     fn poll_signal(signals: &mut Self::Signals, cx: &mut Context<'_>) -> Poll<Signal>;
 
     /// Runs `session` on a fresh runtime driven by this thread, with the spawner of
@@ -55,7 +60,7 @@ pub(crate) trait CliRuntime: strports_endpoints::Runtime {
     fn run<F: Future<Output = u8>>(session: impl FnOnce(Self::Spawner) -> F) -> u8;
 }
 
-/// Waits for the next SIGINT or SIGTERM.
+/// Waits for the next SIGINT or SIGTERM (or SIGHUP, if handled).
 pub(crate) async fn next_signal<R: CliRuntime>(signals: &mut R::Signals) -> Signal {
     std::future::poll_fn(|cx| R::poll_signal(signals, cx)).await
 }

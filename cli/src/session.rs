@@ -17,9 +17,10 @@ use futures_lite::future;
 use strports_core::proxy_protocol::HaproxyOptions;
 use strports_core::{Address, ClientDescription, ServerDescription};
 use strports_endpoints::{
-    Client, Listener, Runtime, Server, Stream, TlsServerOptions, connect as connect_to, serve_with,
+    Client, Listener, Reloader, Runtime, Server, Stream, TlsServerOptions, connect as connect_to,
+    serve_many_with,
 };
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::conns::{Conns, LoopGuard, Slot};
 use crate::pipe::{End, Pipe};
@@ -129,13 +130,18 @@ fn fatal(error: &dyn fmt::Display) -> u8 {
 }
 
 /// `listen --echo`, `listen --exec` and `relay`: the library's serve loop
-/// ([`serve_with`]) over the listener, each connection handled by `handler` in its
-/// own task, until SIGINT/SIGTERM (or until the listener has no more connections:
-/// `stdio`, after its one).
+/// ([`serve_many_with`]) over the listeners of `servers` (one or more, all opened
+/// before any is served), each connection handled by `handler` in its own task,
+/// until SIGINT/SIGTERM (or until the listeners have no more connections: `stdio`,
+/// after its one). The listeners share the connection limit and stop together.
 ///
-/// With `options.threads` above 1 (and a listener that can be shared, see
-/// [`shareable`]), the listening socket is opened once, here, and each further
-/// thread adopts its own copy of it (a `dup` of the descriptor, listened on as
+/// systemd is told `READY=1` once every listener is open, `STOPPING=1` at the
+/// first SIGINT/SIGTERM ([`crate::notify`]). SIGHUP reloads the certificates of
+/// `ssl:` and `tls:` servers ([`reload`]); other servers log it and go on.
+///
+/// With `options.threads` above 1 (and listeners that can all be shared, see
+/// [`shareable`]), each listening socket is opened once, here, and each further
+/// thread adopts its own copy of each (a `dup` of the descriptor, listened on as
 /// `fd:N:domain=...`, inside `haproxy:` again for a `haproxy:` server): every thread
 /// runs its own runtime (`R::run`) and serve loop accepting from the one socket,
 /// so the kernel's single accept queue spreads the connections over the threads.
@@ -150,19 +156,22 @@ fn fatal(error: &dyn fmt::Display) -> u8 {
 /// `grace` to finish, then the rest are cut; a second signal cuts them at once.
 pub(crate) async fn serve<R: CliRuntime>(
     spawner: R::Spawner,
-    server: ServerDescription,
+    servers: Vec<ServerDescription>,
     handler: Handler,
     options: ServeOptions,
 ) -> u8 {
-    let mut signals = match R::signals() {
+    let mut signals = match R::signals(true) {
         Ok(s) => s,
         Err(e) => return fatal(&format_args!("cannot handle signals: {e}")),
     };
-    let listener = match open::<R>(&server, &options).await {
-        Ok(l) => l,
-        Err(e) => return fatal(&e),
-    };
-    let threads = if shareable(&server) {
+    let mut listeners = Vec::with_capacity(servers.len());
+    for server in &servers {
+        match open::<R>(server, &options).await {
+            Ok(l) => listeners.push(l),
+            Err(e) => return fatal(&e),
+        }
+    }
+    let threads = if servers.iter().all(shareable) {
         options
             .threads
             .min(options.max_connections.unwrap_or(usize::MAX))
@@ -174,7 +183,12 @@ pub(crate) async fn serve<R: CliRuntime>(
     let control = Arc::new(Threads::default());
     let workers = threads - 1;
     for index in 1..threads {
-        let started = copy_description(&listener, &server).and_then(|desc| {
+        let copies = listeners
+            .iter()
+            .zip(&servers)
+            .map(|(listener, server)| copy_description(listener, server))
+            .collect::<io::Result<Vec<_>>>();
+        let started = copies.and_then(|desc| {
             let (handler, conns, control) = (handler.clone(), conns.clone(), control.clone());
             let options = options.clone();
             std::thread::Builder::new()
@@ -205,10 +219,13 @@ pub(crate) async fn serve<R: CliRuntime>(
         control.set_phase(CUT);
         return fatal(&e);
     }
-    match listener.local_addr() {
-        Ok(local) => info!(server = %server, "listening on {local}"),
-        Err(_) => info!(server = %server, "listening"),
+    for (listener, server) in listeners.iter().zip(&servers) {
+        match listener.local_addr() {
+            Ok(local) => info!(server = %server, "listening on {local}"),
+            Err(_) => info!(server = %server, "listening"),
+        }
     }
+    let reloader: Reloader<R> = listeners.iter().map(Listener::reloader).collect();
     if threads > 1 {
         debug!("accepting on {threads} threads");
     }
@@ -218,23 +235,29 @@ pub(crate) async fn serve<R: CliRuntime>(
         conns.clone(),
         Some(conns.loop_guard()),
     ));
-    let mut serving = serve_with(
+    let mut serving = serve_many_with(
         &spawner,
-        listener,
+        listeners,
         library_options(&options, (0, threads)),
-        move |stream, peer| connection::<R>(stream, peer, shared.clone()),
+        move |stream, peer, _| connection::<R>(stream, peer, shared.clone()),
     );
+    crate::notify::ready();
     let others_finished = || control.until(|c| c.count(&c.finished) >= workers);
-    let signal = match race(conns.loop_ended(), next_signal::<R>(&mut signals)).await {
-        Either::Left(()) => {
-            control.set_phase(STOP);
-            future::zip(serving.stop(), others_finished()).await;
-            return EXIT_OK;
+    let signal = loop {
+        match race(conns.loop_ended(), next_signal::<R>(&mut signals)).await {
+            Either::Left(()) => {
+                crate::notify::stopping();
+                control.set_phase(STOP);
+                future::zip(serving.stop(), others_finished()).await;
+                return EXIT_OK;
+            }
+            Either::Right(Signal::Hangup) => reload(&reloader).await,
+            Either::Right(signal) => break signal,
         }
-        Either::Right(signal) => signal,
     };
     // The loops close their listeners (a unix socket file is removed) as soon as
     // they run; the running connections go on.
+    crate::notify::stopping();
     control.set_phase(STOP);
     serving.stop_accepting().await;
     control
@@ -251,7 +274,7 @@ pub(crate) async fn serve<R: CliRuntime>(
     let cut_at = R::now() + options.grace + CANCEL_WAIT;
     let reason = match race(
         future::zip(serving.stop(), others_finished()),
-        race(R::sleep_until(cut_at), next_signal::<R>(&mut signals)),
+        race(R::sleep_until(cut_at), next_stop_signal::<R>(&mut signals)),
     )
     .await
     {
@@ -270,6 +293,44 @@ pub(crate) async fn serve<R: CliRuntime>(
     )
     .await;
     EXIT_OK
+}
+
+/// SIGHUP: re-reads the certificates of the `ssl:` and `tls:` servers in
+/// `reloader` (new handshakes get them; open connections go on; a server whose new
+/// files are bad keeps its old ones, and the error is logged), between
+/// `RELOADING=1` and `READY=1` to systemd.
+async fn reload<R: Runtime>(reloader: &Reloader<R>) {
+    crate::notify::reloading();
+    if reloader.is_empty() {
+        info!("SIGHUP: no certificates to reload");
+    } else {
+        let servers = || {
+            let names: Vec<String> = reloader.servers().map(ToString::to_string).collect();
+            names.join(", ")
+        };
+        match reloader.reload().await {
+            Ok(_) => info!("SIGHUP: certificates reloaded: {}", servers()),
+            Err(e) => {
+                for failure in e.failures() {
+                    error!("SIGHUP: {failure}");
+                }
+                if e.reloaded() > 0 {
+                    info!("SIGHUP: the other servers' certificates were reloaded");
+                }
+            }
+        }
+    }
+    crate::notify::ready();
+}
+
+/// The next SIGINT or SIGTERM; a SIGHUP meanwhile (while stopping) is ignored.
+async fn next_stop_signal<R: CliRuntime>(signals: &mut R::Signals) -> Signal {
+    loop {
+        match next_signal::<R>(signals).await {
+            Signal::Hangup => info!("SIGHUP ignored: stopping"),
+            signal => return signal,
+        }
+    }
 }
 
 /// Listens on `server` with the admission options.
@@ -426,31 +487,34 @@ impl Threads {
 }
 
 /// Thread `index` of a multi-threaded server (not the one handling signals): its
-/// own serve loop on its copy of the listening socket, stopped as [`Threads`]
-/// says.
+/// own serve loop on its copies of the listening sockets (`descs`), stopped as
+/// [`Threads`] says.
 async fn worker<R: CliRuntime>(
     spawner: R::Spawner,
-    desc: ServerDescription,
+    descs: Vec<ServerDescription>,
     handler: Handler,
     options: ServeOptions,
     thread: (usize, usize),
     conns: Arc<Conns>,
     control: Arc<Threads>,
 ) -> u8 {
-    let listener = match open::<R>(&desc, &options).await {
-        Ok(l) => l,
-        Err(e) => {
-            control.fail(format!("server thread {}: {e}", thread.0));
-            return EXIT_FAILURE;
+    let mut listeners = Vec::with_capacity(descs.len());
+    for desc in &descs {
+        match open::<R>(desc, &options).await {
+            Ok(l) => listeners.push(l),
+            Err(e) => {
+                control.fail(format!("server thread {}: {e}", thread.0));
+                return EXIT_FAILURE;
+            }
         }
-    };
+    }
     control.add(&control.ready);
     let shared = Arc::new(Shared::new(handler, &options, conns.clone(), None));
-    let mut serving = serve_with(
+    let mut serving = serve_many_with(
         &spawner,
-        listener,
+        listeners,
         library_options(&options, thread),
-        move |stream, peer| connection::<R>(stream, peer, shared.clone()),
+        move |stream, peer, _| connection::<R>(stream, peer, shared.clone()),
     );
     control.until(|c| c.phase() >= STOP).await;
     serving.stop_accepting().await;
@@ -585,7 +649,7 @@ pub(crate) async fn connect<R: CliRuntime>(
     client: ClientDescription,
     idle: Option<Duration>,
 ) -> u8 {
-    let mut signals = match R::signals() {
+    let mut signals = match R::signals(false) {
         Ok(s) => s,
         Err(e) => return fatal(&format_args!("cannot handle signals: {e}")),
     };
@@ -609,7 +673,7 @@ pub(crate) async fn listen_stdio<R: CliRuntime>(
     server: ServerDescription,
     idle: Option<Duration>,
 ) -> u8 {
-    let mut signals = match R::signals() {
+    let mut signals = match R::signals(false) {
         Ok(s) => s,
         Err(e) => return fatal(&format_args!("cannot handle signals: {e}")),
     };
@@ -625,10 +689,14 @@ pub(crate) async fn listen_stdio<R: CliRuntime>(
         Ok(local) => info!(server = %server, "listening on {local}"),
         Err(_) => info!(server = %server, "listening"),
     }
+    crate::notify::ready();
     let (stream, peer) = match race(listener.accept(), next_signal::<R>(&mut signals)).await {
         Either::Left(Ok(accepted)) => accepted,
         Either::Left(Err(e)) => return fatal(&e),
-        Either::Right(signal) => return signal.exit_status(),
+        Either::Right(signal) => {
+            crate::notify::stopping();
+            return signal.exit_status();
+        }
     };
     // One connection only, like `nc -l`.
     drop(listener);

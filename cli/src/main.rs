@@ -88,6 +88,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Before any thread exists: take the sockets systemd passed (if any) and remove
+    // LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES from the environment, as
+    // sd_listen_fds(1) does, so `--exec` children inherit neither; `systemd:`
+    // descriptions find the sockets in the cache. Not being socket-activated is no
+    // error here (a `systemd:` listen reports it).
+    let _ = strports_sys::adopt::listen_fds();
     let cli = Cli::parse();
     match cli.command {
         Command::Parse(args) => parse_cmd::run_parse(&args),

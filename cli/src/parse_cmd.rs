@@ -162,8 +162,10 @@ fn emit(out: &mut dyn io::Write, text: &str, status: ExitCode) -> ExitCode {
 
 fn parsed_json(parsed: &Parsed<'_>) -> Json {
     match parsed {
-        Parsed::Server(d) => described_json(d.type_name(), d.fields(), &d.to_string()),
-        Parsed::Client(d) => described_json(d.type_name(), d.fields(), &d.to_string()),
+        // JSON gets the exact canonical form (JSON escapes control characters); the
+        // text output uses `Display`, which escapes them for the terminal.
+        Parsed::Server(d) => described_json(d.type_name(), d.fields(), &d.canonical()),
+        Parsed::Client(d) => described_json(d.type_name(), d.fields(), &d.canonical()),
         Parsed::Raw(raw) => Json::object([
             ("args", Json::Array(raw.args().map(Json::str).collect())),
             (
@@ -197,10 +199,10 @@ fn field_json(value: &FieldValue) -> Json {
             Json::Array(items.iter().map(|s| Json::str(s.as_str())).collect())
         }
         FieldValue::Server(inner) => {
-            described_json(inner.type_name(), inner.fields(), &inner.to_string())
+            described_json(inner.type_name(), inner.fields(), &inner.canonical())
         }
         FieldValue::Client(Some(inner)) => {
-            described_json(inner.type_name(), inner.fields(), &inner.to_string())
+            described_json(inner.type_name(), inner.fields(), &inner.canonical())
         }
         // `FieldValue` is non-exhaustive: show a future kind of value as text.
         other => Json::Str(format!("{other:?}")),

@@ -623,6 +623,49 @@ fn connect_runs_a_process_description() {
     assert!(out.status.success(), "{out:?}");
 }
 
+/// A PROXY v2 header (AF_UNIX stream) whose source path holds a newline, a fake
+/// summary line and ESC sequences: the summary line must show it escaped, on one line.
+#[test]
+fn summary_line_escapes_control_characters_of_a_proxied_unix_peer() {
+    let forged: &[u8] =
+        b"/tmp/a\n2026-01-01T00:00:00Z  INFO connection closed peer=10.0.0.1 forged=1\x1b[2K";
+    let mut header = b"\r\n\r\n\0\r\nQUIT\n\x21\x31".to_vec();
+    header.extend_from_slice(&216u16.to_be_bytes());
+    for path in [forged, b"/run/app.sock"] {
+        let mut field = [0u8; 108];
+        field[..path.len()].copy_from_slice(path);
+        header.extend_from_slice(&field);
+    }
+    for rt in RUNTIMES {
+        let mut server = Running::start({
+            let mut c = strports();
+            c.args(["listen", "--echo", "--runtime", rt])
+                .arg("haproxy:tcp:0:interface=127.0.0.1");
+            c
+        });
+        let addr = server.tcp_address();
+        let reply = tcp_round_trip(addr, &[&header[..], b"hi"].concat());
+        assert_eq!(reply, b"hi", "{rt}: the payload after the header is echoed");
+        let line = server.wait_for_line("connection closed");
+        assert!(
+            line.contains(r"peer=/tmp/a\n2026-01-01T00:00:00Z  INFO connection closed peer=10.0.0.1 forged=1\x1b[2K"),
+            "{rt}: {line:?}"
+        );
+        assert!(!line.contains('\x1b'), "{rt}: raw ESC in {line:?}");
+        server.signal(libc::SIGTERM);
+        assert_eq!(server.wait().code(), Some(0));
+        server.drain();
+        assert!(
+            !server
+                .seen
+                .iter()
+                .any(|l| l.contains("forged=1") && !l.contains("peer=/tmp/a")),
+            "{rt}: a forged line: {:?}",
+            server.seen
+        );
+    }
+}
+
 #[test]
 fn cannot_connect_exits_1() {
     let dir = temp_dir();

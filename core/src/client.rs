@@ -7,7 +7,8 @@ use std::str::FromStr;
 
 use crate::args::{Arguments, Bound, Param, Positionals};
 use crate::common::{
-    CLIENT_TYPES, Printer, UnixAddress, alpn, check_hostname, display_path, missing_type,
+    CLIENT_TYPES, Mode, Printer, UnixAddress, alpn, check_hostname, display_path, missing_type,
+    write_display,
 };
 use crate::error::{ParseError, ParseErrorKind};
 use crate::grammar::{RawDescription, Text, parse_raw, raw_offset};
@@ -516,23 +517,54 @@ fn print_tcp<'p, 'f, 'g>(p: &'p mut Printer<'f, 'g>, t: &TcpClient) -> &'p mut P
         .kw_opt("bindAddress", t.bind_address.as_deref())
 }
 
+/// The canonical description with control characters escaped (`\n`, `\x1b`; see
+/// [`escape_control`](crate::escape_control)), so that logging a description cannot
+/// forge a line. Without control characters (the usual case) this is exactly
+/// [`ClientDescription::canonical`], which parses back to an equal value.
 impl fmt::Display for ClientDescription {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_to(f, Mode::Escaped)
+    }
+}
+
+impl ClientDescription {
+    /// The canonical description, exactly: it parses back to an equal value (with
+    /// the same registry), control characters included (use it to store or send a
+    /// description; `Display` escapes control characters for logs).
+    ///
+    /// ```
+    /// use strports_core::ClientDescription;
+    /// let desc: ClientDescription = "unix:/tmp/a\x1bb".parse().unwrap();
+    /// assert_eq!(desc.canonical(), "unix:/tmp/a\x1bb");
+    /// assert_eq!(desc.to_string(), r"unix:/tmp/a\x1bb");
+    /// ```
+    pub fn canonical(&self) -> String {
+        /// Prints the exact form.
+        struct Exact<'a>(&'a ClientDescription);
+        impl fmt::Display for Exact<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.write_to(f, Mode::Exact)
+            }
+        }
+        Exact(self).to_string()
+    }
+
+    fn write_to(&self, f: &mut fmt::Formatter<'_>, mode: Mode) -> fmt::Result {
         match self {
-            ClientDescription::Tcp(t) => print_tcp(&mut Printer::new(f, "tcp"), t).finish(),
-            ClientDescription::Ssl(s) => print_tcp(&mut Printer::new(f, "ssl"), &s.tcp)
+            ClientDescription::Tcp(t) => print_tcp(&mut Printer::new(f, mode, "tcp"), t).finish(),
+            ClientDescription::Ssl(s) => print_tcp(&mut Printer::new(f, mode, "ssl"), &s.tcp)
                 .kw_opt("hostname", s.hostname.as_deref())
                 .kw_opt("certKey", display_path(&s.cert_key))
                 .kw_opt("privateKey", display_path(&s.private_key))
                 .kw_opt("caCertsDir", display_path(&s.ca_certs_dir))
                 .kw_if(!s.alpn.is_empty(), "alpn", s.alpn.join(","))
                 .finish(),
-            ClientDescription::Unix(u) => Printer::new(f, "unix")
+            ClientDescription::Unix(u) => Printer::new(f, mode, "unix")
                 .pos(&u.path.to_description_text())
                 .kw_if(u.timeout != DEFAULT_TIMEOUT, "timeout", u.timeout)
                 .kw_if(u.lockfile, "lockfile", 1)
                 .finish(),
-            ClientDescription::Tls(t) => Printer::new(f, "tls")
+            ClientDescription::Tls(t) => Printer::new(f, mode, "tls")
                 .pos(&t.host)
                 .pos(&t.port.to_string())
                 .kw_if(t.timeout != DEFAULT_TIMEOUT, "timeout", t.timeout)
@@ -540,11 +572,15 @@ impl fmt::Display for ClientDescription {
                 .kw_opt("certificate", display_path(&t.certificate))
                 .kw_opt("privateKey", display_path(&t.private_key))
                 .kw_opt("trustRoots", display_path(&t.trust_roots))
-                .kw_opt("endpoint", t.endpoint.as_deref())
+                // Nested exactly; the whole line is escaped once, in `finish`.
+                .kw_opt(
+                    "endpoint",
+                    t.endpoint.as_deref().map(ClientDescription::canonical),
+                )
                 .kw_if(!t.alpn.is_empty(), "alpn", t.alpn.join(","))
                 .finish(),
             ClientDescription::Process(p) => {
-                let mut pr = Printer::new(f, "process");
+                let mut pr = Printer::new(f, mode, "process");
                 for arg in &p.argv {
                     pr.pos(arg);
                 }
@@ -557,7 +593,7 @@ impl fmt::Display for ClientDescription {
                     )
                     .finish()
             }
-            ClientDescription::Extension(e) => fmt::Display::fmt(e, f),
+            ClientDescription::Extension(e) => write_display(f, mode, e),
         }
     }
 }

@@ -74,9 +74,94 @@ impl UnixAddress {
     }
 }
 
+/// Prints [`to_description_text`](UnixAddress::to_description_text) with control
+/// characters escaped (see [`escape_control`]): a peer's path (from a PROXY header,
+/// say) cannot start a new log line.
 impl fmt::Display for UnixAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_description_text())
+        write_escaped(f, &self.to_description_text())
+    }
+}
+
+/// Whether `c` is escaped by [`escape_control`].
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        // Line and paragraph separators: some log viewers break lines there.
+        || matches!(c, '\u{2028}' | '\u{2029}')
+        // Bidirectional overrides and isolates: they reorder what a terminal shows.
+        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Writes `text` with control characters escaped as Rust escapes them (`\n`, `\r`,
+/// `\t`, `\0`), other ASCII control characters as `\x1b` and the rest (C1 controls,
+/// line separators, bidirectional overrides) as `\u{85}`; everything else, including
+/// backslashes and non-ASCII text, is written as it is.
+fn write_escaped(out: &mut dyn fmt::Write, text: &str) -> fmt::Result {
+    let mut rest = text;
+    while let Some(at) = rest.find(needs_escape) {
+        out.write_str(&rest[..at])?;
+        let c = rest[at..].chars().next().unwrap_or_default();
+        match c {
+            '\n' => out.write_str("\\n")?,
+            '\r' => out.write_str("\\r")?,
+            '\t' => out.write_str("\\t")?,
+            '\0' => out.write_str("\\0")?,
+            c if c.is_ascii() => write!(out, "\\x{:02x}", u32::from(c))?,
+            c => write!(out, "\\u{{{:x}}}", u32::from(c))?,
+        }
+        rest = &rest[at + c.len_utf8()..];
+    }
+    out.write_str(rest)
+}
+
+/// `text` for a log line or a terminal: control characters escaped (`\n`, ESC as
+/// `\x1b`, C1 controls, line separators and bidirectional overrides as `\u{...}`),
+/// everything else as it is, so that ordinary paths and names stay readable. Used by
+/// the `Display` of [`Address`](crate::Address), [`UnixAddress`] and the
+/// descriptions; use it for other text that comes from a peer.
+///
+/// ```
+/// let shown = strports_core::escape_control("/tmp/a\n2026-01-01 INFO forged\x1b[2J");
+/// assert_eq!(shown.to_string(), r"/tmp/a\n2026-01-01 INFO forged\x1b[2J");
+/// assert_eq!(strports_core::escape_control("/run/café.sock").to_string(), "/run/café.sock");
+/// ```
+pub fn escape_control(text: &str) -> impl fmt::Display + '_ {
+    struct Escaped<'a>(&'a str);
+    impl fmt::Display for Escaped<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write_escaped(f, self.0)
+        }
+    }
+    Escaped(text)
+}
+
+/// How a description is printed: exactly (its canonical text) or for a log line
+/// (`Display`: control characters escaped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Exact,
+    Escaped,
+}
+
+/// Writes `value`'s `Display` through `f`, escaping control characters in
+/// [`Mode::Escaped`].
+pub(crate) fn write_display(
+    f: &mut fmt::Formatter<'_>,
+    mode: Mode,
+    value: &dyn fmt::Display,
+) -> fmt::Result {
+    match mode {
+        Mode::Exact => value.fmt(f),
+        Mode::Escaped => {
+            /// A writer that escapes what passes through it.
+            struct Escaping<'a, 'b>(&'a mut fmt::Formatter<'b>);
+            impl fmt::Write for Escaping<'_, '_> {
+                fn write_str(&mut self, s: &str) -> fmt::Result {
+                    write_escaped(self.0, s)
+                }
+            }
+            fmt::write(&mut Escaping(f), format_args!("{value}"))
+        }
     }
 }
 
@@ -332,17 +417,18 @@ pub(crate) fn alpn(b: &Bound<'_, '_>) -> Result<Vec<String>, ParseError> {
     Ok(names)
 }
 
-/// Builds canonical description strings.
+/// Builds canonical description strings, written exactly or escaped (see [`Mode`]).
 pub(crate) struct Printer<'f, 'g> {
     f: &'f mut fmt::Formatter<'g>,
+    mode: Mode,
     buf: String,
 }
 
 impl<'f, 'g> Printer<'f, 'g> {
-    pub(crate) fn new(f: &'f mut fmt::Formatter<'g>, type_name: &str) -> Self {
+    pub(crate) fn new(f: &'f mut fmt::Formatter<'g>, mode: Mode, type_name: &str) -> Self {
         let mut buf = String::with_capacity(48);
         buf.push_str(type_name);
-        Printer { f, buf }
+        Printer { f, mode, buf }
     }
 
     pub(crate) fn pos(&mut self, value: &str) -> &mut Self {
@@ -374,7 +460,10 @@ impl<'f, 'g> Printer<'f, 'g> {
     }
 
     pub(crate) fn finish(&mut self) -> fmt::Result {
-        self.f.write_str(&self.buf)
+        match self.mode {
+            Mode::Exact => self.f.write_str(&self.buf),
+            Mode::Escaped => write_escaped(self.f, &self.buf),
+        }
     }
 }
 

@@ -67,6 +67,16 @@ impl Address {
     }
 }
 
+/// `127.0.0.1:8080`, `[::1]:443`, a UNIX path or `@name`, `stdio`, `process 42`.
+/// Control characters in a UNIX path (which a peer chooses, e.g. in a PROXY header)
+/// are escaped (`\n`, `\x1b`; see [`escape_control`](crate::escape_control)), so a
+/// logged address cannot forge a log line or drive a terminal.
+///
+/// ```
+/// use strports_core::{Address, UnixAddress};
+/// let a = Address::Unix(Some(UnixAddress::Path("/tmp/x\nINFO forged\x1b[31m".into())));
+/// assert_eq!(a.to_string(), r"/tmp/x\nINFO forged\x1b[31m");
+/// ```
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

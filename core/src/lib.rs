@@ -47,6 +47,7 @@ pub use client::{
 };
 pub use common::{
     CLIENT_TYPES, Domain, PROGRAM_CLIENT_TYPES, SERVER_TYPES, SslMethod, UnixAddress, dns_name,
+    escape_control,
 };
 pub use endpoint::{Address, ClientEndpoint, Listener, ServerEndpoint};
 pub use error::{ParseError, ParseErrorKind};

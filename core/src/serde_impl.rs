@@ -1,4 +1,6 @@
-//! Descriptions (de)serialize as their canonical strings (feature `serde`).
+//! Descriptions (de)serialize as their canonical strings (feature `serde`): exactly
+//! ([`canonical`](crate::ServerDescription::canonical), not the escaped `Display`),
+//! and clients with the network types only (no `process:`).
 
 use serde::de::{Deserialize, Deserializer, Error};
 use serde::ser::{Serialize, Serializer};
@@ -7,7 +9,7 @@ use crate::{ClientDescription, ServerDescription};
 
 impl Serialize for ServerDescription {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        serializer.serialize_str(&self.canonical())
     }
 }
 
@@ -20,7 +22,7 @@ impl<'de> Deserialize<'de> for ServerDescription {
 
 impl Serialize for ClientDescription {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        serializer.serialize_str(&self.canonical())
     }
 }
 
@@ -48,6 +50,11 @@ mod tests {
             err.to_string().contains("invalid port \"x\" at offset 6"),
             "{err}"
         );
+        // Exactly, control characters included (JSON escapes them itself).
+        let d: ServerDescription = "unix:/tmp/a\nb".parse().unwrap();
+        let json = serde_json::to_string(&d).unwrap();
+        assert_eq!(json, r#""unix:/tmp/a\nb""#);
+        assert_eq!(serde_json::from_str::<ServerDescription>(&json).unwrap(), d);
         // Deserializing never allows program types.
         let err = serde_json::from_str::<ClientDescription>(r#""process:id""#).unwrap_err();
         assert!(err.to_string().contains("runs a program"), "{err}");

@@ -6,8 +6,8 @@ use std::str::FromStr;
 
 use crate::args::{Arguments, Bound, Param, Positionals};
 use crate::common::{
-    Domain, Printer, SERVER_TYPES, SslMethod, UnixAddress, alpn, display_path, missing_type,
-    path_text,
+    Domain, Mode, Printer, SERVER_TYPES, SslMethod, UnixAddress, alpn, display_path, missing_type,
+    path_text, write_display,
 };
 use crate::error::{ParseError, ParseErrorKind};
 use crate::grammar::{RawDescription, parse_raw, raw_offset};
@@ -456,15 +456,47 @@ fn haproxy(
     Ok(ServerDescription::Haproxy(Box::new(inner)))
 }
 
+/// The canonical description with control characters escaped (`\n`, `\x1b`; see
+/// [`escape_control`](crate::escape_control)), so that logging a description cannot
+/// forge a line. Without control characters (the usual case) this is exactly
+/// [`ServerDescription::canonical`], which parses back to an equal value.
 impl fmt::Display for ServerDescription {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_to(f, Mode::Escaped)
+    }
+}
+
+impl ServerDescription {
+    /// The canonical description, exactly: it parses back to an equal value, control
+    /// characters included (use it to store or send a description; `Display`
+    /// escapes control characters for logs).
+    ///
+    /// ```
+    /// use strports_core::ServerDescription;
+    /// let desc: ServerDescription = "unix:/tmp/a\nb".parse().unwrap();
+    /// assert_eq!(desc.canonical(), "unix:/tmp/a\nb");
+    /// assert_eq!(desc.to_string(), r"unix:/tmp/a\nb");
+    /// assert_eq!(desc.canonical().parse::<ServerDescription>().unwrap(), desc);
+    /// ```
+    pub fn canonical(&self) -> String {
+        /// Prints the exact form.
+        struct Exact<'a>(&'a ServerDescription);
+        impl fmt::Display for Exact<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.write_to(f, Mode::Exact)
+            }
+        }
+        Exact(self).to_string()
+    }
+
+    fn write_to(&self, f: &mut fmt::Formatter<'_>, mode: Mode) -> fmt::Result {
         match self {
-            ServerDescription::Tcp(s) => Printer::new(f, "tcp")
+            ServerDescription::Tcp(s) => Printer::new(f, mode, "tcp")
                 .pos(&s.port.to_string())
                 .kw_if(!s.interface.is_empty(), "interface", &s.interface)
                 .kw_if(s.backlog != DEFAULT_BACKLOG, "backlog", s.backlog)
                 .finish(),
-            ServerDescription::Tcp6(s) => Printer::new(f, "tcp6")
+            ServerDescription::Tcp6(s) => Printer::new(f, mode, "tcp6")
                 .pos(&s.port.to_string())
                 .kw_if(s.backlog != DEFAULT_BACKLOG, "backlog", s.backlog)
                 .kw_if(s.interface != "::", "interface", &s.interface)
@@ -472,7 +504,7 @@ impl fmt::Display for ServerDescription {
             ServerDescription::Unix(s) => {
                 let is_path = matches!(s.address, UnixAddress::Path(_));
                 let default_lock = is_path;
-                Printer::new(f, "unix")
+                Printer::new(f, mode, "unix")
                     .pos(&s.address.to_description_text())
                     .kw_if(
                         is_path && s.mode != DEFAULT_UNIX_MODE,
@@ -485,7 +517,7 @@ impl fmt::Display for ServerDescription {
             }
             ServerDescription::Ssl(s) => {
                 let key = path_text(&s.private_key);
-                Printer::new(f, "ssl")
+                Printer::new(f, mode, "ssl")
                     .pos(&s.port.to_string())
                     .kw_if(key != "server.pem", "privateKey", &key)
                     .kw_opt("certKey", display_path(&s.cert_key))
@@ -497,7 +529,7 @@ impl fmt::Display for ServerDescription {
                     .kw_if(!s.alpn.is_empty(), "alpn", s.alpn.join(","))
                     .finish()
             }
-            ServerDescription::Tls(s) => Printer::new(f, "tls")
+            ServerDescription::Tls(s) => Printer::new(f, mode, "tls")
                 .pos(&path_text(&s.path))
                 .kw_if(s.port != 443, "port", s.port)
                 .kw_if(s.backlog != DEFAULT_BACKLOG, "backlog", s.backlog)
@@ -505,7 +537,7 @@ impl fmt::Display for ServerDescription {
                 .kw_if(!s.alpn.is_empty(), "alpn", s.alpn.join(","))
                 .finish(),
             ServerDescription::Systemd(s) => {
-                let mut p = Printer::new(f, "systemd");
+                let mut p = Printer::new(f, mode, "systemd");
                 p.kw("domain", s.domain.name());
                 match &s.selector {
                     SystemdSelector::Index(i) => p.kw("index", &i.to_string()),
@@ -514,12 +546,15 @@ impl fmt::Display for ServerDescription {
                 p.finish()
             }
             ServerDescription::Stdio => f.write_str("stdio"),
-            ServerDescription::Adopted(s) => Printer::new(f, "fd")
+            ServerDescription::Adopted(s) => Printer::new(f, mode, "fd")
                 .pos(&s.fileno.to_string())
                 .kw("domain", s.domain.name())
                 .finish(),
-            ServerDescription::Haproxy(inner) => write!(f, "haproxy:{inner}"),
-            ServerDescription::Extension(e) => fmt::Display::fmt(e, f),
+            ServerDescription::Haproxy(inner) => {
+                f.write_str("haproxy:")?;
+                inner.write_to(f, mode)
+            }
+            ServerDescription::Extension(e) => write_display(f, mode, e),
         }
     }
 }

@@ -11,7 +11,7 @@ use strports_core::{
     AdoptedServer, ClientDescription, Domain, MAX_BACKLOG, ParseError, ParseErrorKind,
     ProcessClient, ProcessEnv, Registry, ServerDescription, SslClient, SslMethod, SslServer,
     StderrPolicy, SystemdSelector, SystemdServer, TcpClient, TcpServer, TlsClient, TlsServer,
-    UnixAddress, UnixClient, UnixServer, dns_name,
+    UnixAddress, UnixClient, UnixServer, dns_name, escape_control,
 };
 
 /// Parses a client description with `process:` allowed (the generated descriptions
@@ -502,8 +502,8 @@ fn structured() -> BoxedStrategy<String> {
 /// A canonical description with a few random edits.
 fn mutated() -> BoxedStrategy<String> {
     let printed = prop_oneof![
-        server().prop_map(|d| d.to_string()),
-        client().prop_map(|d| d.to_string()),
+        server().prop_map(|d| d.canonical()),
+        client().prop_map(|d| d.canonical()),
     ];
     let edit = (any::<prop::sample::Index>(), 0..3u8, nasty_char());
     (printed, prop::collection::vec(edit, 0..3))
@@ -570,16 +570,31 @@ fn check_error(input: &str, err: &ParseError) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// `Display` is the canonical form with control characters escaped: no control
+/// character, the same text where the canonical form has none.
+fn check_display(shown: &str, canonical: &str) -> Result<(), TestCaseError> {
+    prop_assert!(!shown.contains(char::is_control), "{:?}", shown);
+    prop_assert_eq!(shown, escape_control(canonical).to_string());
+    if !canonical
+        .chars()
+        .any(|c| c.is_control() || ('\u{2028}'..='\u{2069}').contains(&c))
+    {
+        prop_assert_eq!(shown, canonical);
+    }
+    Ok(())
+}
+
 fn check_server_input(input: &str) -> Result<(), TestCaseError> {
     match input.parse::<ServerDescription>() {
         Ok(desc) => {
-            let printed = desc.to_string();
+            let printed = desc.canonical();
             let again: ServerDescription = printed
                 .parse()
                 .map_err(|e| TestCaseError::fail(format!("{input:?} -> {printed:?}: {e}")))?;
             prop_assert_eq!(&again, &desc, "{:?} printed as {:?}", input, printed);
             // The canonical form is a fixed point.
-            prop_assert_eq!(again.to_string(), printed);
+            prop_assert_eq!(again.canonical(), printed);
+            check_display(&desc.to_string(), &desc.canonical())?;
         }
         Err(e) => check_error(input, &e)?,
     }
@@ -589,11 +604,12 @@ fn check_server_input(input: &str) -> Result<(), TestCaseError> {
 fn check_client_input(input: &str) -> Result<(), TestCaseError> {
     match parse_client(input) {
         Ok(desc) => {
-            let printed = desc.to_string();
+            let printed = desc.canonical();
             let again: ClientDescription = parse_client(&printed)
                 .map_err(|e| TestCaseError::fail(format!("{input:?} -> {printed:?}: {e}")))?;
             prop_assert_eq!(&again, &desc, "{:?} printed as {:?}", input, printed);
-            prop_assert_eq!(again.to_string(), printed);
+            prop_assert_eq!(again.canonical(), printed);
+            check_display(&desc.to_string(), &desc.canonical())?;
         }
         Err(e) => check_error(input, &e)?,
     }
@@ -718,7 +734,8 @@ proptest! {
 
     #[test]
     fn server_print_parse_round_trips(desc in server()) {
-        let printed = desc.to_string();
+        check_display(&desc.to_string(), &desc.canonical())?;
+        let printed = desc.canonical();
         let parsed: ServerDescription = printed
             .parse()
             .map_err(|e| TestCaseError::fail(format!("{desc:?} printed as {printed:?}: {e}")))?;
@@ -727,7 +744,8 @@ proptest! {
 
     #[test]
     fn client_print_parse_round_trips(desc in client()) {
-        let printed = desc.to_string();
+        check_display(&desc.to_string(), &desc.canonical())?;
+        let printed = desc.canonical();
         let parsed: ClientDescription = parse_client(&printed)
             .map_err(|e| TestCaseError::fail(format!("{desc:?} printed as {printed:?}: {e}")))?;
         prop_assert_eq!(&parsed, &desc, "printed as {:?}", printed);
@@ -786,7 +804,7 @@ proptest! {
     /// Values inside a nested `endpoint=` survive two levels of quoting.
     #[test]
     fn nested_endpoint_quoting(desc in leaf_client(), host in dns_host()) {
-        let text = format!("tls:{}:443:endpoint={}", quote(&host), quote(&desc.to_string()));
+        let text = format!("tls:{}:443:endpoint={}", quote(&host), quote(&desc.canonical()));
         let parsed: ClientDescription = parse_client(&text)
             .map_err(|e| TestCaseError::fail(format!("{text:?}: {e}")))?;
         let ClientDescription::Tls(tls) = parsed else {

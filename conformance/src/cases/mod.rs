@@ -4,6 +4,7 @@
 mod admission;
 mod adopt;
 mod connect;
+mod escaping;
 mod faults;
 mod happy_eyeballs;
 mod haproxy;
@@ -22,6 +23,7 @@ mod unix;
 pub use admission::*;
 pub use adopt::*;
 pub use connect::*;
+pub use escaping::*;
 pub use faults::*;
 pub use happy_eyeballs::*;
 pub use haproxy::*;

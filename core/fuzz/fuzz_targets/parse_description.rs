@@ -1,12 +1,13 @@
-//! Parses arbitrary text as a server, client and raw description. Nothing may panic;
-//! whatever parses must print to a canonical form that parses back to the same value;
+//! Parses arbitrary text as a server, client (with `process:` allowed) and raw
+//! description. Nothing may panic; whatever parses must print to a canonical form
+//! that parses back to the same value, and `Display` must hold no control character;
 //! errors must point into the input.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use strports_core::grammar::{parse_raw, quote};
-use strports_core::{ClientDescription, ParseError, ServerDescription};
+use strports_core::{ClientDescription, ParseError, Registry, ServerDescription};
 
 fn check_error(input: &str, err: &ParseError) {
     assert!(err.offset() <= input.len(), "{input:?}: {err:?}");
@@ -24,24 +25,27 @@ fn check_error(input: &str, err: &ParseError) {
 fn check(input: &str) {
     match input.parse::<ServerDescription>() {
         Ok(desc) => {
-            let printed = desc.to_string();
+            let printed = desc.canonical();
             let again: ServerDescription = printed
                 .parse()
                 .unwrap_or_else(|e| panic!("{input:?} printed as {printed:?}: {e}"));
             assert_eq!(again, desc, "{input:?} printed as {printed:?}");
-            assert_eq!(again.to_string(), printed);
+            assert_eq!(again.canonical(), printed);
+            assert!(!desc.to_string().contains(char::is_control), "{input:?}");
             let _ = desc.fields();
         }
         Err(e) => check_error(input, &e),
     }
-    match input.parse::<ClientDescription>() {
+    let programs = Registry::with_programs();
+    match programs.parse_client(input) {
         Ok(desc) => {
-            let printed = desc.to_string();
-            let again: ClientDescription = printed
-                .parse()
+            let printed = desc.canonical();
+            let again: ClientDescription = programs
+                .parse_client(&printed)
                 .unwrap_or_else(|e| panic!("{input:?} printed as {printed:?}: {e}"));
             assert_eq!(again, desc, "{input:?} printed as {printed:?}");
-            assert_eq!(again.to_string(), printed);
+            assert_eq!(again.canonical(), printed);
+            assert!(!desc.to_string().contains(char::is_control), "{input:?}");
             let _ = desc.fields();
         }
         Err(e) => check_error(input, &e),

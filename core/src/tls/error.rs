@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use rustls::{AlertDescription, CertificateError};
 
+use crate::common::escape_control;
+
 /// What is wrong with the certificates or keys given to an endpoint.
 ///
 /// Every variant names the file at fault; messages are lowercase, e.g.
@@ -116,8 +118,9 @@ pub enum TlsMaterialError {
     },
 }
 
+/// A path in quotes, control characters escaped (see [`escape_control`]).
 fn q(p: &Path) -> String {
-    format!("\"{}\"", p.display())
+    format!("\"{}\"", escape_control(&p.to_string_lossy()))
 }
 
 impl fmt::Display for TlsMaterialError {
@@ -214,7 +217,8 @@ impl fmt::Display for TlsMaterialError {
             }
             InvalidHostname { host } => write!(
                 f,
-                "invalid host name \"{host}\": must be an ip address or a valid dns name"
+                "invalid host name \"{}\": must be an ip address or a valid dns name",
+                escape_control(host)
             ),
             Config { reason } => write!(f, "cannot build tls configuration: {reason}"),
         }

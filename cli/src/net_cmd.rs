@@ -426,8 +426,15 @@ fn serve_options(common: &CommonArgs, serve: &ServeArgs) -> ServeOptions {
 
 /// The servers of `listen` and `relay`: `first` (the positional one, if given),
 /// then each `--listen`, in order.
-fn server_descriptions(first: Option<&String>, more: &[String]) -> Result<Vec<ServerDescription>, u8> {
-    first.into_iter().chain(more).map(|text| description(text)).collect()
+fn server_descriptions(
+    first: Option<&String>,
+    more: &[String],
+) -> Result<Vec<ServerDescription>, u8> {
+    first
+        .into_iter()
+        .chain(more)
+        .map(|text| description(text))
+        .collect()
 }
 
 /// Exit status of a usage error (as clap's).

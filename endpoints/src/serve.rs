@@ -488,7 +488,9 @@ where
     start(spawner, listeners, options, handler)
 }
 
-/// The listeners of one serve loop.
+/// The listeners of one serve loop. One value per loop, for its whole life: the
+/// size of the larger variant costs nothing, and [`serve`]'s listener stays inline.
+#[allow(clippy::large_enum_variant)]
 enum Listeners<R: Runtime> {
     /// [`serve`], or [`serve_many`] of one: accepted directly.
     One(Listener<R>),

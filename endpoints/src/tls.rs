@@ -254,7 +254,7 @@ pub struct TlsListener<R: Runtime, L> {
     failed: AtomicU64,
     /// The `ssl:`/`tls:` description the step's config was built from, when it
     /// was (see [`reloader`](TlsListener::reloader)).
-    source: Option<ServerDescription>,
+    source: Option<Box<ServerDescription>>,
 }
 
 impl<R: Runtime, L: Wrapped<R>> TlsListener<R, L> {
@@ -276,7 +276,7 @@ impl<R: Runtime, L: Wrapped<R>> TlsListener<R, L> {
     /// This listener, its step's config built from `desc` (an `ssl:` or `tls:`
     /// description), which [`reloader`](TlsListener::reloader) builds again.
     pub(crate) fn built_from(mut self, desc: &ServerDescription) -> Self {
-        self.source = Some(desc.clone());
+        self.source = Some(Box::new(desc.clone()));
         self
     }
 
@@ -286,7 +286,7 @@ impl<R: Runtime, L: Wrapped<R>> TlsListener<R, L> {
     /// nothing to re-read (its [`TlsAcceptorStep::replace_config`] swaps configs).
     pub fn reloader(&self) -> Reloader<R> {
         match &self.source {
-            Some(desc) => Reloader::for_step(desc.clone(), self.step.clone()),
+            Some(desc) => Reloader::for_step(ServerDescription::clone(desc), self.step.clone()),
             None => Reloader::default(),
         }
     }

@@ -698,6 +698,75 @@ fn an_unknown_name_rescans_the_directory_at_most_once_per_interval() {
     assert_eq!(dir.scans(), 3);
 }
 
+/// A source that keeps each rescan it is handed, to run when the test says (as a
+/// directory on disk runs it on a thread of its own).
+struct Deferred {
+    dir: Arc<MemDir>,
+    pending: Arc<Mutex<Vec<Box<dyn FnOnce() + Send>>>>,
+}
+
+impl std::fmt::Debug for Deferred {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deferred").field("dir", &self.dir).finish()
+    }
+}
+
+impl CertDirectory for Deferred {
+    fn scan(&self) -> io::Result<Vec<PemFile>> {
+        Handle(self.dir.clone()).scan()
+    }
+
+    fn now(&self) -> Instant {
+        Handle(self.dir.clone()).now()
+    }
+
+    fn spawn_rescan(&self, rescan: Box<dyn FnOnce() + Send>) {
+        self.pending.lock().unwrap().push(rescan);
+    }
+}
+
+#[test]
+fn a_rescan_handed_off_never_holds_up_the_handshake_and_runs_one_at_a_time() {
+    let ca = root_ca("ca");
+    let a = leaf(&ca, &["a.example.com"]);
+    let dir = Arc::new(MemDir::default());
+    dir.add(pem("a.pem", &[&a.cert, &a.key]));
+    let pending = Arc::new(Mutex::new(Vec::new()));
+    let source = Deferred {
+        dir: dir.clone(),
+        pending: pending.clone(),
+    };
+    let r = SniResolver::new(Box::new(source), provider()).unwrap();
+    let n = leaf(&ca, &["new.example.com"]);
+    dir.add(pem("new.pem", &[&n.cert, &n.key]));
+
+    // The asking handshake gets the certificates of before, at once.
+    assert_eq!(served(&r, Some("new.example.com")), Some(a.der.clone()));
+    assert_eq!(pending.lock().unwrap().len(), 1);
+    assert!(r.is_rescanning());
+    // While that rescan has not run, no other starts, even after the interval.
+    dir.advance(tls::DEFAULT_RESCAN_INTERVAL);
+    assert_eq!(served(&r, Some("new.example.com")), Some(a.der.clone()));
+    assert_eq!(pending.lock().unwrap().len(), 1);
+    assert_eq!(dir.scans(), 1);
+
+    // Once it ran, the new certificate is served.
+    let rescan = pending.lock().unwrap().pop().unwrap();
+    rescan();
+    assert!(!r.is_rescanning());
+    assert_eq!(dir.scans(), 2);
+    assert_eq!(served(&r, Some("new.example.com")), Some(n.der.clone()));
+
+    // A rescan dropped unrun (no thread to run it) does not block later ones.
+    dir.advance(tls::DEFAULT_RESCAN_INTERVAL);
+    served(&r, Some("other.example.com"));
+    drop(pending.lock().unwrap().pop().unwrap());
+    assert!(!r.is_rescanning());
+    dir.advance(tls::DEFAULT_RESCAN_INTERVAL);
+    served(&r, Some("other.example.com"));
+    assert_eq!(pending.lock().unwrap().len(), 1);
+}
+
 #[test]
 fn unpaired_certificates_are_chain_intermediates() {
     let root = root_ca("root");

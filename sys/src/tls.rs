@@ -298,10 +298,33 @@ impl CertDirectory for FsCertDirectory {
     fn now(&self) -> Instant {
         Instant::now()
     }
+
+    /// Runs the rescan on a thread of its own, named [`RESCAN_THREAD`], so that the
+    /// handshake that asked for an unknown name (and the async runtime thread under
+    /// it) never waits for the directory to be read; the resolver runs at most one at
+    /// a time. If no thread can be started, the rescan is skipped (logged); a later
+    /// unknown name tries again.
+    fn spawn_rescan(&self, rescan: Box<dyn FnOnce() + Send>) {
+        let started = std::thread::Builder::new()
+            .name(RESCAN_THREAD.to_owned())
+            .spawn(rescan);
+        if let Err(e) = started {
+            tracing::warn!(
+                directory = %self.root.display(),
+                error = %e,
+                "strports: cannot start a thread to rescan the certificate directory"
+            );
+        }
+    }
 }
 
+/// The name of the thread on which an [`FsCertDirectory`] rescans, when a `tls:`
+/// server's handshake asked for a name none of its certificates has.
+pub const RESCAN_THREAD: &str = "strports-sni-rescan";
+
 /// The server config of a `tls:` server: an [`SniResolver`] over the directory
-/// `path` (scanned now, rescanned when an unknown name is asked for), TLS 1.2 and 1.3.
+/// `path` (scanned now, rescanned on a thread of its own when an unknown name is
+/// asked for: see [`FsCertDirectory`]), TLS 1.2 and 1.3.
 ///
 /// **Layout.** Every regular file under `path` (subdirectories too) whose name ends in
 /// `.pem` is read; each may hold certificates and private keys (PEM `CERTIFICATE`,

@@ -7,14 +7,15 @@
 use std::fs;
 use std::io;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use strports_core::tls::rustls::pki_types::{CertificateDer, ServerName};
 use strports_core::tls::rustls::{
     self, ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection,
 };
-use strports_core::tls::{CertDirectory, TlsMaterialError, default_provider};
+use strports_core::tls::{CertDirectory, PemFile, SniResolver, TlsMaterialError, default_provider};
 use strports_core::{ClientDescription, ServerDescription, quote};
 use strports_sys::tls as systls;
 
@@ -249,7 +250,9 @@ fn tls_server_directory_is_scanned_recursively() {
         assert_eq!(&got, der);
     }
 
-    // A certificate added while serving is found by the first handshake asking for it.
+    // A certificate added while serving: the first handshake asking for it starts a
+    // rescan on a thread of its own (and is served with the certificates of before);
+    // once the rescan is done, handshakes get the new certificate.
     let (c_cert, c_key, c_der) = leaf(&root, &["c.example.com"]);
     write(dir.path(), "new/c.pem", &[&c_cert, &c_key]);
     let ClientDescription::Tls(c) = client(&format!(
@@ -259,10 +262,90 @@ fn tls_server_directory_is_scanned_recursively() {
         panic!()
     };
     let c = systls::tls_client_config(&c, default_provider()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match handshake(
+            c.config.clone(),
+            server_config.clone(),
+            c.server_name.clone(),
+        ) {
+            Ok(got) => {
+                assert_eq!(got, c_der);
+                break;
+            }
+            Err(e) => {
+                assert!(Instant::now() < deadline, "never served c.example.com: {e}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+/// A directory on disk that records on which thread each scan runs.
+#[derive(Debug)]
+struct RecordingDir {
+    dir: systls::FsCertDirectory,
+    threads: Arc<Mutex<Vec<Option<String>>>>,
+}
+
+impl CertDirectory for RecordingDir {
+    fn scan(&self) -> io::Result<Vec<PemFile>> {
+        let name = std::thread::current().name().map(str::to_owned);
+        self.threads.lock().unwrap().push(name);
+        self.dir.scan()
+    }
+
+    fn now(&self) -> Instant {
+        self.dir.now()
+    }
+
+    fn spawn_rescan(&self, rescan: Box<dyn FnOnce() + Send>) {
+        self.dir.spawn_rescan(rescan);
+    }
+}
+
+/// An unknown name makes a directory on disk rescan on a thread of its own
+/// ([`systls::RESCAN_THREAD`]), not on the thread running the handshake (an async
+/// runtime's): the lookup returns the certificates of before at once, and the ones
+/// the rescan found are served from then on.
+#[test]
+fn an_unknown_name_rescans_on_a_thread_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = ca("ca");
+    let (a_cert, a_key, a_der) = leaf(&root, &["a.example.com"]);
+    let (b_cert, b_key, b_der) = leaf(&root, &["b.example.com"]);
+    write(dir.path(), "a.pem", &[&a_cert, &a_key]);
+    let threads = Arc::new(Mutex::new(Vec::new()));
+    let source = RecordingDir {
+        dir: systls::FsCertDirectory::new(dir.path()),
+        threads: threads.clone(),
+    };
+    let resolver = SniResolver::new(Box::new(source), default_provider()).unwrap();
+    let here = std::thread::current().name().map(str::to_owned);
     assert_eq!(
-        handshake(c.config, server_config, c.server_name).unwrap(),
-        c_der
+        *threads.lock().unwrap(),
+        [here.clone()],
+        "the first scan runs here"
     );
+
+    write(dir.path(), "b.pem", &[&b_cert, &b_key]);
+    let served = resolver.certified_key_for(Some("b.example.com")).unwrap();
+    assert!(
+        served.cert[0] == a_der || served.cert[0] == b_der,
+        "served neither certificate"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while threads.lock().unwrap().len() < 2 || resolver.is_rescanning() {
+        assert!(Instant::now() < deadline, "no rescan ran");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let scans = threads.lock().unwrap().clone();
+    assert_eq!(scans.len(), 2, "one rescan: {scans:?}");
+    assert_eq!(scans[1].as_deref(), Some(systls::RESCAN_THREAD));
+    assert_ne!(scans[1], here, "the rescan ran on the asking thread");
+    let served = resolver.certified_key_for(Some("b.example.com")).unwrap();
+    assert_eq!(served.cert[0], b_der, "the rescan's certificate is served");
+    assert_eq!(resolver.last_rescan_error(), None);
 }
 
 /// A missing directory scans as no files (as in Twisted), but a `tls:` server over it

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,22 @@ pub trait CertDirectory: fmt::Debug + Send + Sync {
 
     /// The current time, for rate-limiting rescans. Only differences matter.
     fn now(&self) -> Instant;
+
+    /// Runs `rescan` (a [`scan`](CertDirectory::scan) of this source and the index
+    /// built from it) for a handshake that asked for a name no certificate has. The
+    /// handshake goes on at once with the certificates of before; handshakes that
+    /// start after `rescan` finished see the new ones.
+    ///
+    /// The default runs `rescan` right away on the calling thread, which is right for
+    /// a source without I/O (in memory, in tests): the asking handshake then finds a
+    /// certificate it added. A source that reads files runs it elsewhere, so that no
+    /// handshake, and no async runtime thread under it, waits for the disk:
+    /// `strports-sys`' directory runs it on a thread of its own. Dropping `rescan`
+    /// unrun (a thread that could not be started) is allowed: the next unknown name
+    /// may then try again.
+    fn spawn_rescan(&self, rescan: Box<dyn FnOnce() + Send>) {
+        rescan();
+    }
 }
 
 /// The shortest time between two rescans triggered by unknown names: one second.
@@ -155,27 +172,72 @@ fn chain_for(
 ///   served (files in path order, sections in file order); the client then reports a
 ///   host-name mismatch if it is not valid for its name.
 /// * An unknown name triggers a rescan of the directory, so certificates added while
-///   the server runs are picked up by the first handshake that asks for them.
+///   the server runs are picked up.
 ///
-/// **Rescan policy.** Twisted rescans on every miss, so a client sending random names
-/// makes the server read the directory on every handshake. Here a miss rescans only if
-/// the last miss-triggered rescan is at least the rescan interval
-/// ([`DEFAULT_RESCAN_INTERVAL`], one second) old, and only one rescan runs at a time
-/// (other handshakes meanwhile use the current certificates without waiting). A flood
-/// of unknown names costs at most one directory scan per interval; a newly added
-/// certificate is found by the first handshake for it once the interval has passed
-/// since the previous miss-triggered rescan. The scan runs inside the handshake (rustls
-/// resolves certificates synchronously), so it briefly blocks the thread doing it. If
-/// a rescan fails (unreadable file, bad PEM), the previous certificates stay in use
-/// and the error is kept for [`SniResolver::last_rescan_error`].
+/// **Rescan policy.** Twisted rescans on every miss, inside the handshake, so a client
+/// sending random names makes the server read the directory on every handshake, on
+/// the thread serving it. Here a miss rescans only if the last miss-triggered rescan
+/// started at least the rescan interval ([`DEFAULT_RESCAN_INTERVAL`], one second)
+/// ago, and only one rescan runs at a time. A flood of unknown names costs at most
+/// one directory scan per interval.
+///
+/// **Off the handshake.** rustls resolves certificates synchronously, inside the
+/// handshake, so the scan is handed to the source
+/// ([`CertDirectory::spawn_rescan`]): a directory on disk (`strports-sys`) scans on a
+/// thread of its own, and the handshake that asked is served at once with the
+/// certificates of before (for a new name, the default certificate, which its
+/// client rejects); the handshakes that start after the scan finished (a few
+/// milliseconds to tens of milliseconds for hundreds of files) get the new
+/// certificate. No handshake ever waits for the disk, and no async runtime thread
+/// is blocked by a scan. A source without I/O rescans at once, and the asking
+/// handshake gets the new certificate.
+///
+/// If a rescan fails (unreadable file, bad PEM), the previous certificates stay in
+/// use and the error is kept for [`SniResolver::last_rescan_error`].
 pub struct SniResolver {
+    /// What a rescan, running elsewhere, shares with the resolver.
+    shared: Arc<Shared>,
+    /// When the last miss-triggered rescan started.
+    last_rescan: Mutex<Option<Instant>>,
+    interval: Duration,
+}
+
+/// The parts of a [`SniResolver`] a rescan needs, wherever it runs.
+struct Shared {
     source: Box<dyn CertDirectory>,
     provider: Arc<CryptoProvider>,
     set: RwLock<Arc<CertSet>>,
-    /// When the last miss-triggered rescan started; locked while one runs.
-    last_rescan: Mutex<Option<Instant>>,
-    interval: Duration,
+    /// A miss-triggered rescan was handed to the source and has not ended.
+    rescanning: AtomicBool,
     last_error: Mutex<Option<String>>,
+}
+
+impl Shared {
+    fn current(&self) -> Arc<CertSet> {
+        match self.set.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn rescan(&self) -> io::Result<()> {
+        let set = CertSet::build(self.source.scan()?, &self.provider)?;
+        match self.set.write() {
+            Ok(mut g) => *g = Arc::new(set),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(set),
+        }
+        Ok(())
+    }
+}
+
+/// Ends a miss-triggered rescan when dropped: after it ran, or if it was dropped
+/// unrun (or panicked), so that a later miss can rescan again.
+struct RescanRunning(Arc<Shared>);
+
+impl Drop for RescanRunning {
+    fn drop(&mut self) {
+        self.0.rescanning.store(false, Ordering::Release);
+    }
 }
 
 impl fmt::Debug for SniResolver {
@@ -184,7 +246,7 @@ impl fmt::Debug for SniResolver {
         let mut names: Vec<&String> = set.names.keys().collect();
         names.sort();
         f.debug_struct("SniResolver")
-            .field("source", &self.source)
+            .field("source", &self.shared.source)
             .field("names", &names)
             .field("interval", &self.interval)
             .finish_non_exhaustive()
@@ -197,12 +259,15 @@ impl SniResolver {
     pub fn new(source: Box<dyn CertDirectory>, provider: Arc<CryptoProvider>) -> io::Result<Self> {
         let set = CertSet::build(source.scan()?, &provider)?;
         Ok(SniResolver {
-            source,
-            provider,
-            set: RwLock::new(Arc::new(set)),
+            shared: Arc::new(Shared {
+                source,
+                provider,
+                set: RwLock::new(Arc::new(set)),
+                rescanning: AtomicBool::new(false),
+                last_error: Mutex::new(None),
+            }),
             last_rescan: Mutex::new(None),
             interval: DEFAULT_RESCAN_INTERVAL,
-            last_error: Mutex::new(None),
         })
     }
 
@@ -214,26 +279,23 @@ impl SniResolver {
     }
 
     fn current(&self) -> Arc<CertSet> {
-        match self.set.read() {
-            Ok(g) => g.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.shared.current()
     }
 
-    /// Rescans the directory now (for example on SIGHUP) and replaces the certificates
-    /// on success; on failure the old ones stay.
+    /// Rescans the directory now, on the calling thread (it blocks while the source
+    /// reads), and replaces the certificates on success; on failure the old ones stay.
     pub fn rescan(&self) -> io::Result<()> {
-        let set = CertSet::build(self.source.scan()?, &self.provider)?;
-        match self.set.write() {
-            Ok(mut g) => *g = Arc::new(set),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(set),
-        }
-        Ok(())
+        self.shared.rescan()
     }
 
-    /// The error of the last failed rescan, if the last rescan failed.
+    /// The error of the last failed miss-triggered rescan, if the last one failed.
     pub fn last_rescan_error(&self) -> Option<String> {
-        self.last_error.lock().ok().and_then(|g| g.clone())
+        self.shared.last_error.lock().ok().and_then(|g| g.clone())
+    }
+
+    /// Whether a miss-triggered rescan was handed to the source and has not ended.
+    pub fn is_rescanning(&self) -> bool {
+        self.shared.rescanning.load(Ordering::Acquire)
     }
 
     /// What the last successful scan found; `served` is 0 when the directory has no
@@ -249,26 +311,40 @@ impl SniResolver {
         names
     }
 
-    /// Rescans if the policy allows it now; true if the certificates were replaced.
-    fn rescan_on_miss(&self) -> bool {
-        let Ok(mut last) = self.last_rescan.try_lock() else {
-            return false; // another handshake is rescanning
-        };
-        let now = self.source.now();
-        if last.is_some_and(|t| now.saturating_duration_since(t) < self.interval) {
-            return false;
+    /// Hands a rescan to the source ([`CertDirectory::spawn_rescan`]) if the policy
+    /// allows one now: none running, and the interval passed since the last one
+    /// started. Never waits for it.
+    fn rescan_on_miss(&self) {
+        let now = self.shared.source.now();
+        {
+            let mut last = match self.last_rescan.lock() {
+                Ok(g) => g,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if last.is_some_and(|t| now.saturating_duration_since(t) < self.interval) {
+                return;
+            }
+            if self.shared.rescanning.swap(true, Ordering::AcqRel) {
+                return; // one at a time
+            }
+            *last = Some(now);
         }
-        *last = Some(now);
-        let result = self.rescan();
-        if let Ok(mut e) = self.last_error.lock() {
-            *e = result.as_ref().err().map(ToString::to_string);
-        }
-        result.is_ok()
+        let running = RescanRunning(self.shared.clone());
+        self.shared.source.spawn_rescan(Box::new(move || {
+            let shared = running.0.clone();
+            let result = shared.rescan();
+            if let Ok(mut e) = shared.last_error.lock() {
+                *e = result.as_ref().err().map(ToString::to_string);
+            }
+            drop(running);
+        }));
     }
 
     /// The certificate chain and key served for `server_name` (the client's SNI, or
-    /// `None` without one), following the lookup and rescan rules above. `None` only
-    /// when the directory has no certificate with a key.
+    /// `None` without one), following the lookup and rescan rules above: an unknown
+    /// name may start a rescan, and gets what the rescan found only if the source ran
+    /// it at once; otherwise the default certificate. Never does I/O itself. `None`
+    /// only when the directory has no certificate with a key.
     pub fn certified_key_for(&self, server_name: Option<&str>) -> Option<Arc<CertifiedKey>> {
         let set = self.current();
         let Some(name) = server_name else {
@@ -277,11 +353,10 @@ impl SniResolver {
         if let Some(k) = set.lookup(name) {
             return Some(k);
         }
-        if self.rescan_on_miss() {
-            let set = self.current();
-            return set.lookup(name).or_else(|| set.default.clone());
-        }
-        set.default.clone()
+        self.rescan_on_miss();
+        // A source that rescans at once has the new certificates now.
+        let set = self.current();
+        set.lookup(name).or_else(|| set.default.clone())
     }
 }
 

@@ -45,7 +45,10 @@
 //! its stdout, closing the write side (`close()`, tokio's `shutdown()`) closes its stdin. When its stdout ends, the final read
 //! waits for the exit: status 0 is EOF; another status or a signal is an error
 //! (`process "false" exited with status 1`), and [`Stream::exit_status`] has it.
-//! Dropping the stream kills the child; the runtime reaps it in the background. A program that cannot be started fails `connect` with
+//! The child leads a process group of its own: dropping the stream sends SIGTERM to
+//! the group, then SIGKILL after a grace period ([`process::DEFAULT_KILL_GRACE`]), so
+//! nothing it started outlives the stream; the runtime reaps the child in the
+//! background. A program that cannot be started fails `connect` with
 //! `cannot run "prog": <reason>`.
 //!
 //! `listen` on `stdio` gives a [`Listener::Stdio`] whose first `accept` is the one

@@ -164,6 +164,7 @@ macro_rules! conformance_tests {
             tls_server_default_interface_is_ipv6,
             tls_server_interop_openssl_s_client,
             tls_server_without_certificate_fails_to_listen,
+            tls_sni_certificate_added_later_is_served,
             tls_sni_picks_certificate,
             tls_ssl_server_ssl_client_echo,
             tls_ssl_server_tls_client_echo,

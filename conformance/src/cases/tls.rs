@@ -115,6 +115,9 @@ impl Pki {
             let (cert, key) = leaf(&trusted, &[name], false);
             write(&p.join("sni").join(file), &[&cert, &key]);
         }
+        // Not served at first: a case adds it to `sni/` while the server runs.
+        let (cert, key) = leaf(&trusted, &["new.example"], false);
+        write(&p.join("later/new.pem"), &[&cert, &key]);
         Pki { dir }
     }
 
@@ -634,6 +637,63 @@ pub async fn tls_sni_picks_certificate<B: Backend>() {
         ),
         "{e}"
     );
+    within::<B, _>(LIMIT, "stop", B::stop(serving)).await;
+}
+
+/// A `tls:` server asked for a name none of its certificates has completes the
+/// handshake with its default certificate (which the client rejects for the name)
+/// and goes on serving; a certificate added to its directory while it runs is served
+/// once the rescan that unknown names start is done. (The rescan runs on a thread of
+/// its own, never inside a handshake, so the handshake that started it may still get
+/// the old certificates: the client retries.)
+pub async fn tls_sni_certificate_added_later_is_served<B: Backend>() {
+    let pki = Pki::new();
+    let listener = B::listen(&server(&pki.tls_server("")))
+        .await
+        .expect("listen");
+    let serving = B::serve_echo(listener);
+    let port = tcp_address(&B::serving_address(&serving).expect("address")).port();
+    let inner = endpoint(&ipv6_loopback(port));
+    let mismatch = |kind: Option<TlsErrorKind>| {
+        matches!(
+            kind,
+            Some(TlsErrorKind::HostnameMismatch | TlsErrorKind::Handshake)
+        )
+    };
+    let (e, kind) = connect_error::<B>(&pki.tls_client("nobody.example", port, &inner)).await;
+    assert!(mismatch(kind), "{e}");
+    // Known names are still served.
+    let desc = client(&pki.tls_client("a.example", port, &inner));
+    let mut stream = within::<B, _>(LIMIT, "connect", B::connect(&desc))
+        .await
+        .unwrap_or_else(|e| panic!("connect {desc}: {e}"));
+    echo_check::<B>(&mut stream, b"a.example").await;
+    finish::<B>(&mut stream).await;
+
+    // Added whole (a rename), so no scan reads half a file.
+    let staged = pki.path("sni/new.pem.partial");
+    std::fs::copy(pki.path("later/new.pem"), &staged).expect("copy the new certificate");
+    std::fs::rename(&staged, pki.path("sni/new.pem")).expect("add the new certificate");
+    let desc = client(&pki.tls_client("new.example", port, &inner));
+    let mut stream = within::<B, _>(
+        Duration::from_secs(30),
+        "the added certificate served",
+        async {
+            loop {
+                match B::connect(&desc).await {
+                    Ok(stream) => return stream,
+                    Err(e) => {
+                        let kind = TlsError::from_io(&e).map(TlsError::kind);
+                        assert!(mismatch(kind), "connect {desc}: {e}");
+                        B::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+            }
+        },
+    )
+    .await;
+    echo_check::<B>(&mut stream, b"new.example").await;
+    finish::<B>(&mut stream).await;
     within::<B, _>(LIMIT, "stop", B::stop(serving)).await;
 }
 

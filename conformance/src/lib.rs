@@ -147,6 +147,7 @@ macro_rules! conformance_tests {
             tcp_interface_refuses_other_addresses,
             tcp_large_transfer_both_ways,
             tcp_many_concurrent_clients,
+            tls_absolute_host_name_with_trailing_dot,
             tls_alpn_negotiated,
             tls_ca_certificate_as_server_certificate_rejected,
             tls_client_certificate_accepted,

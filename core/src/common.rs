@@ -311,10 +311,14 @@ pub(crate) fn check_hostname(b: &Bound<'_, '_>, name: &str) -> Result<(), ParseE
 }
 
 /// The ASCII (IDNA) form of a host name for TLS verification and SNI, or the literal
-/// itself for an IP address; `None` if `host` is neither.
+/// itself for an IP address; `None` if `host` is neither. An absolute name's trailing
+/// dot (`example.com.`, which DNS and Twisted accept) is dropped: certificates and SNI
+/// name hosts without it.
 ///
 /// ```
 /// assert_eq!(strports_core::dns_name("Bücher.example").as_deref(), Some("xn--bcher-kva.example"));
+/// assert_eq!(strports_core::dns_name("example.com.").as_deref(), Some("example.com"));
+/// assert_eq!(strports_core::dns_name("example.com.."), None);
 /// assert_eq!(strports_core::dns_name("::1").as_deref(), Some("::1"));
 /// assert_eq!(strports_core::dns_name("bad_name.example"), None);
 /// ```
@@ -361,10 +365,12 @@ fn dns_name_slow(host: &str) -> Option<String> {
     if host.parse::<std::net::IpAddr>().is_ok() {
         return Some(host.to_owned());
     }
-    let ascii = idna::domain_to_ascii_strict(host).ok()?;
+    // An absolute name: the same host without its root label's dot.
+    let relative = host.strip_suffix('.').unwrap_or(host);
+    let ascii = idna::domain_to_ascii_strict(relative).ok()?;
     let valid = !ascii.is_empty()
         && ascii.len() <= 253
-        && ascii.trim_end_matches('.').split('.').all(|label| {
+        && ascii.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
                 && !label.starts_with('-')

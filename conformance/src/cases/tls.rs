@@ -306,6 +306,42 @@ pub async fn tls_tls_server_ssl_client_echo<B: Backend>() {
     .await;
 }
 
+/// An absolute host name (`localhost.`, with the root label's dot), which Twisted
+/// accepts: the name is resolved as written (the resolver is asked for
+/// `localhost.`), and the handshake sends SNI and verifies the certificate for
+/// `localhost`. The `tls:` server picks its certificate by SNI (any other name gets
+/// `a.example`'s, which the client would reject). The `ssl:` client names it with
+/// `hostname=`.
+pub async fn tls_absolute_host_name_with_trailing_dot<B: Backend>() {
+    let pki = Pki::new();
+    let listener = B::listen(&server(&pki.tls_server("")))
+        .await
+        .expect("listen");
+    let serving = B::serve_echo(listener);
+    let port = tcp_address(&B::serving_address(&serving).expect("address")).port();
+    let loopback = std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port));
+    let resolver = super::connect::TableResolver::new(vec![("localhost.", vec![loopback])]);
+    let desc = client(&pki.tls_client("localhost.", port, ""));
+    let connecting = B::connect_with(&desc, resolver.clone());
+    let mut stream = within::<B, _>(LIMIT, "connect", connecting)
+        .await
+        .unwrap_or_else(|e| panic!("connect {desc}: {e}"));
+    echo_check::<B>(&mut stream, b"absolute name").await;
+    finish::<B>(&mut stream).await;
+    let lookups = resolver.lookups();
+    assert!(
+        !lookups.is_empty() && lookups.iter().all(|(host, _, _)| host == "localhost."),
+        "{lookups:?}"
+    );
+    let desc = client(&pki.ssl_client("\\:\\:1", port, ":hostname=localhost."));
+    let mut stream = within::<B, _>(LIMIT, "connect", B::connect(&desc))
+        .await
+        .unwrap_or_else(|e| panic!("connect {desc}: {e}"));
+    echo_check::<B>(&mut stream, b"absolute hostname=").await;
+    finish::<B>(&mut stream).await;
+    within::<B, _>(LIMIT, "stop", B::stop(serving)).await;
+}
+
 /// A `tls:` server listens on `::` (all IPv6 addresses) by default, as `tcp6:` does.
 pub async fn tls_server_default_interface_is_ipv6<B: Backend>() {
     let pki = Pki::new();

@@ -702,8 +702,11 @@ fn an_unknown_name_rescans_the_directory_at_most_once_per_interval() {
 /// directory on disk runs it on a thread of its own).
 struct Deferred {
     dir: Arc<MemDir>,
-    pending: Arc<Mutex<Vec<Box<dyn FnOnce() + Send>>>>,
+    pending: Pending,
 }
+
+/// The rescans a [`Deferred`] was handed and has not run.
+type Pending = Arc<Mutex<Vec<Box<dyn FnOnce() + Send>>>>;
 
 impl std::fmt::Debug for Deferred {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

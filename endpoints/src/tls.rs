@@ -45,7 +45,7 @@ pub use strports_sys::tls::DEFAULT_HANDSHAKE_TIMEOUT;
 /// ([`replace_config`](TlsAcceptorStep::replace_config)): every clone of a step
 /// shares one config slot, read once per handshake (one atomic load), so handshakes
 /// that start afterwards use the new config while the connections already
-/// established keep theirs. This is how [`Reloader`](crate::Reloader) swaps the
+/// established keep theirs. This is how [`Reloader`] swaps the
 /// certificates of `ssl:` and `tls:` servers.
 #[derive(Clone)]
 pub struct TlsAcceptorStep {

@@ -12,6 +12,7 @@ use std::net::IpAddr;
 use clap::{Args, ValueEnum};
 use strports_core::proxy_protocol::{
     DEFAULT_MAX_PENDING_PER_SOURCE, DEFAULT_MAX_TLV_BYTES, HaproxyOptions, IpNet, Untrusted,
+    Version,
 };
 use strports_core::{ClientDescription, ParseError, Registry, ServerDescription, quote};
 use strports_endpoints::TlsServerOptions;
@@ -57,6 +58,7 @@ Examples:
   strports relay tcp:8443 'unix:/run/app.sock'              # TCP-to-UNIX bridge
   strports relay ssl:443:privateKey=key.pem:certKey=cert.pem tcp:127.0.0.1:8080   # TLS terminator
   strports relay --proxy-trust 10.0.0.0/8 haproxy:tcp:8080 tcp:127.0.0.1:80   # PROXY-protocol unwrapper
+  strports relay --send-proxy v2 tcp:8080 tcp:10.0.0.2:80   # tell the backend who the client is
   systemd-socket-activate -l 8080 strports relay systemd:domain=INET:index=0 tcp:10.0.0.2:80
   strports relay --listen tcp:8080 --listen unix:/tmp/web.sock tcp:127.0.0.1:80   # two listeners
 
@@ -172,6 +174,15 @@ pub(crate) struct AdmissionArgs {
     first_byte_timeout: Duration,
 }
 
+/// `--send-proxy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ProxyVersion {
+    /// The text header (`PROXY TCP4 ...`).
+    V1,
+    /// The binary header.
+    V2,
+}
+
 /// `--proxy-untrusted`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum UntrustedChoice {
@@ -261,6 +272,12 @@ pub(crate) struct RelayArgs {
     /// shutdown.
     #[arg(short = 'l', long = "listen", value_name = "SERVER_DESC")]
     listen: Vec<String>,
+    /// Start each upstream connection with a PROXY protocol header of this version
+    /// naming the accepted client and the address it connected to (behind
+    /// haproxy:, the client and address its own header named), as HAProxy's
+    /// send-proxy (v1) and send-proxy-v2 (v2) do.
+    #[arg(long, value_enum, value_name = "VERSION")]
+    send_proxy: Option<ProxyVersion>,
     #[command(flatten)]
     common: CommonArgs,
     #[command(flatten)]
@@ -283,11 +300,19 @@ fn description<T: FromStr<Err = ParseError>>(text: &str) -> Result<T, u8> {
     })
 }
 
-/// Parses a client description with the program types (`process:`) allowed: the
-/// user typed the command, so a description that runs a program is theirs. Errors
-/// as [`description`].
+/// The client types the tool knows: the built-ins with the program types
+/// (`process:`) allowed (the user typed the command, so a description that runs a
+/// program is theirs), and the `socks5:` extension type.
+pub(crate) fn client_registry() -> Registry {
+    let mut registry = Registry::with_programs();
+    strports_socks5::register(&mut registry);
+    registry
+}
+
+/// Parses a client description with [`client_registry`]. Errors as
+/// [`description`].
 fn client_description(text: &str) -> Result<ClientDescription, u8> {
-    Registry::with_programs().parse_client(text).map_err(|err| {
+    client_registry().parse_client(text).map_err(|err| {
         eprint!("{}", error_text(&err, text));
         EXIT_FAILURE
     })
@@ -463,6 +488,7 @@ pub(crate) fn run_listen(args: ListenArgs) -> u8 {
             Ok(desc) => Some(Handler::Connect {
                 desc,
                 name: "child",
+                send_proxy: None,
             }),
             Err(status) => return status,
         }
@@ -530,6 +556,10 @@ pub(crate) fn run_relay(args: RelayArgs) -> u8 {
     let handler = Handler::Connect {
         desc: client,
         name: "upstream",
+        send_proxy: args.send_proxy.map(|v| match v {
+            ProxyVersion::V1 => Version::V1,
+            ProxyVersion::V2 => Version::V2,
+        }),
     };
     let mut options = serve_options(&args.common, &args.serve);
     fit_open_files(&servers, &handler, &mut options);

@@ -7,9 +7,7 @@ use std::process::ExitCode;
 
 use clap::{ArgGroup, Args};
 use strports_core::grammar::{RawDescription, parse_raw};
-use strports_core::{
-    ClientDescription, FieldValue, ParseError, Registry, ServerDescription, quote,
-};
+use strports_core::{ClientDescription, FieldValue, ParseError, ServerDescription, quote};
 
 use crate::json::Json;
 
@@ -100,10 +98,10 @@ enum Parsed<'a> {
 pub(crate) fn run_parse(args: &ParseArgs) -> ExitCode {
     let (desc, parsed) = match (&args.server, &args.client, &args.raw) {
         (Some(d), _, _) => (d.as_str(), d.parse().map(Parsed::Server)),
-        // Clients with `process:` allowed, as `connect` and `relay` take them.
+        // Clients as `connect` and `relay` take them (`process:`, `socks5:`).
         (_, Some(d), _) => (
             d.as_str(),
-            Registry::with_programs()
+            crate::net_cmd::client_registry()
                 .parse_client(d)
                 .map(Parsed::Client),
         ),
@@ -303,13 +301,10 @@ fn fields_text(out: &mut String, fields: &[(&str, FieldValue)], depth: usize) {
     }
 }
 
-/// The description, a caret under the offending byte, and `error: <message>`.
+/// The description, a caret under the offending byte, and `error: <message>`
+/// ([`ParseError::report`]), ended by a newline.
 pub(crate) fn error_text(err: &ParseError, desc: &str) -> String {
-    let caret = err.caret(desc);
-    match caret.strip_suffix(err.message()) {
-        Some(head) => format!("{head}error: {}\n", err.message()),
-        None => format!("error: {caret}\n"),
-    }
+    format!("{}\n", err.report(desc))
 }
 
 #[cfg(test)]

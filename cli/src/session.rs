@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 
 use event_listener::Event;
 use futures_lite::future;
-use strports_core::proxy_protocol::HaproxyOptions;
+use strports_core::proxy_protocol::{HaproxyOptions, ProxyHeader, Version};
 use strports_core::{Address, ClientDescription, ServerDescription};
 use strports_endpoints::{
-    Client, Listener, Reloader, Runtime, Server, Stream, TlsServerOptions, connect as connect_to,
+    Client, Connector, Listener, Reloader, Runtime, Server, Stream, TlsServerOptions,
     serve_many_with,
 };
 use tracing::{debug, error, info, warn};
@@ -48,6 +48,8 @@ pub(crate) enum Handler {
         desc: ClientDescription,
         /// "upstream" or "child".
         name: &'static str,
+        /// Send a PROXY header of this version naming the client first.
+        send_proxy: Option<Version>,
     },
 }
 
@@ -549,9 +551,14 @@ impl<R: Runtime> Shared<R> {
         Shared {
             handler: match handler {
                 Handler::Echo => Serve::Echo,
-                Handler::Connect { desc, name } => Serve::Connect {
-                    client: Box::new(Client::new(desc)),
+                Handler::Connect {
+                    desc,
                     name,
+                    send_proxy,
+                } => Serve::Connect {
+                    client: Box::new(Client::with_connector(desc, connector())),
+                    name,
+                    send_proxy,
                 },
             },
             idle: options.idle_timeout,
@@ -569,6 +576,7 @@ enum Serve<R: Runtime> {
     Connect {
         client: Box<Client<R>>,
         name: &'static str,
+        send_proxy: Option<Version>,
     },
 }
 
@@ -631,7 +639,11 @@ async fn connection<R: Runtime>(stream: Stream<R>, peer: Address, shared: Arc<Sh
         // Boxed: the connect future is large (about 3 KiB: resolution, happy
         // eyeballs, TLS) and short-lived; inline, every connection's task would be
         // that large for the connection's whole life, idle or not.
-        Serve::Connect { client, name } => match Box::pin(client.connect()).await {
+        Serve::Connect {
+            client,
+            name,
+            send_proxy,
+        } => match Box::pin(upstream(client, *send_proxy, &stream, &summary.peer)).await {
             Ok(other) => {
                 debug!(peer = %summary.peer, "connected {name} {}", client.description());
                 let pipe = Pipe::new((stream, "peer"), (other, *name), shared.idle);
@@ -641,6 +653,29 @@ async fn connection<R: Runtime>(stream: Stream<R>, peer: Address, shared: Arc<Sh
         },
     };
     summary.outcome = Some(outcome);
+}
+
+/// The connector of every client the tool opens: the system resolver, and the
+/// `socks5:` extension type.
+fn connector<R: Runtime>() -> Connector<R> {
+    Connector::new().with_client_type(strports_socks5::NAME, strports_socks5::Socks5)
+}
+
+/// Connects `client` for the connection `accepted` from `peer`; with `send_proxy`,
+/// first sends a PROXY header naming `peer` and the address it connected to.
+async fn upstream<R: Runtime>(
+    client: &Client<R>,
+    send_proxy: Option<Version>,
+    accepted: &Stream<R>,
+    peer: &Address,
+) -> io::Result<Stream<R>> {
+    let mut stream = client.connect().await?;
+    if let Some(version) = send_proxy {
+        let local = accepted.local_addr()?;
+        let header = ProxyHeader::for_connection(version, peer, &local);
+        stream.send_proxy_header(&header).await?;
+    }
+    Ok(stream)
 }
 
 /// `connect`: connect `client` and copy between it and our stdin/stdout until both
@@ -658,7 +693,12 @@ pub(crate) async fn connect<R: CliRuntime>(
         Err(e) => return fatal(&format_args!("cannot use standard input/output: {e}")),
     };
     let start = Instant::now();
-    let stream = match race(connect_to::<R>(&client), next_signal::<R>(&mut signals)).await {
+    let stream = match race(
+        connector::<R>().connect(&client),
+        next_signal::<R>(&mut signals),
+    )
+    .await
+    {
         Either::Left(Ok(stream)) => stream,
         Either::Left(Err(e)) => return fatal(&e),
         Either::Right(signal) => return signal.exit_status(),

@@ -1467,3 +1467,345 @@ fn sighup_reloads_ssl_certificates_and_keeps_open_connections() {
         assert_eq!(server.wait().code(), Some(0), "{rt}");
     }
 }
+
+/// `strports listen --echo haproxy:tcp:0:...` (logging at info: its summary lines
+/// name each connection's peer as its PROXY header gave it).
+fn proxied_echo(rt: &str) -> (Running, SocketAddr) {
+    let mut server = Running::start({
+        let mut c = strports();
+        c.args(["listen", "--echo", "--runtime", rt])
+            .arg("haproxy:tcp:0:interface=127.0.0.1");
+        c
+    });
+    let addr = server.tcp_address();
+    (server, addr)
+}
+
+/// `strports relay --send-proxy VERSION SERVER tcp:<upstream>`.
+fn sending_relay(
+    rt: &str,
+    version: &str,
+    listen: &str,
+    upstream: SocketAddr,
+) -> (Running, SocketAddr) {
+    let mut relay = Running::start({
+        let mut c = strports();
+        c.args(["relay", "--runtime", rt, "--send-proxy", version])
+            .arg(listen)
+            .arg(format!("tcp:{}:{}", upstream.ip(), upstream.port()));
+        c
+    });
+    let addr = relay.tcp_address();
+    (relay, addr)
+}
+
+#[test]
+fn relay_send_proxy_names_the_client_to_a_haproxy_server() {
+    for rt in RUNTIMES {
+        for version in ["v1", "v2"] {
+            let (mut upstream, upstream_addr) = proxied_echo(rt);
+            let (_relay, relay_addr) =
+                sending_relay(rt, version, "tcp:0:interface=127.0.0.1", upstream_addr);
+            let client = tcp_client(relay_addr);
+            let me = client.local_addr().expect("client address");
+            let reply = round_trip(client, b"who am i", |s| {
+                s.shutdown(Shutdown::Write).expect("half-close")
+            });
+            assert_eq!(reply, b"who am i");
+            // The upstream's summary names the client itself, not the relay.
+            upstream.wait_for_line(&format!("peer={me}"));
+
+            // Behind haproxy:, the header sent names the client the incoming one named.
+            let (mut upstream, upstream_addr) = proxied_echo(rt);
+            let (_relay, relay_addr) = sending_relay(
+                rt,
+                version,
+                "haproxy:tcp:0:interface=127.0.0.1",
+                upstream_addr,
+            );
+            let reply = tcp_round_trip(
+                relay_addr,
+                b"PROXY TCP4 198.51.100.7 192.0.2.9 4321 443\r\nhello",
+            );
+            assert_eq!(reply, b"hello");
+            upstream.wait_for_line("peer=198.51.100.7:4321");
+        }
+    }
+}
+
+/// Where `haproxy` may be: on `PATH`, or in `/usr/sbin`.
+fn haproxy_program() -> Option<&'static str> {
+    ["haproxy", "/usr/sbin/haproxy"].into_iter().find(|p| {
+        Command::new(p)
+            .arg("-v")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok()
+    })
+}
+
+#[test]
+fn relay_send_proxy_is_understood_by_real_haproxy() {
+    let Some(haproxy) = haproxy_program() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "haproxy is not installed (Debian package haproxy; .ci/run installs it)"
+        );
+        println!("note: skipped: haproxy is not installed");
+        return;
+    };
+    for version in ["v1", "v2"] {
+        // client -> strports relay --send-proxy -> haproxy (accept-proxy,
+        // send-proxy-v2) -> strports haproxy: echo server: the last one must see the
+        // client, which only works if haproxy took the relay's header.
+        let (mut upstream, upstream_addr) = proxied_echo("tokio");
+        let frontend = TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let port = frontend.local_addr().expect("address").port();
+        drop(frontend);
+        let dir = temp_dir();
+        let config = dir.path().join("haproxy.cfg");
+        std::fs::write(
+            &config,
+            format!(
+                "global\n    maxconn 64\n\
+                 defaults\n    mode tcp\n    timeout connect 5s\n    timeout client 30s\n    timeout server 30s\n\
+                 frontend f\n    bind 127.0.0.1:{port} accept-proxy\n    default_backend b\n\
+                 backend b\n    server s {upstream_addr} send-proxy-v2\n"
+            ),
+        )
+        .expect("write the haproxy config");
+        let mut proxy = Running::start({
+            let mut c = Command::new(haproxy);
+            c.arg("-db").arg("-f").arg(&config);
+            c
+        });
+        let haproxy_addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
+        let deadline = Instant::now() + TIMEOUT;
+        while TcpStream::connect(haproxy_addr).is_err() {
+            assert!(Instant::now() < deadline, "haproxy does not listen");
+            if let Ok(Some(status)) = proxy.child.try_wait() {
+                proxy.drain();
+                panic!("haproxy exited with {status}: {:?}", proxy.seen);
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        let (_relay, relay_addr) =
+            sending_relay("tokio", version, "tcp:0:interface=127.0.0.1", haproxy_addr);
+        let client = tcp_client(relay_addr);
+        let me = client.local_addr().expect("client address");
+        let reply = round_trip(client, b"through haproxy", |s| {
+            s.shutdown(Shutdown::Write).expect("half-close")
+        });
+        assert_eq!(reply, b"through haproxy", "{version}");
+        upstream.wait_for_line(&format!("peer={me}"));
+    }
+}
+
+/// Writes a CA (`ca/ca.pem`, the directory for `caCertsDir=`) and a certificate it
+/// signed for `localhost` and 127.0.0.1 (`server.pem`, `server.key`) into `dir`.
+fn write_ca_and_server_certificate(dir: &Path) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "strports e2e ca");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let key = KeyPair::generate().expect("ca key");
+    let ca = params.self_signed(&key).expect("ca");
+    let issuer = Issuer::new(params, key);
+    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    let key = KeyPair::generate().expect("server key");
+    let cert = CertificateParams::new(names)
+        .expect("server params")
+        .signed_by(&key, &issuer)
+        .expect("server certificate");
+    std::fs::create_dir_all(dir.join("ca")).expect("ca directory");
+    std::fs::write(dir.join("ca/ca.pem"), ca.pem()).expect("write ca");
+    std::fs::write(dir.join("server.pem"), cert.pem()).expect("write certificate");
+    std::fs::write(dir.join("server.key"), key.serialize_pem()).expect("write key");
+}
+
+/// `relay tcp:... ssl:...` connects upstream through one `Client` per thread, which
+/// keeps its TLS config and so resumes its sessions. The upstream is a strports
+/// `ssl:` echo server in this process that records how each handshake went
+/// (`Stream::handshake_kind` of the accepted stream): through `--threads 1`, the
+/// first of several sequential connections is a full handshake and every later one
+/// a resumed one; through `--threads 2` (a `Client` each), at most two are full.
+#[test]
+fn relay_to_ssl_upstream_resumes_tls_sessions() {
+    use strports_core::tls::rustls::HandshakeKind;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const CONNECTIONS: usize = 6;
+    let dir = temp_dir();
+    write_ca_and_server_certificate(dir.path());
+    let upstream = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let desc = format!(
+        "ssl:0:interface=127.0.0.1:certKey={}:privateKey={}",
+        dir.path().join("server.pem").display(),
+        dir.path().join("server.key").display()
+    );
+    let listener = upstream
+        .block_on(strports_tokio::listen(
+            &desc.parse().expect("server description"),
+        ))
+        .expect("the upstream listens");
+    let port = listener
+        .local_addr()
+        .expect("address")
+        .port()
+        .expect("a port");
+    let (kinds_tx, kinds) = mpsc::channel();
+    upstream.spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = kinds_tx.send(stream.handshake_kind());
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16 * 1024];
+                while let Ok(n @ 1..) = stream.read(&mut buf).await {
+                    if stream.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    let client = format!(
+        "ssl:127.0.0.1:{port}:caCertsDir={}:hostname=localhost",
+        dir.path().join("ca").display()
+    );
+    for rt in RUNTIMES {
+        for threads in ["1", "2"] {
+            let mut relay = Running::start({
+                let mut c = strports();
+                c.args(["relay", "--runtime", rt, "--threads", threads])
+                    .args(["tcp:0:interface=127.0.0.1", &client]);
+                c
+            });
+            let addr = relay.tcp_address();
+            let mut seen = Vec::new();
+            for i in 0..CONNECTIONS {
+                let message = format!("connection {i} through the relay");
+                assert_eq!(
+                    tcp_round_trip(addr, message.as_bytes()),
+                    message.as_bytes(),
+                    "{rt}, --threads {threads}"
+                );
+                let kind = kinds
+                    .recv_timeout(TIMEOUT)
+                    .expect("the upstream accepted the connection");
+                seen.push(kind.expect("a TLS stream"));
+            }
+            let full = seen
+                .iter()
+                .filter(|k| **k != HandshakeKind::Resumed)
+                .count();
+            if threads == "1" {
+                assert_eq!(seen[0], HandshakeKind::Full, "{rt}: {seen:?}");
+                assert_eq!(full, 1, "{rt}, --threads 1: one full handshake: {seen:?}");
+            } else {
+                assert!(
+                    full <= 2,
+                    "{rt}, --threads 2: a full handshake per thread at most: {seen:?}"
+                );
+            }
+            relay.signal(libc::SIGTERM);
+            assert_eq!(relay.wait().code(), Some(0), "{rt}");
+        }
+    }
+    upstream.shutdown_background();
+}
+
+#[test]
+fn connect_and_relay_open_the_socks5_extension_type_through_microsocks() {
+    let proxy_port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let proxy = match Command::new("microsocks")
+        .args(["-i", "127.0.0.1", "-p", &proxy_port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "microsocks is not installed (.ci/run installs it)"
+            );
+            println!("note: skipped: microsocks is not installed");
+            return;
+        }
+        Err(e) => panic!("cannot run microsocks: {e}"),
+    };
+    struct Kill(Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _proxy = Kill(proxy);
+    let deadline = Instant::now() + TIMEOUT;
+    while TcpStream::connect(("127.0.0.1", proxy_port)).is_err() {
+        assert!(Instant::now() < deadline, "microsocks does not listen");
+        thread::sleep(Duration::from_millis(20));
+    }
+    let dir = temp_dir();
+    let path = dir.path().join("upper.sock");
+    // A line server: microsocks closes both directions at the first EOF, so the
+    // reply must come before either side half-closes.
+    let _upstream = upper_line_unix_server(&path);
+    for rt in RUNTIMES {
+        // The upstream is reached as a TCP port in front of the UNIX server.
+        let mut bridge = Running::start({
+            let mut c = strports();
+            c.args(["relay", "--runtime", rt, "tcp:0:interface=127.0.0.1"])
+                .arg(format!("unix:{}", path.display()));
+            c
+        });
+        let target = bridge.tcp_address();
+        let via = format!(
+            "socks5:localhost:{}:endpoint=tcp\\:127.0.0.1\\:{proxy_port}",
+            target.port()
+        );
+        let mut client = strports()
+            .args(["connect", "--runtime", rt, &via])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("strports connect starts");
+        let mut stdin = client.stdin.take().expect("stdin");
+        stdin.write_all(b"through socks\n").expect("write");
+        let mut reply = String::new();
+        BufReader::new(client.stdout.take().expect("stdout"))
+            .read_line(&mut reply)
+            .expect("the reply line");
+        assert_eq!(reply, "THROUGH SOCKS\n");
+        drop(stdin);
+        assert!(wait_child(&mut client).success());
+        // And as a relay's upstream.
+        let mut relay = Running::start({
+            let mut c = strports();
+            c.args(["relay", "--runtime", rt, "tcp:0:interface=127.0.0.1"])
+                .arg(&via);
+            c
+        });
+        let addr = relay.tcp_address();
+        let mut stream = tcp_client(addr);
+        stream.write_all(b"relayed\n").expect("write");
+        let mut reply = String::new();
+        BufReader::new(&mut stream)
+            .read_line(&mut reply)
+            .expect("the reply line");
+        assert_eq!(reply, "RELAYED\n");
+    }
+}

@@ -403,6 +403,27 @@ fn unix(args: Arguments<'_, '_>) -> Result<ClientDescription, ParseError> {
     }))
 }
 
+/// The client description nested in parameter `name` (as in `tls:`'s `endpoint=`),
+/// parsed with `registry` (the default when `None`); an error points into the
+/// outer description.
+pub(crate) fn nested_client(
+    b: &Bound<'_, '_>,
+    name: &str,
+    registry: Option<&Registry>,
+) -> Result<Option<ClientDescription>, ParseError> {
+    let Some(t) = b.text(name) else {
+        return Ok(None);
+    };
+    let input = b.arguments().raw().input();
+    parse_raw(t.as_str())
+        .and_then(|raw| parse_client(&raw, registry))
+        .map(Some)
+        .map_err(|e| {
+            let at = raw_offset(input, t.offset(), e.offset());
+            e.shifted(at)
+        })
+}
+
 fn tls(
     args: Arguments<'_, '_>,
     registry: Option<&Registry>,
@@ -418,19 +439,7 @@ fn tls(
     let private_key = b.path("privateKey")?;
     let alpn = alpn(&b)?;
     check_hostname(&b, "host")?;
-    let endpoint = match b.text("endpoint") {
-        None => None,
-        Some(t) => {
-            let input = args.raw().input();
-            let nested = parse_raw(t.as_str())
-                .and_then(|raw| parse_client(&raw, registry))
-                .map_err(|e| {
-                    let at = raw_offset(input, t.offset(), e.offset());
-                    e.shifted(at)
-                })?;
-            Some(Box::new(nested))
-        }
-    };
+    let endpoint = nested_client(&b, "endpoint", registry)?.map(Box::new);
     Ok(ClientDescription::Tls(TlsClient {
         host,
         port,

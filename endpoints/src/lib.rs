@@ -64,6 +64,7 @@ pub mod admission;
 #[cfg(feature = "axum")]
 mod axum_listener;
 pub mod connect;
+pub mod extension;
 mod happy_eyeballs;
 pub mod haproxy;
 pub mod in_flight;
@@ -116,6 +117,8 @@ macro_rules! runtime_api {
             SystemdSocket, TlsAcceptorStep,
         };
 
+        /// The openers of extension types (see `strports_endpoints::extension`).
+        pub type Openers = $crate::extension::Openers<$rt>;
         /// A connection (see `strports_endpoints::Stream`).
         pub type Stream = $crate::Stream<$rt>;
         /// A listening socket (see `strports_endpoints::Listener`).

@@ -16,6 +16,7 @@ use strports_core::{ClientDescription, ServerDescription};
 
 use crate::plan::{ClientTlsCache, ClientTransport};
 
+use crate::extension::{Dial, Nested, OpenClient, OpenServer, Openers};
 use crate::haproxy::ProxyListener;
 use crate::listener::{Listener, failed};
 use crate::route::ClientRoute;
@@ -36,25 +37,49 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = io::Result<T>> + Send + 'a>>
 /// The socket is set up by `strports-sys` and then registered with the runtime's
 /// reactor. A `tcp` interface that is a host name is resolved on the blocking pool.
 pub async fn listen<R: Runtime>(desc: &ServerDescription) -> io::Result<Listener<R>> {
-    listen_with(
-        desc,
-        &HaproxyOptions::default(),
-        TlsServerOptions::default(),
-    )
-    .await
+    listen_with(desc, &ServerSettings::default()).await
 }
 
-/// Listens as `desc` says, with `options` for every `haproxy:` wrapper in it and
-/// `tls` for the handshakes of an `ssl:` or `tls:` server in it.
+/// What a [`Server`] listens with besides its description: options for its
+/// `haproxy:` wrappers and TLS handshakes, and the openers of extension types.
+pub(crate) struct ServerSettings<R: Runtime> {
+    haproxy: HaproxyOptions,
+    tls: TlsServerOptions,
+    openers: Openers<R>,
+}
+
+impl<R: Runtime> Default for ServerSettings<R> {
+    fn default() -> Self {
+        ServerSettings {
+            haproxy: HaproxyOptions::default(),
+            tls: TlsServerOptions::default(),
+            openers: Openers::new(),
+        }
+    }
+}
+
+impl<R: Runtime> Clone for ServerSettings<R> {
+    fn clone(&self) -> Self {
+        ServerSettings {
+            haproxy: self.haproxy.clone(),
+            tls: self.tls,
+            openers: self.openers.clone(),
+        }
+    }
+}
+
+/// Listens as `desc` says, with the settings' options for every `haproxy:` wrapper
+/// in it and for the handshakes of an `ssl:` or `tls:` server in it, and its
+/// openers for extension types.
 ///
 /// The `haproxy:` wrapper applies to the raw accepted transport: for
 /// `haproxy:ssl:...` the PROXY header comes before the TLS handshake, so TLS wraps
 /// the [`ProxyListener`]'s streams rather than the other way round.
-fn listen_with<'a, R: Runtime>(
+pub(crate) fn listen_with<'a, R: Runtime>(
     desc: &'a ServerDescription,
-    options: &'a HaproxyOptions,
-    tls: TlsServerOptions,
+    settings: &'a ServerSettings<R>,
 ) -> BoxFuture<'a, Listener<R>> {
+    let (options, tls) = (&settings.haproxy, settings.tls);
     Box::pin(async move {
         match desc {
             ServerDescription::Tcp(tcp) | ServerDescription::Tcp6(tcp) => {
@@ -99,11 +124,15 @@ fn listen_with<'a, R: Runtime>(
                             .built_from(inner),
                     ));
                 }
-                let inner = listen_with(inner, options, tls).await?;
+                let inner = listen_with(inner, settings).await?;
                 Ok(Listener::Haproxy(Box::new(ProxyListener::new(
                     inner,
                     options.clone(),
                 ))))
+            }
+            ServerDescription::Extension(ext) => {
+                let nested = Nested { server: settings };
+                settings.openers.server(ext)?.listen(ext, nested).await
             }
             other => Err(strports_sys::unsupported(other.type_name())),
         }
@@ -115,18 +144,14 @@ fn listen_with<'a, R: Runtime>(
 /// `haproxy:` wrappers and TLS handshakes.
 pub struct Server<R: Runtime> {
     desc: ServerDescription,
-    haproxy: HaproxyOptions,
-    tls: TlsServerOptions,
-    _runtime: PhantomData<fn() -> R>,
+    settings: ServerSettings<R>,
 }
 
 impl<R: Runtime> Clone for Server<R> {
     fn clone(&self) -> Self {
         Server {
             desc: self.desc.clone(),
-            haproxy: self.haproxy.clone(),
-            tls: self.tls,
-            _runtime: PhantomData,
+            settings: self.settings.clone(),
         }
     }
 }
@@ -135,8 +160,9 @@ impl<R: Runtime> fmt::Debug for Server<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")
             .field("desc", &self.desc)
-            .field("haproxy", &self.haproxy)
-            .field("tls", &self.tls)
+            .field("haproxy", &self.settings.haproxy)
+            .field("tls", &self.settings.tls)
+            .field("openers", &self.settings.openers)
             .finish()
     }
 }
@@ -146,9 +172,7 @@ impl<R: Runtime> Server<R> {
     pub fn new(desc: ServerDescription) -> Self {
         Server {
             desc,
-            haproxy: HaproxyOptions::default(),
-            tls: TlsServerOptions::default(),
-            _runtime: PhantomData,
+            settings: ServerSettings::default(),
         }
     }
 
@@ -156,7 +180,7 @@ impl<R: Runtime> Server<R> {
     /// timeouts, the most headers read at once, in all and per source, TLV bytes
     /// kept). Descriptions without `haproxy:` ignore them.
     pub fn with_haproxy_options(mut self, options: HaproxyOptions) -> Self {
-        self.haproxy = options;
+        self.settings.haproxy = options;
         self
     }
 
@@ -164,7 +188,7 @@ impl<R: Runtime> Server<R> {
     /// `tls:` description (also under `haproxy:`), instead of
     /// [`DEFAULT_HANDSHAKE_TIMEOUT`](crate::DEFAULT_HANDSHAKE_TIMEOUT). Descriptions without TLS ignore it.
     pub fn with_tls_handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.tls = self.tls.with_handshake_timeout(timeout);
+        self.settings.tls = self.settings.tls.with_handshake_timeout(timeout);
         self
     }
 
@@ -172,7 +196,20 @@ impl<R: Runtime> Server<R> {
     /// description (also under `haproxy:`): time limits, and how many handshakes
     /// may run at once, in all and per source. Descriptions without TLS ignore them.
     pub fn with_tls_options(mut self, options: TlsServerOptions) -> Self {
-        self.tls = options;
+        self.settings.tls = options;
+        self
+    }
+
+    /// This server listening on descriptions of the extension type `name` (also
+    /// nested, as in `haproxy:name:...`) with `opener` (see [`crate::extension`]).
+    pub fn with_server_type(mut self, name: &str, opener: impl OpenServer<R>) -> Self {
+        self.settings.openers.add_server(name, opener);
+        self
+    }
+
+    /// This server with `openers` for extension types, replacing any it had.
+    pub fn with_openers(mut self, openers: Openers<R>) -> Self {
+        self.settings.openers = openers;
         self
     }
 
@@ -183,7 +220,7 @@ impl<R: Runtime> Server<R> {
 
     /// Starts listening (see [`listen`]).
     pub fn listen(&self) -> impl Future<Output = io::Result<Listener<R>>> + Send + '_ {
-        listen_with(&self.desc, &self.haproxy, self.tls)
+        listen_with(&self.desc, &self.settings)
     }
 }
 
@@ -207,11 +244,15 @@ impl<R: Runtime> ServerEndpoint for Server<R> {
 /// when one of them changed. One-shot connects with the same TLS parameters
 /// therefore share one rustls `ClientConfig` and its session store, so they resume
 /// TLS sessions when the server allows it (a [`Client`] keeps the config it got at
-/// its first connect).
+/// its first connect). Not while the files are fresh: a config built from files
+/// changed less than two seconds before is built again at the next connect, with a
+/// new, empty session store, so one-shot connects within two seconds of writing
+/// the trust roots do full handshakes ([`Stream::handshake_kind`] tells).
 pub async fn connect<R: Runtime>(desc: &ClientDescription) -> io::Result<Stream<R>> {
     connect_with::<R>(
         desc,
         &SystemResolver::<R>::new(),
+        &Openers::new(),
         &ClientTlsCache::default(),
     )
     .await
@@ -221,9 +262,10 @@ pub async fn connect<R: Runtime>(desc: &ClientDescription) -> io::Result<Stream<
 /// at the first connect: a fresh cache builds it at each call). Only a `tls:`
 /// client's nested `endpoint=` is boxed (it can nest to any depth); other connects
 /// allocate no future.
-async fn connect_with<R: Runtime>(
+pub(crate) async fn connect_with<R: Runtime>(
     desc: &ClientDescription,
     resolver: &dyn Resolver,
+    openers: &Openers<R>,
     tls: &ClientTlsCache,
 ) -> io::Result<Stream<R>> {
     match crate::route::route(desc)? {
@@ -232,6 +274,10 @@ async fn connect_with<R: Runtime>(
         )),
         ClientRoute::Unix(unix) => Ok(Stream::Unix(crate::connect::unix::<R>(unix).await?)),
         ClientRoute::Process(process) => crate::process::spawn::<R>(process).map(Stream::Process),
+        ClientRoute::Extension(ext) => {
+            let dial = Dial { resolver, openers };
+            openers.client(ext)?.connect(ext, dial).await
+        }
         ClientRoute::Tls => {
             let config = crate::tls::client_tls::<R>(desc, tls).await?;
             let plan = crate::plan::client_plan(desc)?;
@@ -240,7 +286,7 @@ async fn connect_with<R: Runtime>(
                     Stream::Tcp(crate::connect::tcp::<R>(&target, resolver).await?)
                 }
                 // Its own TLS config, if any, is built at each connect.
-                ClientTransport::Endpoint(inner) => nested::<R>(inner, resolver).await?,
+                ClientTransport::Endpoint(inner) => nested::<R>(inner, resolver, openers).await?,
             };
             // Failures name the peer and the name verified (and what to set).
             let peer = inner.peer_addr().ok().map(|a| a.to_string());
@@ -258,8 +304,9 @@ async fn connect_with<R: Runtime>(
 fn nested<'a, R: Runtime>(
     desc: &'a ClientDescription,
     resolver: &'a dyn Resolver,
+    openers: &'a Openers<R>,
 ) -> BoxFuture<'a, Stream<R>> {
-    Box::pin(async move { connect_with::<R>(desc, resolver, &ClientTlsCache::default()).await })
+    Dial { resolver, openers }.connect(desc)
 }
 
 /// The system resolver (`getaddrinfo`, honouring `/etc/hosts`, `nsswitch.conf` and
@@ -309,14 +356,14 @@ impl<R: Runtime> Resolver for SystemResolver<R> {
 /// default). Cheap to clone; share one for many connections.
 pub struct Connector<R: Runtime> {
     resolver: Arc<dyn Resolver>,
-    _runtime: PhantomData<fn() -> R>,
+    openers: Openers<R>,
 }
 
 impl<R: Runtime> Clone for Connector<R> {
     fn clone(&self) -> Self {
         Connector {
             resolver: self.resolver.clone(),
-            _runtime: PhantomData,
+            openers: self.openers.clone(),
         }
     }
 }
@@ -331,8 +378,22 @@ impl<R: Runtime> Connector<R> {
     pub fn with_resolver(resolver: Arc<dyn Resolver>) -> Self {
         Connector {
             resolver,
-            _runtime: PhantomData,
+            openers: Openers::new(),
         }
+    }
+
+    /// This connector connecting descriptions of the extension type `name` (also
+    /// nested, as in `tls:...:endpoint=name\:...`) with `opener` (see
+    /// [`crate::extension`]).
+    pub fn with_client_type(mut self, name: &str, opener: impl OpenClient<R>) -> Self {
+        self.openers.add_client(name, opener);
+        self
+    }
+
+    /// This connector with `openers` for extension types, replacing any it had.
+    pub fn with_openers(mut self, openers: Openers<R>) -> Self {
+        self.openers = openers;
+        self
     }
 
     /// Connects as `desc` says (see [`connect`]). A `tcp` host that is an IP literal
@@ -344,7 +405,13 @@ impl<R: Runtime> Connector<R> {
     /// bounds each attempt. If every attempt fails, the error lists each address
     /// with its own error. Dropping the future closes every attempt.
     pub async fn connect(&self, desc: &ClientDescription) -> io::Result<Stream<R>> {
-        connect_with::<R>(desc, &*self.resolver, &ClientTlsCache::default()).await
+        connect_with::<R>(
+            desc,
+            &*self.resolver,
+            &self.openers,
+            &ClientTlsCache::default(),
+        )
+        .await
     }
 }
 
@@ -410,7 +477,13 @@ impl<R: Runtime> Client<R> {
 
     /// Connects (see [`connect`]).
     pub async fn connect(&self) -> io::Result<Stream<R>> {
-        connect_with::<R>(&self.desc, &*self.connector.resolver, &self.tls).await
+        connect_with::<R>(
+            &self.desc,
+            &*self.connector.resolver,
+            &self.connector.openers,
+            &self.tls,
+        )
+        .await
     }
 }
 

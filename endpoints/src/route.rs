@@ -4,13 +4,14 @@
 
 use std::io;
 
+use strports_core::Extension;
 use strports_core::{ClientDescription, ProcessClient, UnixClient};
 
 use crate::plan::TcpTarget;
 
 /// The connect path of a client description ([`route`]). Deliberately exhaustive:
 /// a new path must be handled by every backend before it compiles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ClientRoute<'a> {
     /// `ssl:` and `tls:`: the TLS client, over the transport the TLS module plans
     /// ([`crate::plan::client_plan`]).
@@ -21,6 +22,8 @@ pub enum ClientRoute<'a> {
     Unix(&'a UnixClient),
     /// `process:`: a child process's stdin and stdout.
     Process(&'a ProcessClient),
+    /// A type from a `Registry`: connected by its opener ([`crate::extension`]).
+    Extension(&'a Extension),
 }
 
 /// The connect path of `desc`; any other type fails with [`strports_sys::unsupported`].
@@ -38,6 +41,7 @@ pub fn route(desc: &ClientDescription) -> io::Result<ClientRoute<'_>> {
         ClientDescription::Tcp(tcp) => Ok(ClientRoute::Tcp(TcpTarget::from(tcp))),
         ClientDescription::Unix(unix) => Ok(ClientRoute::Unix(unix)),
         ClientDescription::Process(process) => Ok(ClientRoute::Process(process)),
+        ClientDescription::Extension(ext) => Ok(ClientRoute::Extension(ext)),
         other => Err(strports_sys::unsupported(other.type_name())),
     }
 }
@@ -76,14 +80,12 @@ mod tests {
     }
 
     #[test]
-    fn an_extension_type_is_unsupported() {
+    fn an_extension_type_goes_to_its_opener() {
         let mut registry = strports_core::Registry::empty();
         registry
             .add_client("echo", |_| Ok(String::from("echo")))
             .unwrap();
         let desc = registry.parse_client("echo").unwrap();
-        let e = route(&desc).unwrap_err();
-        assert_eq!(e.kind(), io::ErrorKind::Unsupported);
-        assert_eq!(e.to_string(), "echo endpoints are not supported yet");
+        assert!(matches!(route(&desc), Ok(ClientRoute::Extension(e)) if e.name() == "echo"));
     }
 }

@@ -12,7 +12,7 @@ use futures_io::{AsyncRead, AsyncWrite};
 use strports_core::endpoint::Address;
 use strports_core::proxy_protocol::ProxyHeader;
 
-use strports_core::tls::rustls::{CommonState, ConnectionCommon};
+use strports_core::tls::rustls::{CommonState, ConnectionCommon, HandshakeKind};
 
 use crate::io::{Duplex, Io};
 use crate::process::ProcessStream;
@@ -197,6 +197,34 @@ impl<R: Runtime> Stream<R> {
         }
     }
 
+    /// How the TLS handshake of this stream went, as rustls says: `Full`,
+    /// `FullWithHelloRetryRequest`, or `Resumed` when the client resumed a session
+    /// of an earlier connection (the accepted and the connected stream both say so).
+    /// `None` for streams that are not TLS.
+    ///
+    /// A [`Client`](crate::Client) keeps the TLS config of its first connect, and
+    /// with it rustls' session store, so its later connects resume when the server
+    /// lets them (`ssl:`/`tls:` servers do: rustls' defaults, TLS 1.3 tickets backed
+    /// by an in-memory store of 256 sessions). One-shot [`connect`](crate::connect)s
+    /// share the config of the process-wide cache, so they resume too, except while
+    /// that config is rebuilt at each connect because its files changed less than
+    /// two seconds before it was built. A TLS 1.3 client stores a session when it
+    /// reads the server's ticket, which comes just after the handshake: a client that
+    /// closes without reading stores none.
+    ///
+    /// ```
+    /// use strports_core::tls::rustls::HandshakeKind;
+    /// fn resumed<R: strports_endpoints::Runtime>(s: &strports_endpoints::Stream<R>) -> bool {
+    ///     s.handshake_kind() == Some(HandshakeKind::Resumed)
+    /// }
+    /// ```
+    pub fn handshake_kind(&self) -> Option<HandshakeKind> {
+        match self {
+            Stream::Tls(s) => s.get_ref().1.handshake_kind(),
+            _ => None,
+        }
+    }
+
     /// For a `process:` stream, the child's exit status once a read has reached the
     /// end of the stream (see [`ProcessStream`]); `None` otherwise.
     pub fn exit_status(&self) -> Option<std::process::ExitStatus> {
@@ -236,6 +264,34 @@ impl<R: Runtime> Stream<R> {
             Stream::Proxied(p) => p.inner.set_unclean(),
             _ => {}
         }
+    }
+
+    /// Writes `header`, a PROXY protocol header, and flushes it: what a proxy sends
+    /// on a connection it opened to a server behind it before any other byte (as
+    /// HAProxy's `send-proxy` and `send-proxy-v2` do), so that the server learns the
+    /// original client. [`ProxyHeader::for_connection`] builds the header from an
+    /// accepted connection's peer and local addresses. Works on any stream; call it
+    /// first.
+    ///
+    /// [`ProxyHeader::for_connection`]: strports_core::proxy_protocol::ProxyHeader::for_connection
+    pub async fn send_proxy_header(&mut self, header: &ProxyHeader) -> io::Result<()> {
+        let bytes = header.encode().map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("cannot encode the proxy header: {e}"),
+            )
+        })?;
+        let mut written = 0;
+        while written < bytes.len() {
+            let n =
+                std::future::poll_fn(|cx| Pin::new(&mut *self).poll_write(cx, &bytes[written..]))
+                    .await?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            written += n;
+        }
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_flush(cx)).await
     }
 
     /// Waits until a read would not wait: bytes (or EOF) have arrived from the

@@ -156,6 +156,48 @@ impl ProxyHeader {
         }
     }
 
+    /// The header a proxy sends for a connection from `source` to `destination`
+    /// (what it accepted: the peer and its own address), in `version`'s format:
+    /// TCP over IPv4 or IPv6 (an IPv4 address next to an IPv6 one is given
+    /// IPv4-mapped, as the two must be of one family), UNIX stream sockets (v2
+    /// only), and for anything else, or UNIX in v1, no addresses (v1
+    /// `PROXY UNKNOWN`, v2 LOCAL-less `UNSPEC`): the receiver then uses the
+    /// connection's own.
+    ///
+    /// ```
+    /// use strports_core::endpoint::Address;
+    /// use strports_core::proxy_protocol::{ProxyHeader, Version};
+    ///
+    /// let client = Address::Tcp("192.0.2.1:5000".parse()?);
+    /// let us = Address::Tcp("[2001:db8::1]:443".parse()?);
+    /// let header = ProxyHeader::for_connection(Version::V1, &client, &us);
+    /// assert_eq!(header.encode()?, b"PROXY TCP6 ::ffff:192.0.2.1 2001:db8::1 5000 443\r\n");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn for_connection(version: Version, source: &Address, destination: &Address) -> Self {
+        let addresses = match (source, destination) {
+            (Address::Tcp(s), Address::Tcp(d)) => {
+                let (mut s, mut d) = (*s, *d);
+                if s.is_ipv4() != d.is_ipv4() {
+                    for a in [&mut s, &mut d] {
+                        if let std::net::SocketAddr::V4(v4) = *a {
+                            *a = std::net::SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port());
+                        }
+                    }
+                }
+                Addresses::tcp(s, d)
+            }
+            (Address::Unix(s), Address::Unix(d)) if version == Version::V2 => {
+                Addresses::unix(s.clone(), d.clone())
+            }
+            _ => Addresses::Unspecified,
+        };
+        match version {
+            Version::V1 => ProxyHeader::v1(addresses),
+            Version::V2 => ProxyHeader::v2(addresses),
+        }
+    }
+
     /// The header with `tlv` appended.
     pub fn with_tlv(mut self, tlv: Tlv) -> Self {
         self.tlvs.push(tlv);

@@ -134,6 +134,9 @@ pub trait Backend: Sized + 'static {
 
     /// `stream.alpn_protocol()`: the protocol ALPN agreed on a TLS stream.
     fn alpn_protocol(stream: &Self::Stream) -> Option<Vec<u8>>;
+    /// `stream.handshake_kind()`: whether a TLS stream's handshake was full or
+    /// resumed (`None` for other streams).
+    fn handshake_kind(stream: &Self::Stream) -> Option<strports_core::tls::rustls::HandshakeKind>;
     /// Listens as `desc` says, then runs the TLS handshake with `config` on every
     /// accepted connection: `TlsListener::new(listen(desc), TlsAcceptorStep::new(config))`
     /// (how a program serves TLS with a config of its own, e.g. asking for client
@@ -325,6 +328,10 @@ impl<F: Flavor> Backend for F {
 
     fn alpn_protocol(stream: &Self::Stream) -> Option<Vec<u8>> {
         stream.alpn_protocol().map(<[u8]>::to_vec)
+    }
+
+    fn handshake_kind(stream: &Self::Stream) -> Option<strports_core::tls::rustls::HandshakeKind> {
+        stream.handshake_kind()
     }
 
     async fn listen_tls(

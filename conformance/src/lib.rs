@@ -154,6 +154,7 @@ macro_rules! conformance_tests {
             tls_client_certificate_rejected,
             tls_client_interop_openssl_s_server,
             tls_client_keeps_its_config_after_the_first_connect,
+            tls_client_resumes_sessions,
             tls_server_handshake_timeout_set_on_the_server,
             tls_concurrent_accepts,
             tls_dropped_stream_ends_cleanly,

@@ -205,7 +205,7 @@ impl<R: Runtime> Stream<R> {
     /// A [`Client`](crate::Client) keeps the TLS config of its first connect, and
     /// with it rustls' session store, so its later connects resume when the server
     /// lets them (`ssl:`/`tls:` servers do: rustls' defaults, TLS 1.3 tickets backed
-    /// by an in-memory store of 256 sessions). One-shot [`connect`](crate::connect)s
+    /// by an in-memory store of 256 sessions). One-shot [`connect`](crate::connect())s
     /// share the config of the process-wide cache, so they resume too, except while
     /// that config is rebuilt at each connect because its files changed less than
     /// two seconds before it was built. A TLS 1.3 client stores a session when it

@@ -5,7 +5,7 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_lite::future;
 use rcgen::{
@@ -13,6 +13,7 @@ use rcgen::{
     date_time_ymd,
 };
 use strports_core::quote;
+use strports_core::tls::rustls::HandshakeKind;
 use strports_core::tls::rustls::server::WebPkiClientVerifier;
 use strports_core::tls::rustls::sign::SingleCertAndKey;
 use strports_core::tls::{self, PemFile, TlsError, TlsErrorKind, default_provider};
@@ -217,6 +218,99 @@ pub async fn tls_client_keeps_its_config_after_the_first_connect<B: Backend>() {
         Err(e) => assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e}"),
     }
     within::<B, _>(LIMIT, "stop", B::stop(serving)).await;
+}
+
+/// One connection from `connect` to the TLS `listener`: handshake, then a round
+/// trip (the client reads the server's session tickets, which come before the
+/// reply), then a clean close from both sides. Gives the handshake kind the
+/// accepted stream and the connected one report.
+async fn handshake_kinds<B: Backend>(
+    listener: &B::Listener,
+    connect: impl std::future::Future<Output = io::Result<B::Stream>>,
+) -> (Option<HandshakeKind>, Option<HandshakeKind>) {
+    let (accepted, connected) = within::<B, _>(
+        LIMIT,
+        "handshake",
+        future::zip(B::accept(listener), connect),
+    )
+    .await;
+    let (mut accepted, _) = accepted.expect("accept");
+    let mut connected = connected.expect("connect");
+    let kinds = (B::handshake_kind(&accepted), B::handshake_kind(&connected));
+    within::<B, _>(LIMIT, "round trip and close", async {
+        B::write_all(&mut connected, b"ping").await.expect("write");
+        let mut buf = [0u8; 4];
+        read_exact::<B>(&mut accepted, &mut buf)
+            .await
+            .expect("read");
+        assert_eq!(&buf, b"ping");
+        B::write_all(&mut accepted, b"pong").await.expect("write");
+        read_exact::<B>(&mut connected, &mut buf)
+            .await
+            .expect("read");
+        assert_eq!(&buf, b"pong");
+        B::shutdown_write(&mut connected).await.expect("close");
+        assert!(
+            read_to_end::<B>(&mut accepted)
+                .await
+                .expect("eof")
+                .is_empty()
+        );
+        B::shutdown_write(&mut accepted).await.expect("close");
+        assert!(
+            read_to_end::<B>(&mut connected)
+                .await
+                .expect("eof")
+                .is_empty()
+        );
+    })
+    .await;
+    kinds
+}
+
+/// TLS sessions are resumed, as the server's rustls state says (`Stream::
+/// handshake_kind` on the accepted stream; the client's says the same): a
+/// `Client`'s first handshake with an `ssl:` server is full and its next ones are
+/// resumed, its trust roots written just before notwithstanding (it keeps the
+/// config of its first connect). One-shot `connect`s with the same TLS parameters
+/// resume too, through the process-wide cache of client configs, once their files
+/// are older than the two seconds within which the cache reads them again at each
+/// connect.
+pub async fn tls_client_resumes_sessions<B: Backend>() {
+    use HandshakeKind::{Full, Resumed};
+    let pki = Pki::new();
+    // The cache's window is 2 s from the files' ctime; a margin for coarse clocks.
+    let settled = Instant::now() + Duration::from_millis(2_500);
+    let listen = pki.ssl_server("server.pem", "server.key", "");
+    let listener = B::listen(&server(&listen)).await.expect("listen");
+    let port = tcp_address(&B::local_address(&listener).expect("address")).port();
+
+    let endpoint = B::client(client(&pki.ssl_client(
+        "127.0.0.1",
+        port,
+        ":hostname=localhost",
+    )));
+    for (round, expected) in [Full, Resumed, Resumed].into_iter().enumerate() {
+        let kinds = handshake_kinds::<B>(&listener, B::connect_client(&endpoint)).await;
+        assert_eq!(
+            kinds,
+            (Some(expected), Some(expected)),
+            "Client connect {round}: (server, client) handshake kinds"
+        );
+    }
+
+    // Another name verified (the IP address, no SNI): another cache entry, so the
+    // one-shot connects start with a config of their own, and a full handshake.
+    B::sleep(settled.saturating_duration_since(Instant::now())).await;
+    let desc = client(&pki.ssl_client("127.0.0.1", port, ""));
+    for (round, expected) in [Full, Resumed, Resumed].into_iter().enumerate() {
+        let kinds = handshake_kinds::<B>(&listener, B::connect(&desc)).await;
+        assert_eq!(
+            kinds,
+            (Some(expected), Some(expected)),
+            "one-shot connect {round}: (server, client) handshake kinds"
+        );
+    }
 }
 
 /// `Server::with_tls_handshake_timeout` limits the handshakes of `ssl:` servers and

@@ -324,7 +324,7 @@ fn an_unknown_name_rescans_on_a_thread_of_its_own() {
     let here = std::thread::current().name().map(str::to_owned);
     assert_eq!(
         *threads.lock().unwrap(),
-        [here.clone()],
+        std::slice::from_ref(&here),
         "the first scan runs here"
     );
 

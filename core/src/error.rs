@@ -130,18 +130,34 @@ impl ParseError {
     /// );
     /// ```
     pub fn caret(&self, description: &str) -> String {
+        format!("{}{}", self.caret_lines(description), self.message)
+    }
+
+    /// [`caret`](ParseError::caret) with `error: ` before the message: what the
+    /// `strports` tool prints for a bad description.
+    ///
+    /// ```
+    /// use strports_core::ServerDescription;
+    /// let err = "tcp:70000".parse::<ServerDescription>().unwrap_err();
+    /// assert_eq!(
+    ///     err.report("tcp:70000"),
+    ///     "tcp:70000\n    ^\nerror: invalid port \"70000\" at offset 4: must be 0-65535"
+    /// );
+    /// ```
+    pub fn report(&self, description: &str) -> String {
+        format!("{}error: {}", self.caret_lines(description), self.message)
+    }
+
+    /// The description and the caret line under the offending byte, each ended by a
+    /// newline.
+    fn caret_lines(&self, description: &str) -> String {
         // Column in characters, so the caret lines up for non-ASCII text.
         let end = self.offset.min(description.len());
         let column = description
             .char_indices()
             .take_while(|(i, _)| *i < end)
             .count();
-        format!(
-            "{description}\n{:column$}^\n{}",
-            "",
-            self.message,
-            column = column
-        )
+        format!("{description}\n{:column$}^\n", "", column = column)
     }
 
     /// Appends a hint for a usual mistake: `<message>; hint: <hint>`.

@@ -30,6 +30,7 @@ mod error;
 mod fields;
 pub mod grammar;
 pub mod happy_eyeballs;
+pub mod help;
 mod hint;
 pub mod proxy_protocol;
 mod registry;
@@ -39,6 +40,8 @@ mod server;
 pub mod systemd;
 #[cfg(feature = "tls")]
 pub mod tls;
+#[cfg(feature = "clap")]
+pub mod value_parser;
 
 pub use args::Arguments;
 pub use client::{

@@ -11,13 +11,13 @@ use std::collections::HashSet;
 
 use strports_core::ParseErrorKind::{self, *};
 use strports_core::systemd::{ListenFds, SystemdError};
-use strports_core::{ClientDescription, ParseError, Registry, ServerDescription, SystemdSelector};
+use strports_core::{ParseError, Registry, ServerDescription, SystemdSelector};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Side {
     /// Parsed as a [`ServerDescription`].
     S,
-    /// Parsed as a [`ClientDescription`].
+    /// Parsed as a [`strports_core::ClientDescription`].
     C,
 }
 use Side::{C, S};

@@ -57,6 +57,7 @@ macro_rules! conformance_tests {
             connect_timeout_when_queue_full,
             connect_tries_resolved_addresses_in_order,
             connect_with_custom_resolver,
+            escaping_process_stderr_logged_without_control_characters,
             escaping_proxy_v2_unix_source_shows_no_control_characters,
             fault_client_reset_mid_transfer_server_keeps_serving,
             fault_early_half_close_mid_proxy_header_rejected_promptly,

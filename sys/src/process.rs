@@ -219,6 +219,9 @@ fn log_lines(reader: File, program: &str, pid: u32) {
             Ok(_) => {
                 let text = String::from_utf8_lossy(&line);
                 let text = text.trim_end_matches(['\n', '\r']);
+                // What a child prints may come from a peer (ssh, nc): no raw control
+                // characters in our log.
+                let text = strports_core::escape_control(text);
                 tracing::warn!(target: "strports::process", program, pid, "{text}");
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use futures_lite::future::zip;
-use strports_core::UnixAddress;
 use strports_core::endpoint::Address;
 use strports_core::proxy_protocol::V2_SIGNATURE;
+use strports_core::{UnixAddress, quote};
 
 use crate::{Backend, client, read_to_end, server, tcp_address, within};
 
@@ -79,4 +79,38 @@ pub async fn escaping_proxy_v2_unix_source_shows_no_control_characters<B: Backen
         );
     }
     assert_eq!(peer.to_string(), SHOWN);
+}
+
+/// A `process:` child's stderr (`errFlag=log`, which may come from a peer: ssh, nc)
+/// is logged line by line with its control characters escaped.
+pub async fn escaping_process_stderr_logged_without_control_characters<B: Backend>() {
+    let events = super::process::capture_events();
+    let script = r"printf 'x\033[2Jy\rz\n' >&2; echo out";
+    let desc = crate::program_client(&format!("process:sh:-c:{}", quote(script)));
+    let mut stream = within::<B, _>(WAIT, "spawn", B::connect(&desc))
+        .await
+        .expect("spawn");
+    let Ok(Address::Process(pid)) = B::peer_address(&stream) else {
+        panic!("a process stream has its pid as peer address");
+    };
+    let out = within::<B, _>(WAIT, "output", read_to_end::<B>(&mut stream))
+        .await
+        .expect("output");
+    assert_eq!(out, b"out\n");
+    let expected = format!(r"WARN program=sh pid={pid} x\x1b[2Jy\rz");
+    within::<B, _>(WAIT, "stderr line logged", async {
+        loop {
+            let logged = events.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            if logged.contains(&expected) {
+                return;
+            }
+            let mine: Vec<&String> = logged
+                .iter()
+                .filter(|e| e.contains(&format!("pid={pid} ")))
+                .collect();
+            assert!(mine.is_empty(), "logged otherwise: {mine:?}");
+            B::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
 }

@@ -214,7 +214,7 @@ pub async fn process_stderr_logged<B: Backend>() {
 
 /// Installs (once per test binary) a global `tracing` subscriber that records
 /// `strports::process` events as `"LEVEL field=value ... message"`.
-fn capture_events() -> &'static Mutex<Vec<String>> {
+pub(super) fn capture_events() -> &'static Mutex<Vec<String>> {
     static EVENTS: OnceLock<&'static Mutex<Vec<String>>> = OnceLock::new();
     EVENTS.get_or_init(|| {
         let events: &'static Mutex<Vec<String>> = Box::leak(Box::new(Mutex::new(Vec::new())));

@@ -181,7 +181,10 @@ impl ProxyHeader {
                 if s.is_ipv4() != d.is_ipv4() {
                     for a in [&mut s, &mut d] {
                         if let std::net::SocketAddr::V4(v4) = *a {
-                            *a = std::net::SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port());
+                            *a = std::net::SocketAddr::new(
+                                v4.ip().to_ipv6_mapped().into(),
+                                v4.port(),
+                            );
                         }
                     }
                 }

@@ -14,7 +14,7 @@ use strports_core::proxy_protocol::{
     DEFAULT_MAX_PENDING_PER_SOURCE, DEFAULT_MAX_TLV_BYTES, HaproxyOptions, IpNet, Untrusted,
     Version,
 };
-use strports_core::{ClientDescription, ParseError, Registry, ServerDescription, quote};
+use strports_core::{ClientDescription, ParseError, ServerDescription, quote};
 use strports_endpoints::TlsServerOptions;
 use strports_endpoints::tls::DEFAULT_MAX_HANDSHAKES_PER_SOURCE;
 use tracing_subscriber::EnvFilter;
@@ -22,7 +22,7 @@ use tracing_subscriber::EnvFilter;
 use strports_smol::Smol;
 use strports_tokio::Tokio;
 
-use crate::parse_cmd::error_text;
+use crate::parse_cmd::{client_registry, error_text};
 use crate::runtime::CliRuntime;
 use crate::session::{self, EXIT_FAILURE, Handler, ServeOptions};
 
@@ -298,15 +298,6 @@ fn description<T: FromStr<Err = ParseError>>(text: &str) -> Result<T, u8> {
         eprint!("{}", error_text(&err, text));
         EXIT_FAILURE
     })
-}
-
-/// The client types the tool knows: the built-ins with the program types
-/// (`process:`) allowed (the user typed the command, so a description that runs a
-/// program is theirs), and the `socks5:` extension type.
-pub(crate) fn client_registry() -> Registry {
-    let mut registry = Registry::with_programs();
-    strports_socks5::register(&mut registry);
-    registry
 }
 
 /// Parses a client description with [`client_registry`]. Errors as

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{ArgGroup, Args};
 use strports_core::grammar::{RawDescription, parse_raw};
-use strports_core::{ClientDescription, FieldValue, ParseError, ServerDescription, quote};
+use strports_core::{ClientDescription, FieldValue, ParseError, Registry, ServerDescription, quote};
 
 use crate::json::Json;
 
@@ -95,13 +95,22 @@ enum Parsed<'a> {
 }
 
 /// Runs `strports parse`.
+/// The client types the tool knows: the built-ins with the program types
+/// (`process:`) allowed (the user typed the command, so a description that runs a
+/// program is theirs), and the `socks5:` extension type.
+pub(crate) fn client_registry() -> Registry {
+    let mut registry = Registry::with_programs();
+    strports_socks5::register(&mut registry);
+    registry
+}
+
 pub(crate) fn run_parse(args: &ParseArgs) -> ExitCode {
     let (desc, parsed) = match (&args.server, &args.client, &args.raw) {
         (Some(d), _, _) => (d.as_str(), d.parse().map(Parsed::Server)),
         // Clients as `connect` and `relay` take them (`process:`, `socks5:`).
         (_, Some(d), _) => (
             d.as_str(),
-            crate::net_cmd::client_registry()
+            client_registry()
                 .parse_client(d)
                 .map(Parsed::Client),
         ),

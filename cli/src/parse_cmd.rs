@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 use clap::{ArgGroup, Args};
 use strports_core::grammar::{RawDescription, parse_raw};
-use strports_core::{ClientDescription, FieldValue, ParseError, Registry, ServerDescription, quote};
+use strports_core::{
+    ClientDescription, FieldValue, ParseError, Registry, ServerDescription, quote,
+};
 
 use crate::json::Json;
 
@@ -110,9 +112,7 @@ pub(crate) fn run_parse(args: &ParseArgs) -> ExitCode {
         // Clients as `connect` and `relay` take them (`process:`, `socks5:`).
         (_, Some(d), _) => (
             d.as_str(),
-            client_registry()
-                .parse_client(d)
-                .map(Parsed::Client),
+            client_registry().parse_client(d).map(Parsed::Client),
         ),
         (_, _, Some(d)) => (d.as_str(), parse_raw(d).map(Parsed::Raw)),
         // clap's required group makes this unreachable; treat it as a usage error.

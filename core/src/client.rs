@@ -403,6 +403,44 @@ fn unix(args: Arguments<'_, '_>) -> Result<ClientDescription, ParseError> {
     }))
 }
 
+impl Bound<'_, '_> {
+    /// The client description nested in parameter `name`, as `tls:` takes one in
+    /// `endpoint=` (its colons escaped one level), parsed with `registry` (so the
+    /// same types, and the same opt-in to `process:`, apply inside); `None` when
+    /// the parameter is not given. An error points into the outer description.
+    ///
+    /// ```
+    /// use strports_core::args::{Param, Positionals};
+    /// use strports_core::{ClientDescription, Registry};
+    ///
+    /// #[derive(Debug, PartialEq)]
+    /// struct Via(ClientDescription);
+    /// impl std::fmt::Display for Via {
+    ///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    ///         write!(f, "via:endpoint={}", strports_core::quote(&self.0.to_string()))
+    ///     }
+    /// }
+    /// let inner = Registry::default();
+    /// let mut registry = Registry::default();
+    /// registry.add_client("via", move |args| {
+    ///     let b = args.bind(&[Param::keyword("endpoint")], Positionals::InOrder)?;
+    ///     let nested = b.client_description("endpoint", &inner)?;
+    ///     Ok(Via(b.required("endpoint", nested)?))
+    /// }).unwrap();
+    /// assert!(registry.parse_client(r"via:endpoint=tcp\:localhost\:80").is_ok());
+    /// // The default registry knows no programs, inside either.
+    /// let err = registry.parse_client(r"via:endpoint=process\:sh").unwrap_err();
+    /// assert_eq!(err.offset(), 13);
+    /// ```
+    pub fn client_description(
+        &self,
+        name: &str,
+        registry: &Registry,
+    ) -> Result<Option<ClientDescription>, ParseError> {
+        nested_client(self, name, Some(registry))
+    }
+}
+
 /// The client description nested in parameter `name` (as in `tls:`'s `endpoint=`),
 /// parsed with `registry` (the default when `None`); an error points into the
 /// outer description.

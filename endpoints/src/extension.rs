@@ -17,11 +17,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use strports_core::Extension;
-use strports_core::endpoint::Resolver;
 use strports_core::{ClientDescription, ServerDescription};
 
 use crate::listener::Listener;
-use crate::plan::ClientTlsCache;
 use crate::runtime::Runtime;
 use crate::stream::Stream;
 
@@ -161,8 +159,13 @@ impl<R: Runtime> fmt::Debug for Openers<R> {
 /// What a client opener connects nested descriptions with: the connect's resolver
 /// and openers.
 pub struct Dial<'a, R: Runtime> {
-    pub(crate) resolver: &'a dyn Resolver,
-    pub(crate) openers: &'a Openers<R>,
+    via: &'a dyn ConnectNested<R>,
+}
+
+/// How [`Dial`] connects (implemented where descriptions are opened).
+pub(crate) trait ConnectNested<R: Runtime>: Send + Sync {
+    /// Connects `desc` with the resolver and openers of the connect in progress.
+    fn connect_nested<'d>(&'d self, desc: &'d ClientDescription) -> OpenFuture<'d, Stream<R>>;
 }
 
 impl<R: Runtime> Clone for Dial<'_, R> {
@@ -174,28 +177,30 @@ impl<R: Runtime> Clone for Dial<'_, R> {
 impl<R: Runtime> Copy for Dial<'_, R> {}
 
 impl<'a, R: Runtime> Dial<'a, R> {
+    pub(crate) fn new(via: &'a dyn ConnectNested<R>) -> Self {
+        Dial { via }
+    }
+
     /// Connects `desc` (any client description, extension types included); a TLS
     /// config is built for this connect.
     pub fn connect<'d>(self, desc: &'d ClientDescription) -> OpenFuture<'d, Stream<R>>
     where
         'a: 'd,
     {
-        Box::pin(async move {
-            crate::open::connect_with::<R>(
-                desc,
-                self.resolver,
-                self.openers,
-                &ClientTlsCache::default(),
-            )
-            .await
-        })
+        self.via.connect_nested(desc)
     }
 }
 
 /// What a server opener listens on nested descriptions with: the server's options
 /// and openers.
 pub struct Nested<'a, R: Runtime> {
-    pub(crate) server: &'a crate::open::ServerSettings<R>,
+    via: &'a dyn ListenNested<R>,
+}
+
+/// How [`Nested`] listens (implemented where descriptions are opened).
+pub(crate) trait ListenNested<R: Runtime>: Send + Sync {
+    /// Listens on `desc` with the options and openers of the listen in progress.
+    fn listen_nested<'d>(&'d self, desc: &'d ServerDescription) -> OpenFuture<'d, Listener<R>>;
 }
 
 impl<R: Runtime> Clone for Nested<'_, R> {
@@ -207,11 +212,15 @@ impl<R: Runtime> Clone for Nested<'_, R> {
 impl<R: Runtime> Copy for Nested<'_, R> {}
 
 impl<'a, R: Runtime> Nested<'a, R> {
+    pub(crate) fn new(via: &'a dyn ListenNested<R>) -> Self {
+        Nested { via }
+    }
+
     /// Listens on `desc` (any server description, extension types included).
     pub fn listen<'d>(self, desc: &'d ServerDescription) -> OpenFuture<'d, Listener<R>>
     where
         'a: 'd,
     {
-        crate::open::listen_with(desc, self.server)
+        self.via.listen_nested(desc)
     }
 }

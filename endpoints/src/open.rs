@@ -16,7 +16,9 @@ use strports_core::{ClientDescription, ServerDescription};
 
 use crate::plan::{ClientTlsCache, ClientTransport};
 
-use crate::extension::{Dial, Nested, OpenClient, OpenServer, Openers};
+use crate::extension::{
+    ConnectNested, Dial, ListenNested, Nested, OpenClient, OpenServer, Openers,
+};
 use crate::haproxy::ProxyListener;
 use crate::listener::{Listener, failed};
 use crate::route::ClientRoute;
@@ -131,7 +133,7 @@ pub(crate) fn listen_with<'a, R: Runtime>(
                 ))))
             }
             ServerDescription::Extension(ext) => {
-                let nested = Nested { server: settings };
+                let nested = Nested::new(settings);
                 settings.openers.server(ext)?.listen(ext, nested).await
             }
             other => Err(strports_sys::unsupported(other.type_name())),
@@ -275,8 +277,8 @@ pub(crate) async fn connect_with<R: Runtime>(
         ClientRoute::Unix(unix) => Ok(Stream::Unix(crate::connect::unix::<R>(unix).await?)),
         ClientRoute::Process(process) => crate::process::spawn::<R>(process).map(Stream::Process),
         ClientRoute::Extension(ext) => {
-            let dial = Dial { resolver, openers };
-            openers.client(ext)?.connect(ext, dial).await
+            let via = Via { resolver, openers };
+            openers.client(ext)?.connect(ext, Dial::new(&via)).await
         }
         ClientRoute::Tls => {
             let config = crate::tls::client_tls::<R>(desc, tls).await?;
@@ -306,7 +308,28 @@ fn nested<'a, R: Runtime>(
     resolver: &'a dyn Resolver,
     openers: &'a Openers<R>,
 ) -> BoxFuture<'a, Stream<R>> {
-    Dial { resolver, openers }.connect(desc)
+    Box::pin(
+        async move { connect_with::<R>(desc, resolver, openers, &ClientTlsCache::default()).await },
+    )
+}
+
+/// What an extension type's opener connects nested descriptions with (its
+/// [`Dial`]): the resolver and openers of the connect in progress.
+struct Via<'a, R: Runtime> {
+    resolver: &'a dyn Resolver,
+    openers: &'a Openers<R>,
+}
+
+impl<R: Runtime> ConnectNested<R> for Via<'_, R> {
+    fn connect_nested<'d>(&'d self, desc: &'d ClientDescription) -> BoxFuture<'d, Stream<R>> {
+        nested::<R>(desc, self.resolver, self.openers)
+    }
+}
+
+impl<R: Runtime> ListenNested<R> for ServerSettings<R> {
+    fn listen_nested<'d>(&'d self, desc: &'d ServerDescription) -> BoxFuture<'d, Listener<R>> {
+        listen_with(desc, self)
+    }
 }
 
 /// The system resolver (`getaddrinfo`, honouring `/etc/hosts`, `nsswitch.conf` and

@@ -20,7 +20,8 @@ use strports_core::ServerDescription;
 use strports_core::tls::default_provider;
 
 use crate::runtime::Runtime;
-use crate::tls::TlsAcceptorStep;
+use crate::tls::{TlsAcceptorStep, TlsListener};
+use crate::wrap::Wrapped;
 
 /// A handle that reloads the certificates of one or more listeners (see the
 /// [module docs](self)). Cheap to clone; it keeps no listener open. Get one from
@@ -224,5 +225,18 @@ impl Error for ReloadError {}
 impl From<ReloadError> for io::Error {
     fn from(e: ReloadError) -> io::Error {
         io::Error::new(e.kind(), e)
+    }
+}
+
+impl<R: Runtime, L: Wrapped<R>> TlsListener<R, L> {
+    /// A handle that re-reads this listener's certificate files and swaps them in
+    /// for new handshakes (see [`Reloader`]). For a listener built by `listen` from
+    /// an `ssl:` or `tls:` description; one made with [`TlsListener::new`] has
+    /// nothing to re-read (its [`TlsAcceptorStep::replace_config`] swaps configs).
+    pub fn reloader(&self) -> Reloader<R> {
+        match self.source() {
+            Some(desc) => Reloader::for_step(desc.clone(), self.step().clone()),
+            None => Reloader::default(),
+        }
     }
 }

@@ -27,7 +27,6 @@ use strports_core::tls::rustls::ServerConfig;
 use strports_sys::tls::{ClientTls, handshake_outcome};
 
 use crate::plan::ClientTlsCache;
-use crate::reload::Reloader;
 
 use crate::admission::{Admission, RateLimitedLog};
 use crate::in_flight::{Shared, Start};
@@ -45,7 +44,7 @@ pub use strports_sys::tls::DEFAULT_HANDSHAKE_TIMEOUT;
 /// ([`replace_config`](TlsAcceptorStep::replace_config)): every clone of a step
 /// shares one config slot, read once per handshake (one atomic load), so handshakes
 /// that start afterwards use the new config while the connections already
-/// established keep theirs. This is how [`Reloader`] swaps the
+/// established keep theirs. This is how [`Reloader`](crate::reload::Reloader) swaps the
 /// certificates of `ssl:` and `tls:` servers.
 #[derive(Clone)]
 pub struct TlsAcceptorStep {
@@ -253,7 +252,7 @@ pub struct TlsListener<R: Runtime, L> {
     log: RateLimitedLog,
     failed: AtomicU64,
     /// The `ssl:`/`tls:` description the step's config was built from, when it
-    /// was (see [`reloader`](TlsListener::reloader)).
+    /// was (see `TlsListener::reloader`).
     source: Option<Box<ServerDescription>>,
 }
 
@@ -274,21 +273,20 @@ impl<R: Runtime, L: Wrapped<R>> TlsListener<R, L> {
     }
 
     /// This listener, its step's config built from `desc` (an `ssl:` or `tls:`
-    /// description), which [`reloader`](TlsListener::reloader) builds again.
+    /// description), which `TlsListener::reloader` builds again.
     pub(crate) fn built_from(mut self, desc: &ServerDescription) -> Self {
         self.source = Some(Box::new(desc.clone()));
         self
     }
 
-    /// A handle that re-reads this listener's certificate files and swaps them in
-    /// for new handshakes (see [`Reloader`]). For a listener built by `listen` from
-    /// an `ssl:` or `tls:` description; one made with [`TlsListener::new`] has
-    /// nothing to re-read (its [`TlsAcceptorStep::replace_config`] swaps configs).
-    pub fn reloader(&self) -> Reloader<R> {
-        match &self.source {
-            Some(desc) => Reloader::for_step(ServerDescription::clone(desc), self.step.clone()),
-            None => Reloader::default(),
-        }
+    /// The description the step's config was built from, if it was.
+    pub(crate) fn source(&self) -> Option<&ServerDescription> {
+        self.source.as_deref()
+    }
+
+    /// The handshake step (cheap to clone; clones share the config slot).
+    pub(crate) fn step(&self) -> &TlsAcceptorStep {
+        &self.step
     }
 
     /// The next connection whose handshake succeeded, with the peer's address.

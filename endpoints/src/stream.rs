@@ -16,7 +16,7 @@ use strports_core::tls::rustls::{CommonState, ConnectionCommon, HandshakeKind};
 
 use crate::io::{Duplex, Io};
 use crate::process::ProcessStream;
-use crate::runtime::{Interest, Runtime};
+use crate::runtime::{Descriptor, Interest, Runtime};
 use crate::stdio::StdioStream;
 
 /// A TLS stream (`ssl:`, `tls:`) over another [`Stream`], client or server side
@@ -300,14 +300,8 @@ impl<R: Runtime> Stream<R> {
     /// streams) are ready at once.
     pub(crate) async fn readable(&mut self) -> io::Result<()> {
         match self {
-            Stream::Tcp(s) => s
-                .io(Interest::Read, strports_sys::tcp::peek_readable)
-                .await
-                .map(drop),
-            Stream::Unix(s) => s
-                .io(Interest::Read, strports_sys::tcp::peek_readable)
-                .await
-                .map(drop),
+            Stream::Tcp(s) => readable(s).await,
+            Stream::Unix(s) => readable(s).await,
             Stream::Proxied(p) if p.leftover.is_empty() => Box::pin(p.inner.readable()).await,
             _ => Ok(()),
         }
@@ -322,6 +316,19 @@ impl<R: Runtime> Stream<R> {
             Stream::Process(p) => p.write_now(buf),
             Stream::Stdio(_) | Stream::Tls(_) => Err(io::ErrorKind::WouldBlock.into()),
         }
+    }
+}
+
+/// Waits until `io` has bytes (or EOF) to read, taking none. Tried at once first: a
+/// client's first bytes have usually arrived with the connection, and waiting on
+/// the reactor would cost it a turn.
+async fn readable<R: Runtime, T: Descriptor>(io: &Io<R, T>) -> io::Result<()> {
+    let peek = |s: &T| strports_sys::tcp::peek_readable(s);
+    match peek(io.get_ref()) {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            io.io(Interest::Read, peek).await.map(drop)
+        }
+        first => first.map(drop),
     }
 }
 

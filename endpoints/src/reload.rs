@@ -116,9 +116,9 @@ impl<R: Runtime> Reloader<R> {
         let mut failures = Vec::new();
         let mut reloaded = 0;
         for (desc, step) in &self.servers {
-            match strports_sys::tls::server_config(desc, default_provider()) {
-                Ok(config) => {
-                    step.replace_config(config);
+            match strports_sys::tls::server_tls(desc, default_provider()) {
+                Ok(tls) => {
+                    step.replace_tls(tls);
                     reloaded += 1;
                 }
                 Err(error) => failures.push(ReloadFailure {

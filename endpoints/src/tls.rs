@@ -22,9 +22,11 @@ use futures_rustls::{TlsAcceptor, TlsConnector};
 use strports_core::ClientDescription;
 use strports_core::ServerDescription;
 use strports_core::endpoint::Address;
+use strports_core::tls::SniResolver;
 use strports_core::tls::default_provider;
 use strports_core::tls::rustls::ServerConfig;
-use strports_sys::tls::{ClientTls, handshake_outcome};
+use strports_core::tls::rustls::server::Acceptor;
+use strports_sys::tls::{ClientTls, ServerTls, handshake_outcome};
 
 use crate::plan::ClientTlsCache;
 
@@ -48,7 +50,7 @@ pub use strports_sys::tls::DEFAULT_HANDSHAKE_TIMEOUT;
 /// certificates of `ssl:` and `tls:` servers.
 #[derive(Clone)]
 pub struct TlsAcceptorStep {
-    config: Arc<ArcSwap<ServerConfig>>,
+    served: Arc<ArcSwap<ServerTls>>,
     options: TlsServerOptions,
 }
 
@@ -152,15 +154,12 @@ impl TlsServerOptions {
 impl TlsAcceptorStep {
     /// A step serving with `config`, with [`DEFAULT_HANDSHAKE_TIMEOUT`].
     pub fn new(config: Arc<ServerConfig>) -> TlsAcceptorStep {
-        TlsAcceptorStep {
-            config: Arc::new(ArcSwap::new(config)),
-            options: TlsServerOptions::default(),
-        }
+        TlsAcceptorStep::from_tls(ServerTls { config, sni: None })
     }
 
     /// The config new handshakes use.
     pub fn config(&self) -> Arc<ServerConfig> {
-        self.config.load_full()
+        self.served.load().config.clone()
     }
 
     /// Serves handshakes that start from now on with `config`, for this step and
@@ -170,7 +169,22 @@ impl TlsAcceptorStep {
     /// storage, so sessions from before are not resumed: every client gets the new
     /// certificate.
     pub fn replace_config(&self, config: Arc<ServerConfig>) -> Arc<ServerConfig> {
-        self.config.swap(config)
+        self.replace_tls(ServerTls { config, sni: None })
+    }
+
+    /// [`replace_config`](Self::replace_config) with the SNI resolver of a `tls:`
+    /// server's config.
+    pub(crate) fn replace_tls(&self, tls: ServerTls) -> Arc<ServerConfig> {
+        self.served.swap(Arc::new(tls)).config.clone()
+    }
+
+    /// A step serving `tls` (a `tls:` server's config waits, in the handshake, for
+    /// the rescan an unknown name starts).
+    pub(crate) fn from_tls(tls: ServerTls) -> TlsAcceptorStep {
+        TlsAcceptorStep {
+            served: Arc::new(ArcSwap::new(Arc::new(tls))),
+            options: TlsServerOptions::default(),
+        }
     }
 
     /// The same step with another handshake time limit.
@@ -211,13 +225,47 @@ impl TlsAcceptorStep {
             }
         }
         let limit = self.options.handshake_timeout();
-        let acceptor = TlsAcceptor::from(self.config.load_full());
-        let outcome = timeout::<R, _>(limit, acceptor.accept(raw)).await;
+        let served = self.served.load_full();
+        let outcome = match &served.sni {
+            None => {
+                let acceptor = TlsAcceptor::from(served.config.clone());
+                timeout::<R, _>(limit, acceptor.accept(raw)).await
+            }
+            Some(sni) => timeout::<R, _>(limit, sni_handshake::<R>(raw, &served.config, sni)).await,
+        };
         let s = handshake_outcome(outcome, limit)?;
         Ok(Stream::Tls(Box::new(TlsStream::new(
             futures_rustls::TlsStream::Server(s),
         ))))
     }
+}
+
+/// How often a handshake asking for a name the `tls:` directory does not have looks
+/// whether the rescan it started is over.
+const RESCAN_POLL: Duration = Duration::from_millis(5);
+
+/// The server handshake of a `tls:` server: the ClientHello is read first, and if
+/// it asks for a name the directory does not serve, the rescan that starts (on a
+/// thread of its own, at most one a second) is waited for, without blocking the
+/// runtime thread, before the certificate is chosen. So a certificate added to the
+/// directory is served to the first client that asks for it, as in Twisted, and
+/// the other handshakes go on meanwhile.
+async fn sni_handshake<R: Runtime>(
+    raw: Stream<R>,
+    config: &Arc<ServerConfig>,
+    sni: &SniResolver,
+) -> io::Result<futures_rustls::server::TlsStream<Stream<R>>> {
+    let start = futures_rustls::LazyConfigAcceptor::new(Acceptor::default(), raw).await?;
+    if let Some(name) = start.client_hello().server_name()
+        && !sni.knows(name)
+    {
+        // Starts the rescan if the policy allows one now.
+        let _ = sni.certified_key_for(Some(name));
+        while sni.is_rescanning() {
+            crate::runtime::sleep_until::<R>(Some(R::now() + RESCAN_POLL)).await;
+        }
+    }
+    start.into_stream(config.clone()).await
 }
 
 impl fmt::Debug for TlsAcceptorStep {
@@ -392,7 +440,7 @@ pub(crate) async fn plain_listen<R: Runtime>(
         R::unblock(move || strports_sys::tls::listen(&owned, default_provider())).await??;
     let raw = Io::new(raw, Interest::Read)
         .map_err(|e| strports_sys::context(e, format_args!("cannot listen on {desc}")))?;
-    Ok((raw, TlsAcceptorStep::new(config)))
+    Ok((raw, TlsAcceptorStep::from_tls(config)))
 }
 
 /// The client's TLS config: from `cache` (a `Client`'s slot) if it holds one, else

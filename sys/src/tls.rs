@@ -342,6 +342,36 @@ pub fn tls_server_config(
     desc: &TlsServer,
     provider: Arc<CryptoProvider>,
 ) -> io::Result<Arc<ServerConfig>> {
+    tls_server_tls(desc, provider).map(|tls| tls.config)
+}
+
+/// A server's TLS: its config and, for a `tls:` server, the resolver that picks its
+/// certificate by SNI (a handshake asking for a name it does not know can wait for
+/// the rescan it starts, off the runtime thread).
+#[derive(Debug, Clone)]
+pub struct ServerTls {
+    /// The rustls config.
+    pub config: Arc<ServerConfig>,
+    /// The SNI resolver inside `config`, for `tls:` servers.
+    pub sni: Option<Arc<SniResolver>>,
+}
+
+/// [`server_config`], with the SNI resolver of a `tls:` server. Blocking.
+pub fn server_tls(
+    desc: &ServerDescription,
+    provider: Arc<CryptoProvider>,
+) -> io::Result<ServerTls> {
+    match desc {
+        ServerDescription::Tls(s) => tls_server_tls(s, provider),
+        other => Ok(ServerTls {
+            config: server_config(other, provider)?,
+            sni: None,
+        }),
+    }
+}
+
+/// [`tls_server_config`] with its resolver.
+fn tls_server_tls(desc: &TlsServer, provider: Arc<CryptoProvider>) -> io::Result<ServerTls> {
     let resolver = SniResolver::new(Box::new(FsCertDirectory::new(&desc.path)), provider.clone())?;
     let counts = resolver.counts();
     if counts.served == 0 {
@@ -355,11 +385,12 @@ pub fn tls_server_config(
         }
         .into());
     }
-    Ok(tls::tls_server_config(
-        Arc::new(resolver),
-        alpn_of(&desc.alpn),
-        provider,
-    )?)
+    let resolver = Arc::new(resolver);
+    let config = tls::tls_server_config(resolver.clone(), alpn_of(&desc.alpn), provider)?;
+    Ok(ServerTls {
+        config,
+        sni: Some(resolver),
+    })
 }
 
 /// Up to `limit` regular files under `dir` (recursively, as [`FsCertDirectory`] walks)
@@ -456,11 +487,11 @@ pub fn raw_server(desc: &ServerDescription) -> Option<(TcpServer, bool)> {
 pub fn listen(
     desc: &ServerDescription,
     provider: Arc<CryptoProvider>,
-) -> io::Result<(TcpListener, Arc<ServerConfig>)> {
+) -> io::Result<(TcpListener, ServerTls)> {
     let Some((tcp, ipv6)) = raw_server(desc) else {
         return Err(crate::error::unsupported(desc.type_name()));
     };
-    let config = server_config(desc, provider)?;
+    let config = server_tls(desc, provider)?;
     let raw = crate::tcp::listen_as(&tcp, ipv6, TypeNames::TLS)?;
     Ok((raw, config))
 }

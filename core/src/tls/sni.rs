@@ -184,13 +184,14 @@ fn chain_for(
 /// **Off the handshake.** rustls resolves certificates synchronously, inside the
 /// handshake, so the scan is handed to the source
 /// ([`CertDirectory::spawn_rescan`]): a directory on disk (`strports-sys`) scans on a
-/// thread of its own, and the handshake that asked is served at once with the
-/// certificates of before (for a new name, the default certificate, which its
-/// client rejects); the handshakes that start after the scan finished (a few
-/// milliseconds to tens of milliseconds for hundreds of files) get the new
-/// certificate. No handshake ever waits for the disk, and no async runtime thread
-/// is blocked by a scan. A source without I/O rescans at once, and the asking
-/// handshake gets the new certificate.
+/// thread of its own, and [`resolve`](ResolvesServerCert::resolve) answers at once
+/// with the certificates of before (for a new name, the default certificate). The
+/// strports `tls:` server therefore reads the ClientHello first and, for a name it
+/// does not [`know`](SniResolver::knows), starts the rescan and waits for it
+/// ([`is_rescanning`](SniResolver::is_rescanning)) asynchronously before choosing
+/// the certificate: the asking handshake gets the new certificate, other handshakes
+/// go on, and no async runtime thread is blocked by a scan. A source without I/O
+/// rescans at once.
 ///
 /// If a rescan fails (unreadable file, bad PEM), the previous certificates stay in
 /// use and the error is kept for [`SniResolver::last_rescan_error`].
@@ -302,6 +303,12 @@ impl SniResolver {
     /// certificate with its key (every handshake would then fail).
     pub fn counts(&self) -> ScanCounts {
         self.current().counts
+    }
+
+    /// Whether `server_name` has a certificate of its own now (an exact name or a
+    /// wildcard; the default certificate does not count). Never starts a rescan.
+    pub fn knows(&self, server_name: &str) -> bool {
+        self.current().lookup(server_name).is_some()
     }
 
     /// The DNS names (and wildcards) currently served, sorted.

@@ -509,9 +509,17 @@ pub(crate) fn run_listen(args: ListenArgs) -> u8 {
 }
 
 /// `--exec CMD` as a `process:` client description running `sh -c CMD`, with the
-/// child's stderr passed through to ours.
+/// child's stderr passed through to ours. When this server reports to systemd
+/// (`NOTIFY_SOCKET`), the shell first unsets that variable: the service manager's
+/// socket is the server's, not its children's (as the `LISTEN_*` variables, which
+/// `main` removes).
 fn exec_description(cmd: &str) -> Result<ClientDescription, u8> {
-    client_description(&format!("process:sh:-c:{}:errFlag=inherit", quote(cmd)))
+    let script = if std::env::var_os("NOTIFY_SOCKET").is_some() {
+        format!("unset NOTIFY_SOCKET\n{cmd}")
+    } else {
+        cmd.to_owned()
+    };
+    client_description(&format!("process:sh:-c:{}:errFlag=inherit", quote(&script)))
 }
 
 /// Runs `strports connect`.

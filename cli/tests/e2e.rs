@@ -1809,3 +1809,22 @@ fn connect_and_relay_open_the_socks5_extension_type_through_microsocks() {
         assert_eq!(reply, "RELAYED\n");
     }
 }
+
+#[test]
+fn exec_children_do_not_see_the_notify_socket() {
+    let dir = temp_dir();
+    let notify = NotifySocket::new(dir.path());
+    let mut server = Running::start({
+        let mut c = strports();
+        c.args(["listen", "--exec", "echo \"notify=${NOTIFY_SOCKET:-none}\""])
+            .arg("tcp:0:interface=127.0.0.1")
+            .env("NOTIFY_SOCKET", &notify.path);
+        c
+    });
+    assert_eq!(notify.next(), ["READY=1"]);
+    let addr = server.tcp_address();
+    assert_eq!(tcp_round_trip(addr, b""), b"notify=none\n");
+    server.signal(libc::SIGTERM);
+    assert_eq!(notify.next(), ["STOPPING=1"]);
+    assert_eq!(server.wait().code(), Some(0));
+}

@@ -57,19 +57,49 @@ struct Cli {
     command: Command,
 }
 
+/// The extension client type the tool adds, in the style of the core help texts.
+const SOCKS5_HELP: &str = "  socks5:example.com:80:endpoint=tcp\\:127.0.0.1\\:1080   through a SOCKS5 proxy (strports-socks5): host, port, endpoint (how to reach the proxy)\n";
+
 /// The subcommands of `strports`.
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Listen on a server description: relay the first connection to stdin/stdout
     /// (like `nc -l`), or echo (--echo) or run a command (--exec) per connection.
-    #[command(after_help = format!("{}\n\n{}", net_cmd::LISTEN_EXAMPLES, net_cmd::EXIT_STATUSES))]
+    #[command(
+        after_help = format!("{}\n\n{}", net_cmd::LISTEN_EXAMPLES, net_cmd::EXIT_STATUSES),
+        after_long_help = format!(
+            "{}\n{}\n\n{}",
+            strports_core::help::SERVER,
+            net_cmd::LISTEN_EXAMPLES,
+            net_cmd::EXIT_STATUSES
+        )
+    )]
     Listen(net_cmd::ListenArgs),
     /// Connect to a client description and relay stdin/stdout (like `nc`).
-    #[command(after_help = format!("{}\n\n{}", net_cmd::CONNECT_EXAMPLES, net_cmd::EXIT_STATUSES))]
+    #[command(
+        after_help = format!("{}\n\n{}", net_cmd::CONNECT_EXAMPLES, net_cmd::EXIT_STATUSES),
+        after_long_help = format!(
+            "{}{}\n{}\n\n{}",
+            strports_core::help::CLIENT_WITH_PROGRAMS,
+            SOCKS5_HELP,
+            net_cmd::CONNECT_EXAMPLES,
+            net_cmd::EXIT_STATUSES
+        )
+    )]
     Connect(net_cmd::ConnectArgs),
     /// For every connection accepted on SERVER_DESC, connect CLIENT_DESC and copy
     /// both ways (bridges, TLS terminators, PROXY-protocol unwrappers, ...).
-    #[command(after_help = format!("{}\n\n{}", net_cmd::RELAY_EXAMPLES, net_cmd::EXIT_STATUSES))]
+    #[command(
+        after_help = format!("{}\n\n{}", net_cmd::RELAY_EXAMPLES, net_cmd::EXIT_STATUSES),
+        after_long_help = format!(
+            "{}\n{}{}\n{}\n\n{}",
+            strports_core::help::SERVER,
+            strports_core::help::CLIENT_WITH_PROGRAMS,
+            SOCKS5_HELP,
+            net_cmd::RELAY_EXAMPLES,
+            net_cmd::EXIT_STATUSES
+        )
+    )]
     Relay(net_cmd::RelayArgs),
     /// Parse a server, client or raw description and show its fields.
     ///

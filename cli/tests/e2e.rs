@@ -1828,3 +1828,38 @@ fn exec_children_do_not_see_the_notify_socket() {
     assert_eq!(notify.next(), ["STOPPING=1"]);
     assert_eq!(server.wait().code(), Some(0));
 }
+
+#[test]
+fn long_help_lists_the_description_types() {
+    for (command, wants) in [
+        (
+            "listen",
+            &["Server types, by example:", "haproxy:tcp:8080"][..],
+        ),
+        (
+            "connect",
+            &["Client types, by example:", "process:", "socks5:"],
+        ),
+        (
+            "relay",
+            &[
+                "Server types, by example:",
+                "Client types, by example:",
+                "socks5:",
+            ],
+        ),
+    ] {
+        let out = strports().args([command, "--help"]).output().expect("runs");
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        for want in wants {
+            assert!(
+                text.contains(want),
+                "{command} --help lacks {want:?}:\n{text}"
+            );
+        }
+        // The short help stays short.
+        let short = strports().args([command, "-h"]).output().expect("runs");
+        assert!(!String::from_utf8_lossy(&short.stdout).contains("types, by example"));
+    }
+}

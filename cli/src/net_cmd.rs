@@ -425,6 +425,34 @@ fn fit_open_files(servers: &[ServerDescription], handler: &Handler, options: &mu
     );
 }
 
+/// Whether `server` is a `haproxy:` server reachable over a network (not only
+/// through a UNIX socket, whose `mode` says who may connect).
+fn proxied_over_network(server: &ServerDescription) -> bool {
+    fn on_unix(server: &ServerDescription) -> bool {
+        match server {
+            ServerDescription::Haproxy(inner) => on_unix(inner),
+            ServerDescription::Unix(_) => true,
+            _ => false,
+        }
+    }
+    matches!(server, ServerDescription::Haproxy(_)) && !on_unix(server)
+}
+
+/// Warns when a `haproxy:` server on a network believes every peer's PROXY header
+/// (no `--proxy-trust`): anyone who can connect can then claim any address.
+fn warn_untrusted_proxies(servers: &[ServerDescription], options: &ServeOptions) {
+    if options.haproxy.trusted().is_some() {
+        return;
+    }
+    for server in servers.iter().filter(|s| proxied_over_network(s)) {
+        tracing::warn!(
+            server = %server,
+            "PROXY headers are believed from any peer that can connect; name the load \
+             balancers' networks with --proxy-trust CIDR"
+        );
+    }
+}
+
 fn serve_options(common: &CommonArgs, serve: &ServeArgs) -> ServeOptions {
     let (haproxy, tls) = serve.admission.options();
     ServeOptions {
@@ -490,6 +518,7 @@ pub(crate) fn run_listen(args: ListenArgs) -> u8 {
     if let Some(handler) = &handler {
         fit_open_files(&servers, handler, &mut options);
     }
+    warn_untrusted_proxies(&servers, &options);
     let idle = args.common.idle_timeout;
     match (args.common.runtime, handler) {
         (RuntimeChoice::Tokio, Some(h)) => serve::<Tokio>(servers, h, options),
@@ -562,6 +591,7 @@ pub(crate) fn run_relay(args: RelayArgs) -> u8 {
     };
     let mut options = serve_options(&args.common, &args.serve);
     fit_open_files(&servers, &handler, &mut options);
+    warn_untrusted_proxies(&servers, &options);
     match args.common.runtime {
         RuntimeChoice::Tokio => serve::<Tokio>(servers, handler, options),
         RuntimeChoice::Smol => serve::<Smol>(servers, handler, options),
@@ -603,6 +633,16 @@ mod tests {
         assert_eq!(derived_limits(8, 3, 1024), (1, 1));
         let big = derived_limits(1 << 20, 2, 1280);
         assert_eq!(big.1, 1280);
+    }
+
+    #[test]
+    fn only_proxied_network_servers_need_a_trust_list() {
+        let proxied = |text: &str| proxied_over_network(&text.parse().expect("description"));
+        assert!(proxied("haproxy:tcp:8080"));
+        assert!(proxied("haproxy:ssl:443"));
+        assert!(!proxied("haproxy:haproxy:unix:/s"));
+        assert!(!proxied("haproxy:unix:/run/s.sock"));
+        assert!(!proxied("tcp:8080"));
     }
 
     #[test]

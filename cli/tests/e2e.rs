@@ -1863,3 +1863,27 @@ fn long_help_lists_the_description_types() {
         assert!(!String::from_utf8_lossy(&short.stdout).contains("types, by example"));
     }
 }
+
+#[test]
+fn haproxy_on_a_network_without_a_trust_list_warns_at_start() {
+    let (mut server, _) = proxied_echo("tokio");
+    server.wait_for_line("name the load balancers' networks with --proxy-trust");
+    let dir = temp_dir();
+    let path = dir.path().join("p.sock");
+    let mut quiet = Running::start({
+        let mut c = strports();
+        c.args(["listen", "--echo", "--proxy-trust", "10.0.0.0/8"])
+            .arg("haproxy:tcp:0:interface=127.0.0.1")
+            .args(["--listen", &format!("haproxy:unix:{}", path.display())]);
+        c
+    });
+    quiet.tcp_address();
+    quiet.signal(libc::SIGTERM);
+    assert_eq!(quiet.wait().code(), Some(0));
+    quiet.drain();
+    assert!(
+        !quiet.seen.iter().any(|l| l.contains("--proxy-trust")),
+        "{:?}",
+        quiet.seen
+    );
+}

@@ -1785,11 +1785,19 @@ fn connect_and_relay_open_the_socks5_extension_type_through_microsocks() {
             .expect("strports connect starts");
         let mut stdin = client.stdin.take().expect("stdin");
         stdin.write_all(b"through socks\n").expect("write");
-        let mut reply = String::new();
-        BufReader::new(client.stdout.take().expect("stdout"))
-            .read_line(&mut reply)
-            .expect("the reply line");
-        assert_eq!(reply, "THROUGH SOCKS\n");
+        // Read on a thread, so that the wait for the reply is bounded.
+        let stdout = client.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut reply = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut reply);
+            let _ = tx.send(reply);
+        });
+        let reply = rx.recv_timeout(TIMEOUT);
+        if reply.is_err() {
+            let _ = client.kill();
+        }
+        assert_eq!(reply.as_deref(), Ok("THROUGH SOCKS\n"), "{rt}");
         drop(stdin);
         assert!(wait_child(&mut client).success());
         // And as a relay's upstream.

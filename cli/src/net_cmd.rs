@@ -154,7 +154,8 @@ pub(crate) struct AdmissionArgs {
     #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "5")]
     proxy_header_timeout: Duration,
     /// haproxy: servers: at most N headers pending from one source (an IPv4
-    /// address or an IPv6 /64); more connections from it are closed at once.
+    /// address or an IPv6 /64); more connections from it are closed at once. Not
+    /// applied to the sources --proxy-trust names (your load balancers).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PENDING_PER_SOURCE)]
     max_headers_per_source: usize,
     /// haproxy: servers: the most bytes of v2 TLVs a connection keeps (NOOP padding

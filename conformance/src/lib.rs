@@ -50,6 +50,7 @@ macro_rules! conformance_tests {
             admission_first_byte_deadline_drops_silent_clients,
             admission_haproxy_silent_source_cannot_keep_others_out,
             admission_tls_silent_source_cannot_keep_others_out,
+            admission_trusted_proxies_are_not_capped_per_source,
             connect_bind_address,
             connect_closed_port_is_refused,
             connect_ip_literal_skips_resolver,

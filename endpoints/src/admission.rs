@@ -107,6 +107,14 @@ impl Admission {
 #[must_use = "the slot is given back when the ticket is dropped"]
 pub struct Ticket(Option<(Arc<Admission>, Source)>);
 
+impl Ticket {
+    /// A ticket that counts against no source (for peers exempt from the
+    /// per-source limit).
+    pub fn exempt() -> Ticket {
+        Ticket(None)
+    }
+}
+
 impl Drop for Ticket {
     fn drop(&mut self) {
         if let Some((admission, source)) = self.0.take() {

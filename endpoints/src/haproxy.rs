@@ -60,8 +60,10 @@ struct Limits {
 /// **Admission.** A peer outside the trusted networks
 /// ([`HaproxyOptions::with_trusted`]) is closed at once, before it takes a pending
 /// slot (or, with [`Untrusted::Direct`], returned as it is, with its own address);
-/// a source (IPv4 address, IPv6 /64) that already has
-/// [`HaproxyOptions::max_pending_per_source`] headers pending is closed at once too;
+/// without a trust list, a source (IPv4 address, IPv6 /64) that already has
+/// [`HaproxyOptions::max_pending_per_source`] headers pending is closed at once too
+/// (the sources a trust list names are the operator's load balancers: only the
+/// overall limit applies to them);
 /// a connection silent for [`HaproxyOptions::first_byte_timeout`] is closed before
 /// the header timeout. So one source cannot hold every slot.
 ///
@@ -144,7 +146,14 @@ impl<R: Runtime, L: Wrapped<R>> ProxyListener<R, L> {
                     _ => Start::Refused((Rejection::Untrusted, peer)),
                 };
             }
-            match self.admission.admit(&peer) {
+            // Sources a trust list names are the operator's load balancers: only
+            // the overall limit applies to them.
+            let ticket = if options.trusted().is_some() {
+                Some(Ticket::exempt())
+            } else {
+                self.admission.admit(&peer)
+            };
+            match ticket {
                 Some(ticket) => Start::Step(Box::pin(handshake(stream, peer, limits, ticket))),
                 None => Start::Refused((
                     Rejection::SourceBusy {

@@ -307,3 +307,49 @@ pub async fn haproxy_noop_tlvs_dropped_and_oversized_tlvs_rejected<B: Backend>()
     let kept = B::proxy_header(&stream).expect("a proxied stream");
     assert_eq!(kept.tlvs, [Tlv::new(Tlv::ALPN, b"h2".to_vec())]);
 }
+
+/// The sources a trust list names are the operator's load balancers: the per-source
+/// limit does not apply to them (only the overall one), so a busy balancer keeps
+/// every connection it opens while its headers are pending; without a trust list
+/// the same connections beyond the limit are closed.
+pub async fn admission_trusted_proxies_are_not_capped_per_source<B: Backend>() {
+    let desc = server("haproxy:tcp:0:interface=127.0.0.1");
+    let loopback: IpNet = "127.0.0.0/8".parse().expect("network");
+    for trusted in [true, false] {
+        let mut options = patient_haproxy().with_max_pending_per_source(2);
+        if trusted {
+            options = options.with_trusted([loopback]);
+        }
+        let listener = B::listen_with_options(&desc, options, TlsServerOptions::default())
+            .await
+            .expect("listen");
+        let serving = B::serve_echo(listener);
+        let port = tcp_address(&B::serving_address(&serving).expect("address")).port();
+        let raw = client(&format!("tcp:127.0.0.1:{port}"));
+        // Five connections whose headers have not come yet.
+        let mut pending = Vec::new();
+        for _ in 0..5 {
+            let stream = within::<B, _>(WAIT, "connect", B::connect(&raw))
+                .await
+                .expect("connect");
+            pending.push(stream);
+        }
+        let header = encode_v1(&ProxyHeader::v1(Addresses::tcp(
+            "192.0.2.7:5000".parse().expect("address"),
+            "192.0.2.8:80".parse().expect("address"),
+        )))
+        .expect("encode");
+        if trusted {
+            // Every one is still there: its header, sent late, is taken.
+            for stream in &mut pending {
+                B::write_all(stream, &header).await.expect("header");
+                echo_check::<B>(stream, b"late header").await;
+            }
+        } else {
+            // The third and later were closed.
+            let last = pending.last_mut().expect("connections");
+            closed_by_server::<B>(last).await;
+        }
+        within::<B, _>(WAIT, "stop", B::abort(serving)).await;
+    }
+}

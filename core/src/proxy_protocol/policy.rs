@@ -41,7 +41,10 @@ pub const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How many connections from one source (an IPv4 address, or an IPv6 /64 network)
 /// may be waiting for their PROXY header at once, unless
 /// [`HaproxyOptions::with_max_pending_per_source`] says otherwise: 64. A connection
-/// beyond it is closed at once, so one source cannot take every pending slot.
+/// beyond it is closed at once, so one source cannot take every pending slot. It
+/// applies when every peer is believed (no trust list): the sources a trust list
+/// names are the operator's load balancers, and only [`DEFAULT_MAX_PENDING`] (or
+/// [`HaproxyOptions::with_max_pending`]) bounds them.
 pub const DEFAULT_MAX_PENDING_PER_SOURCE: usize = 64;
 
 /// How many bytes of v2 TLVs (type, length and value, `NOOP` padding not counted)

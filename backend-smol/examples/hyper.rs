@@ -8,7 +8,7 @@
 //! prior knowledge).
 //!
 //! ```sh
-//! cargo run -p strports-smol --example hyper -- tcp:8080:interface=127.0.0.1
+//! cargo run -p strports-smol --example smol-hyper -- tcp:8080:interface=127.0.0.1
 //! curl --http2-prior-knowledge http://127.0.0.1:8080/
 //! ```
 

@@ -10,8 +10,9 @@
 //!
 //! Supported: servers `tcp`, `tcp6`, `unix` (paths and Linux abstract names),
 //! `systemd`, `fd`, `stdio`, `ssl`, `tls`, `haproxy`; clients `tcp`, `unix`,
-//! `process`, `ssl`, `tls` (TLS over rustls, certificates always verified).
-//! Extension types fail with [`std::io::ErrorKind::Unsupported`]. Everything here
+//! `process` (with `Registry::with_programs`), `ssl`, `tls` (TLS over rustls,
+//! certificates always verified); a `Registry`'s extension types open once given an
+//! opener (`Connector::with_client_type`, `Server::with_server_type`). Everything here
 //! must run inside a tokio runtime (I/O and time drivers enabled; current-thread or
 //! multi-thread). The endpoints themselves are written once, in
 //! `strports-endpoints`, against its `Runtime` trait; this crate is that trait's

@@ -67,7 +67,7 @@ pub use ipnet::IpNet;
 pub use policy::{
     DEFAULT_FIRST_BYTE_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_PENDING,
     DEFAULT_MAX_PENDING_PER_SOURCE, DEFAULT_MAX_TLV_BYTES, HEADER_READ_SIZE, HaproxyOptions,
-    Rejection, Untrusted, endpoints,
+    Rejection, Untrusted, endpoints, keep_tlvs,
 };
 pub use tlv::{SslTlv, SubTlvs, Tlv};
 

@@ -230,9 +230,7 @@ async fn read_header<R: Runtime>(
             consumed,
         } = decoder.feed(&buf[..n])?
         {
-            HaproxyOptions::default()
-                .with_max_tlv_bytes(limits.max_tlv_bytes)
-                .keep_tlvs(&mut header)?;
+            proxy_protocol::keep_tlvs(&mut header, limits.max_tlv_bytes)?;
             let (source, destination) =
                 proxy_protocol::endpoints(&header, peer.clone(), || stream.local_addr())?;
             buf.truncate(n);

@@ -34,7 +34,8 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = io::Result<T>> + Send + 'a>>
 /// names), `systemd`, `fd`, `stdio`, `ssl` and `tls` (a [`TlsListener`]: its config
 /// is read and built here, once, on the blocking pool), and `haproxy:` around any of
 /// them, with default options (see [`Server`] for others). Extension types from a
-/// `Registry` fail with [`io::ErrorKind::Unsupported`].
+/// `Registry` need an opener ([`Server::with_server_type`]); without one they fail
+/// with [`io::ErrorKind::Unsupported`].
 ///
 /// The socket is set up by `strports-sys` and then registered with the runtime's
 /// reactor. A `tcp` interface that is a host name is resolved on the blocking pool.

@@ -48,18 +48,19 @@ fn push_lowercase_first(out: &mut String, s: &str) {
     }
 }
 
-/// The error every backend gives for a description type it cannot open yet:
-/// kind [`io::ErrorKind::Unsupported`], message `"<type> endpoints are not supported yet"`.
+/// The error for a description type a function cannot open (a `tcp:` description
+/// given to a TLS function, say): kind [`io::ErrorKind::Unsupported`], message
+/// `"<type> endpoints are not supported here"`.
 ///
 /// ```
 /// let e = strports_sys::unsupported("stdio");
 /// assert_eq!(e.kind(), std::io::ErrorKind::Unsupported);
-/// assert_eq!(e.to_string(), "stdio endpoints are not supported yet");
+/// assert_eq!(e.to_string(), "stdio endpoints are not supported here");
 /// ```
 pub fn unsupported(type_name: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::Unsupported,
-        format!("{type_name} endpoints are not supported yet"),
+        format!("{type_name} endpoints are not supported here"),
     )
 }
 

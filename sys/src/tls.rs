@@ -598,7 +598,7 @@ mod tests {
     fn other_clients_have_no_tls_plan_or_config() {
         let desc = client("tcp:example.com:80");
         let e = client_tls(&desc, tls::default_provider()).unwrap_err();
-        assert_eq!(e.to_string(), "tcp endpoints are not supported yet");
+        assert_eq!(e.to_string(), "tcp endpoints are not supported here");
     }
 
     #[test]
@@ -628,7 +628,7 @@ mod tests {
                 .unwrap_err(),
         ] {
             assert_eq!(e.kind(), io::ErrorKind::Unsupported);
-            assert_eq!(e.to_string(), "tcp endpoints are not supported yet");
+            assert_eq!(e.to_string(), "tcp endpoints are not supported here");
         }
     }
 

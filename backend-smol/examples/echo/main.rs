@@ -1,7 +1,7 @@
 //! Listen on one description, connect with another, echo a line: the same code
 //! over every transport (`tcp:`, `unix:`, `ssl:`, ...).
 //!
-//! `cargo run -p strports-smol --example echo -- unix:/tmp/e.sock unix:/tmp/e.sock`
+//! `cargo run -p strports-smol --example smol-echo -- unix:/tmp/e.sock unix:/tmp/e.sock`
 
 use std::error::Error;
 

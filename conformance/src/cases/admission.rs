@@ -26,6 +26,9 @@ const WAIT: Duration = Duration::from_secs(30);
 /// A time limit no case reaches.
 const PATIENT: Duration = Duration::from_secs(120);
 
+/// A `haproxy:` server on loopback.
+const PROXIED: &str = "haproxy:tcp:0:interface=127.0.0.1";
+
 /// How many silent connections the attacker opens.
 const SILENT: usize = 1000;
 
@@ -80,18 +83,94 @@ async fn still_parked<B: Backend>(stream: &mut B::Stream) -> bool {
     .await
 }
 
+/// Listens on `desc` with these options; gives the listener and its port.
+async fn listening<B: Backend>(
+    desc: &str,
+    haproxy: HaproxyOptions,
+    tls: TlsServerOptions,
+) -> (B::Listener, u16) {
+    let listener = B::listen_with_options(&server(desc), haproxy, tls)
+        .await
+        .expect("listen");
+    let port = tcp_address(&B::local_address(&listener).expect("address")).port();
+    (listener, port)
+}
+
+/// [`listening`], served by the echo loop.
+async fn serving<B: Backend>(
+    desc: &str,
+    haproxy: HaproxyOptions,
+    tls: TlsServerOptions,
+) -> (B::Serving, u16) {
+    let (listener, port) = listening::<B>(desc, haproxy, tls).await;
+    (B::serve_echo(listener), port)
+}
+
+/// A v1 header for a TCP connection from `source` to 192.0.2.8:80.
+fn v1_header(source: &str) -> Vec<u8> {
+    encode_v1(&ProxyHeader::v1(Addresses::tcp(
+        source.parse().expect("address"),
+        "192.0.2.8:80".parse().expect("address"),
+    )))
+    .expect("encode")
+}
+
+/// A client on `port` sends `bytes` while `accept` runs: the server must close it
+/// without ever returning it, and count one more rejection (`rejections` before).
+async fn closed_while_accepting<B: Backend>(
+    listener: &B::Listener,
+    port: u16,
+    bytes: &[u8],
+    rejections: u64,
+) {
+    let raw = client(&format!("tcp:127.0.0.1:{port}"));
+    let sender = async {
+        let mut stream = B::connect(&raw).await.expect("connect");
+        B::write_all(&mut stream, bytes).await.expect("write");
+        closed_by_server::<B>(&mut stream).await;
+    };
+    let accepted = future::or(
+        async {
+            sender.await;
+            None
+        },
+        async { Some(B::accept(listener).await.map(|(_, peer)| peer)) },
+    );
+    if let Some(peer) = within::<B, _>(WAIT, "a connection to close", accepted).await {
+        panic!("accepted a connection it should have closed: {peer:?}");
+    }
+    assert_eq!(B::proxy_rejections(listener), rejections + 1);
+}
+
+/// A client on `port` sends `bytes` while `accept` runs; gives the connection the
+/// listener returned (and keeps the client's open until then).
+async fn accepted_after<B: Backend>(
+    listener: &B::Listener,
+    port: u16,
+    bytes: &[u8],
+) -> (B::Stream, Address) {
+    let raw = client(&format!("tcp:127.0.0.1:{port}"));
+    let (accepted, _client) = within::<B, _>(
+        WAIT,
+        "accept",
+        future::zip(B::accept(listener), async {
+            let mut stream = B::connect(&raw).await.expect("connect");
+            B::write_all(&mut stream, bytes).await.expect("write");
+            stream
+        }),
+    )
+    .await;
+    accepted.expect("accept")
+}
+
 /// A thousand silent TCP connections from 127.0.0.1 hold their source's handshake
 /// slots, not all of them: a client bound to 127.0.0.2 completes its TLS handshake
 /// and an echo round trip while the first silent ones are still parked, and those
 /// beyond the per-source limit were closed at once.
 pub async fn admission_tls_silent_source_cannot_keep_others_out<B: Backend>() {
     let pki = Pki::new();
-    let desc = server(&pki.ssl_server("server.pem", "server.key", ""));
-    let listener = B::listen_with_options(&desc, HaproxyOptions::default(), patient_tls())
-        .await
-        .expect("listen");
-    let serving = B::serve_echo(listener);
-    let port = tcp_address(&B::serving_address(&serving).expect("address")).port();
+    let desc = pki.ssl_server("server.pem", "server.key", "");
+    let (serving, port) = serving::<B>(&desc, HaproxyOptions::default(), patient_tls()).await;
 
     let mut parked = park::<B>(port).await;
     let honest = client(&pki.ssl_client(
@@ -117,19 +196,11 @@ pub async fn admission_tls_silent_source_cannot_keep_others_out<B: Backend>() {
 /// that source's share of the pending headers, and a client bound to 127.0.0.2
 /// completes its PROXY-wrapped round trip meanwhile.
 pub async fn admission_haproxy_silent_source_cannot_keep_others_out<B: Backend>() {
-    let desc = server("haproxy:tcp:0:interface=127.0.0.1");
-    let listener = B::listen_with_options(&desc, patient_haproxy(), TlsServerOptions::default())
-        .await
-        .expect("listen");
-    let serving = B::serve_echo(listener);
-    let port = tcp_address(&B::serving_address(&serving).expect("address")).port();
+    let (serving, port) =
+        serving::<B>(PROXIED, patient_haproxy(), TlsServerOptions::default()).await;
 
     let mut parked = park::<B>(port).await;
-    let header = encode_v1(&ProxyHeader::v1(Addresses::tcp(
-        "192.0.2.7:5000".parse().expect("address"),
-        "192.0.2.8:80".parse().expect("address"),
-    )))
-    .expect("encode");
+    let header = v1_header("192.0.2.7:5000");
     let honest = client(&format!("tcp:127.0.0.1:{port}:bindAddress=127.0.0.2"));
     let mut stream = within::<B, _>(WAIT, "the honest client", B::connect(&honest))
         .await
@@ -158,17 +229,13 @@ pub async fn admission_first_byte_deadline_drops_silent_clients<B: Backend>() {
             patient_tls().with_first_byte_timeout(quick),
         ),
         (
-            "haproxy:tcp:0:interface=127.0.0.1".to_owned(),
+            PROXIED.to_owned(),
             patient_haproxy().with_first_byte_timeout(quick),
             patient_tls(),
         ),
     ];
     for (desc, haproxy, tls) in cases {
-        let listener = B::listen_with_options(&server(&desc), haproxy, tls)
-            .await
-            .expect("listen");
-        let serving = B::serve_echo(listener);
-        let port = tcp_address(&B::serving_address(&serving).expect("address")).port();
+        let (serving, port) = serving::<B>(&desc, haproxy, tls).await;
         let raw = client(&format!("tcp:127.0.0.1:{port}"));
         let mut silent = within::<B, _>(WAIT, "connect", B::connect(&raw))
             .await
@@ -183,68 +250,27 @@ pub async fn admission_first_byte_deadline_drops_silent_clients<B: Backend>() {
 /// served with the header's address; and with [`Untrusted::Direct`] an outside
 /// peer is served as a direct connection with its own address and bytes.
 pub async fn haproxy_trust_list_decides_whose_header_counts<B: Backend>() {
-    let header = encode_v1(&ProxyHeader::v1(Addresses::tcp(
-        "203.0.113.66:4444".parse().expect("address"),
-        "192.0.2.8:80".parse().expect("address"),
-    )))
-    .expect("encode");
+    let header = v1_header("203.0.113.66:4444");
     let lb: IpNet = "10.0.0.0/8".parse().expect("network");
-    let desc = server("haproxy:tcp:0:interface=127.0.0.1");
+    let loopback: IpNet = "127.0.0.0/8".parse().expect("network");
+    let plain_tls = TlsServerOptions::default;
 
     // Outside the trusted networks: closed, counted, nothing accepted.
     let options = HaproxyOptions::default().with_trusted([lb]);
-    let listener = B::listen_with_options(&desc, options, TlsServerOptions::default())
-        .await
-        .expect("listen");
-    let port = tcp_address(&B::local_address(&listener).expect("address")).port();
-    let raw = client(&format!("tcp:127.0.0.1:{port}"));
-    let forger = async {
-        let mut stream = B::connect(&raw).await.expect("connect");
-        B::write_all(&mut stream, &header).await.expect("header");
-        closed_by_server::<B>(&mut stream).await;
-    };
-    let accepted = future::or(
-        async {
-            forger.await;
-            None
-        },
-        async { Some(B::accept(&listener).await.map(|(_, peer)| peer)) },
-    );
-    if let Some(peer) = within::<B, _>(WAIT, "the forger", accepted).await {
-        panic!("accepted a header from an untrusted peer: {peer:?}");
-    }
-    assert_eq!(B::proxy_rejections(&listener), 1);
+    let (listener, port) = listening::<B>(PROXIED, options, plain_tls()).await;
+    closed_while_accepting::<B>(&listener, port, &header, 0).await;
 
     // Inside: the header counts.
-    let loopback: IpNet = "127.0.0.0/8".parse().expect("network");
     let options = HaproxyOptions::default().with_trusted([lb, loopback]);
-    let listener = B::listen_with_options(&desc, options, TlsServerOptions::default())
-        .await
-        .expect("listen");
-    let port = tcp_address(&B::local_address(&listener).expect("address")).port();
-    let raw = client(&format!("tcp:127.0.0.1:{port}"));
-    let (accepted, _client) = within::<B, _>(
-        WAIT,
-        "a trusted proxy",
-        future::zip(B::accept(&listener), async {
-            let mut stream = B::connect(&raw).await.expect("connect");
-            B::write_all(&mut stream, &header).await.expect("header");
-            stream
-        }),
-    )
-    .await;
-    let (_stream, peer) = accepted.expect("accept");
+    let (listener, port) = listening::<B>(PROXIED, options, plain_tls()).await;
+    let (_stream, peer) = accepted_after::<B>(&listener, port, &header).await;
     assert_eq!(peer, tcp("203.0.113.66:4444"));
 
     // Outside, served directly: no header is read, the peer is the real one.
     let options = HaproxyOptions::default()
         .with_trusted([lb])
         .with_untrusted(Untrusted::Direct);
-    let listener = B::listen_with_options(&desc, options, TlsServerOptions::default())
-        .await
-        .expect("listen");
-    let serving = B::serve_echo(listener);
-    let port = tcp_address(&B::serving_address(&serving).expect("address")).port();
+    let (serving, port) = serving::<B>(PROXIED, options, plain_tls()).await;
     let raw = client(&format!("tcp:127.0.0.1:{port}"));
     let mut stream = within::<B, _>(WAIT, "connect", B::connect(&raw))
         .await
@@ -257,13 +283,8 @@ pub async fn haproxy_trust_list_decides_whose_header_counts<B: Backend>() {
 /// `NOOP` padding is dropped (a 60 KB pad is accepted and not kept), and a header
 /// whose other TLVs exceed the limit is rejected.
 pub async fn haproxy_noop_tlvs_dropped_and_oversized_tlvs_rejected<B: Backend>() {
-    let desc = server("haproxy:tcp:0:interface=127.0.0.1");
     let options = patient_haproxy().with_max_tlv_bytes(1024);
-    let listener = B::listen_with_options(&desc, options, TlsServerOptions::default())
-        .await
-        .expect("listen");
-    let port = tcp_address(&B::local_address(&listener).expect("address")).port();
-    let raw = client(&format!("tcp:127.0.0.1:{port}"));
+    let (listener, port) = listening::<B>(PROXIED, options, TlsServerOptions::default()).await;
     let addresses = Addresses::tcp(
         "192.0.2.1:1000".parse().expect("address"),
         "192.0.2.2:80".parse().expect("address"),
@@ -273,37 +294,11 @@ pub async fn haproxy_noop_tlvs_dropped_and_oversized_tlvs_rejected<B: Backend>()
         .with_tlv(Tlv::new(Tlv::ALPN, b"h2".to_vec()));
     let oversized = ProxyHeader::v2(addresses).with_tlv(Tlv::new(Tlv::AUTHORITY, vec![b'a'; 2000]));
 
-    // The oversized one first: rejected while accept runs, nothing returned.
     let bytes = encode_v2(&oversized).expect("encode");
-    let sender = async {
-        let mut stream = B::connect(&raw).await.expect("connect");
-        B::write_all(&mut stream, &bytes).await.expect("header");
-        closed_by_server::<B>(&mut stream).await;
-    };
-    let accepted = future::or(
-        async {
-            sender.await;
-            None
-        },
-        async { Some(B::accept(&listener).await.map(|(_, peer)| peer)) },
-    );
-    if let Some(peer) = within::<B, _>(WAIT, "the oversized header", accepted).await {
-        panic!("accepted a header over the tlv limit: {peer:?}");
-    }
-    assert_eq!(B::proxy_rejections(&listener), 1);
+    closed_while_accepting::<B>(&listener, port, &bytes, 0).await;
 
     let bytes = encode_v2(&padded).expect("encode");
-    let (accepted, _client) = within::<B, _>(
-        WAIT,
-        "the padded header",
-        future::zip(B::accept(&listener), async {
-            let mut stream = B::connect(&raw).await.expect("connect");
-            B::write_all(&mut stream, &bytes).await.expect("header");
-            stream
-        }),
-    )
-    .await;
-    let (stream, _) = accepted.expect("accept");
+    let (stream, _) = accepted_after::<B>(&listener, port, &bytes).await;
     let kept = B::proxy_header(&stream).expect("a proxied stream");
     assert_eq!(kept.tlvs, [Tlv::new(Tlv::ALPN, b"h2".to_vec())]);
 }
@@ -313,18 +308,14 @@ pub async fn haproxy_noop_tlvs_dropped_and_oversized_tlvs_rejected<B: Backend>()
 /// every connection it opens while its headers are pending; without a trust list
 /// the same connections beyond the limit are closed.
 pub async fn admission_trusted_proxies_are_not_capped_per_source<B: Backend>() {
-    let desc = server("haproxy:tcp:0:interface=127.0.0.1");
     let loopback: IpNet = "127.0.0.0/8".parse().expect("network");
+    let header = v1_header("192.0.2.7:5000");
     for trusted in [true, false] {
         let mut options = patient_haproxy().with_max_pending_per_source(2);
         if trusted {
             options = options.with_trusted([loopback]);
         }
-        let listener = B::listen_with_options(&desc, options, TlsServerOptions::default())
-            .await
-            .expect("listen");
-        let serving = B::serve_echo(listener);
-        let port = tcp_address(&B::serving_address(&serving).expect("address")).port();
+        let (serving, port) = serving::<B>(PROXIED, options, TlsServerOptions::default()).await;
         let raw = client(&format!("tcp:127.0.0.1:{port}"));
         // Five connections whose headers have not come yet.
         let mut pending = Vec::new();
@@ -334,11 +325,6 @@ pub async fn admission_trusted_proxies_are_not_capped_per_source<B: Backend>() {
                 .expect("connect");
             pending.push(stream);
         }
-        let header = encode_v1(&ProxyHeader::v1(Addresses::tcp(
-            "192.0.2.7:5000".parse().expect("address"),
-            "192.0.2.8:80".parse().expect("address"),
-        )))
-        .expect("encode");
         if trusted {
             // Every one is still there: its header, sent late, is taken.
             for stream in &mut pending {

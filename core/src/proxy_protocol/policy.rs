@@ -243,17 +243,24 @@ impl HaproxyOptions {
     /// # Ok::<(), strports_core::proxy_protocol::Rejection>(())
     /// ```
     pub fn keep_tlvs(&self, header: &mut ProxyHeader) -> Result<(), Rejection> {
-        header.tlvs.retain(|tlv| tlv.kind != Tlv::NOOP);
-        let len: usize = header.tlvs.iter().map(|tlv| 3 + tlv.value.len()).sum();
-        if len > self.max_tlv_bytes {
-            return Err(Rejection::TlvsTooLarge {
-                len,
-                limit: self.max_tlv_bytes,
-            });
-        }
-        header.tlvs.shrink_to_fit();
-        Ok(())
+        keep_tlvs(header, self.max_tlv_bytes)
     }
+}
+
+/// [`HaproxyOptions::keep_tlvs`] with the limit given: drops `NOOP` padding, and
+/// rejects a header whose other TLVs (type, length and value) take more than
+/// `max_bytes`.
+pub fn keep_tlvs(header: &mut ProxyHeader, max_bytes: usize) -> Result<(), Rejection> {
+    header.tlvs.retain(|tlv| tlv.kind != Tlv::NOOP);
+    let len: usize = header.tlvs.iter().map(|tlv| 3 + tlv.value.len()).sum();
+    if len > max_bytes {
+        return Err(Rejection::TlvsTooLarge {
+            len,
+            limit: max_bytes,
+        });
+    }
+    header.tlvs.shrink_to_fit();
+    Ok(())
 }
 
 /// Why the wrapper closed a connection instead of handing it to the application.

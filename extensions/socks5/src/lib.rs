@@ -20,7 +20,7 @@
 //! use strports_tokio::{Client, Connector};
 //!
 //! let mut registry = Registry::default();
-//! strports_socks5::register(&mut registry);
+//! strports_socks5::register(&mut registry).map_err(std::io::Error::other)?;
 //! let desc = registry
 //!     .parse_client(r"socks5:example.com:80:endpoint=tcp\:127.0.0.1\:1080")
 //!     .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
@@ -35,7 +35,7 @@ use std::net::IpAddr;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use strports_core::args::{Param, Positionals};
-use strports_core::{ClientDescription, Extension, Registry, quote};
+use strports_core::{ClientDescription, Extension, Registry, RegistryError, quote};
 use strports_endpoints::extension::{Dial, OpenClient, OpenFuture};
 use strports_endpoints::{Runtime, Stream};
 
@@ -73,23 +73,22 @@ const PARAMS: &[Param] = &[
 
 /// Adds `socks5:` to `registry`'s client types. Its `endpoint=` is parsed with the
 /// registry as it is now (so it may name the registry's other types, and programs
-/// only if the registry already allows them).
-pub fn register(registry: &mut Registry) {
+/// only if the registry already allows them). Fails if the registry has a
+/// `socks5` client type already.
+pub fn register(registry: &mut Registry) -> Result<(), RegistryError> {
     let nested = registry.clone();
-    registry
-        .add_client(NAME, move |args| {
-            let b = args.bind(PARAMS, Positionals::InOrder)?;
-            let host = b.required("host", b.non_empty("host")?)?;
-            let port = b.required("port", b.port("port")?)?;
-            let endpoint = b.client_description("endpoint", &nested)?;
-            let endpoint = b.required("endpoint", endpoint)?;
-            Ok(Socks5Client {
-                host,
-                port,
-                endpoint,
-            })
+    registry.add_client(NAME, move |args| {
+        let b = args.bind(PARAMS, Positionals::InOrder)?;
+        let host = b.required("host", b.non_empty("host")?)?;
+        let port = b.required("port", b.port("port")?)?;
+        let endpoint = b.client_description("endpoint", &nested)?;
+        let endpoint = b.required("endpoint", endpoint)?;
+        Ok(Socks5Client {
+            host,
+            port,
+            endpoint,
         })
-        .unwrap_or_else(|e| panic!("socks5 is registered twice in one registry: {e}"));
+    })
 }
 
 /// The opener of `socks5:` descriptions, for any runtime: give it to a
@@ -218,7 +217,7 @@ mod tests {
     #[test]
     fn parses_and_prints_back() {
         let mut registry = Registry::default();
-        register(&mut registry);
+        register(&mut registry).expect("a fresh registry");
         let text = r"socks5:example.com:443:endpoint=tcp\:127.0.0.1\:1080";
         let desc = registry.parse_client(text).expect("parses");
         let ClientDescription::Extension(ext) = &desc else {
@@ -235,7 +234,7 @@ mod tests {
     #[test]
     fn bad_descriptions_say_what_and_where() {
         let mut registry = Registry::default();
-        register(&mut registry);
+        register(&mut registry).expect("a fresh registry");
         let err = registry.parse_client("socks5:example.com:443").unwrap_err();
         assert!(err.message().contains("endpoint"), "{err}");
         let err = registry
@@ -248,6 +247,13 @@ mod tests {
                 .parse_client(r"socks5:h:1:endpoint=process\:sh")
                 .is_err()
         );
+    }
+
+    #[test]
+    fn registering_twice_is_an_error() {
+        let mut registry = Registry::default();
+        register(&mut registry).expect("a fresh registry");
+        assert!(register(&mut registry).is_err());
     }
 
     #[test]

@@ -84,7 +84,7 @@ fn echo_server() -> u16 {
 
 fn registry() -> Registry {
     let mut registry = Registry::default();
-    strports_socks5::register(&mut registry);
+    strports_socks5::register(&mut registry).expect("a fresh registry");
     registry
 }
 

@@ -1,6 +1,7 @@
 //! Extension types open like built-ins, on both runtimes, from one opener written
 //! against the runtime trait: a `loopback:PORT` server and client type (a TCP port
-//! on 127.0.0.1), alone and nested in `haproxy:` and in `socks5:`'s `endpoint=`.
+//! on 127.0.0.1), alone, the server nested in `haproxy:`, and the client nested in
+//! another extension type's `endpoint=` (`via:endpoint=loopback\:PORT`).
 
 use std::fmt;
 use std::io;
@@ -23,6 +24,20 @@ impl fmt::Display for Loopback {
     }
 }
 
+/// `via:endpoint=DESC`: a client type that connects whatever its `endpoint=` says.
+#[derive(Debug, PartialEq)]
+struct Via(ClientDescription);
+
+impl fmt::Display for Via {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "via:endpoint={}",
+            strports_core::quote(&self.0.to_string())
+        )
+    }
+}
+
 fn registry() -> Registry {
     let mut registry = Registry::default();
     let port = |args: &strports_core::Arguments<'_, '_>| {
@@ -31,7 +46,29 @@ fn registry() -> Registry {
     };
     registry.add_server("loopback", port).expect("server type");
     registry.add_client("loopback", port).expect("client type");
+    let inner = registry.clone();
     registry
+        .add_client("via", move |args| {
+            let b = args.bind(&[Param::keyword("endpoint")], Positionals::InOrder)?;
+            let endpoint = b.client_description("endpoint", &inner)?;
+            Ok(Via(b.required("endpoint", endpoint)?))
+        })
+        .expect("client type");
+    registry
+}
+
+/// Connects `via:` descriptions through their `endpoint=`, with the same openers.
+struct ViaOpener;
+
+impl<R: Runtime> OpenClient<R> for ViaOpener {
+    fn connect<'a>(&'a self, ext: &'a Extension, dial: Dial<'a, R>) -> OpenFuture<'a, Stream<R>> {
+        Box::pin(async move {
+            let via = ext
+                .downcast_ref::<Via>()
+                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a via value"))?;
+            dial.connect(&via.0).await
+        })
+    }
 }
 
 fn port_of(ext: &Extension) -> io::Result<u16> {
@@ -78,8 +115,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Listens on `loopback:PORT` (and `haproxy:loopback:PORT`), connects with
-/// `loopback:PORT`, and checks a round trip each time.
+/// Listens on `loopback:PORT` and connects with `loopback:PORT`, then listens on
+/// `haproxy:loopback:PORT` and connects with `via:endpoint=loopback\:PORT`, and
+/// checks a round trip each time.
 async fn round_trips<R: Runtime>() {
     let registry = registry();
     for wrapped in [false, true] {
@@ -102,10 +140,15 @@ async fn round_trips<R: Runtime>() {
             .listen()
             .await
             .expect("listen through the opener");
-        let client = registry
-            .parse_client(&format!("loopback:{port}"))
-            .expect("client description");
-        let connector = Connector::<R>::new().with_client_type("LOOPBACK", LoopbackOpener);
+        let client = if wrapped {
+            format!("via:endpoint=loopback\\:{port}")
+        } else {
+            format!("loopback:{port}")
+        };
+        let client = registry.parse_client(&client).expect("client description");
+        let connector = Connector::<R>::new()
+            .with_client_type("LOOPBACK", LoopbackOpener)
+            .with_client_type("via", ViaOpener);
         let server_side = async {
             let (mut stream, _) = listener.accept().await.expect("accept");
             let mut buf = [0u8; 5];

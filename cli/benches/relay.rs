@@ -30,6 +30,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use strports_conformance::pki::TestCa;
 use strports_core::tls::rustls::HandshakeKind;
 use strports_core::tls::{PemFile, SslServerFiles, default_provider, ssl_server_config};
 use strports_endpoints::TlsAcceptorStep;
@@ -221,28 +222,9 @@ struct Pki {
 
 impl Pki {
     fn new() -> Pki {
-        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
         let dir = tempfile::tempdir().expect("temporary directory");
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "strports bench ca");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let key = KeyPair::generate().expect("ca key");
-        let ca = params.self_signed(&key).expect("ca");
-        let issuer = Issuer::new(params, key);
-        let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
-        let key = KeyPair::generate().expect("server key");
-        let cert = CertificateParams::new(names)
-            .expect("server params")
-            .signed_by(&key, &issuer)
-            .expect("server certificate");
-        std::fs::create_dir(dir.path().join("ca")).expect("ca directory");
-        let pki = Pki { dir };
-        std::fs::write(pki.ca_file(), ca.pem()).expect("write ca");
-        std::fs::write(pki.path("server.pem"), cert.pem()).expect("write certificate");
-        std::fs::write(pki.path("server.key"), key.serialize_pem()).expect("write key");
-        pki
+        TestCa::new("strports bench ca").write_server_files(dir.path());
+        Pki { dir }
     }
 
     fn path(&self, name: &str) -> PathBuf {

@@ -11,6 +11,8 @@ use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use strports_conformance::pki::TestCa;
+
 /// The bound on every wait.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -1358,23 +1360,12 @@ fn sd_notify_ready_reloading_and_stopping_in_order() {
 type TestPki = (Vec<u8>, [(String, String, Vec<u8>); 2]);
 
 fn test_pki() -> TestPki {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-    let mut params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "strports e2e ca");
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let key = KeyPair::generate().expect("ca key");
-    let ca = params.self_signed(&key).expect("ca").der().to_vec();
-    let issuer = Issuer::new(params, key);
+    let ca = TestCa::new("strports e2e ca");
     let leaf = || {
-        let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
-        let params = CertificateParams::new(names).expect("leaf params");
-        let key = KeyPair::generate().expect("leaf key");
-        let cert = params.signed_by(&key, &issuer).expect("leaf");
-        (cert.pem(), key.serialize_pem(), cert.der().to_vec())
+        let leaf = ca.leaf(&["localhost", "127.0.0.1"]);
+        (leaf.cert_pem, leaf.key_pem, leaf.cert_der)
     };
-    (ca, [leaf(), leaf()])
+    (ca.der().to_vec(), [leaf(), leaf()])
 }
 
 type TlsClient = strports_core::tls::rustls::StreamOwned<
@@ -1602,30 +1593,6 @@ fn relay_send_proxy_is_understood_by_real_haproxy() {
     }
 }
 
-/// Writes a CA (`ca/ca.pem`, the directory for `caCertsDir=`) and a certificate it
-/// signed for `localhost` and 127.0.0.1 (`server.pem`, `server.key`) into `dir`.
-fn write_ca_and_server_certificate(dir: &Path) {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-    let mut params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "strports e2e ca");
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let key = KeyPair::generate().expect("ca key");
-    let ca = params.self_signed(&key).expect("ca");
-    let issuer = Issuer::new(params, key);
-    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
-    let key = KeyPair::generate().expect("server key");
-    let cert = CertificateParams::new(names)
-        .expect("server params")
-        .signed_by(&key, &issuer)
-        .expect("server certificate");
-    std::fs::create_dir_all(dir.join("ca")).expect("ca directory");
-    std::fs::write(dir.join("ca/ca.pem"), ca.pem()).expect("write ca");
-    std::fs::write(dir.join("server.pem"), cert.pem()).expect("write certificate");
-    std::fs::write(dir.join("server.key"), key.serialize_pem()).expect("write key");
-}
-
 /// `relay tcp:... ssl:...` connects upstream through one `Client` per thread, which
 /// keeps its TLS config and so resumes its sessions. The upstream is a strports
 /// `ssl:` echo server in this process that records how each handshake went
@@ -1638,7 +1605,7 @@ fn relay_to_ssl_upstream_resumes_tls_sessions() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     const CONNECTIONS: usize = 6;
     let dir = temp_dir();
-    write_ca_and_server_certificate(dir.path());
+    TestCa::new("strports e2e ca").write_server_files(dir.path());
     let upstream = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

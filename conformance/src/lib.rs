@@ -19,6 +19,7 @@ pub mod backend;
 pub mod cases;
 pub mod child;
 pub mod child_entry;
+pub mod pki;
 mod util;
 
 pub use backend::*;

@@ -2,12 +2,11 @@
 //! the README shows, run over `tcp:`, `unix:` and `ssl:`: the same handler code
 //! works on every transport. And the README shows exactly that code.
 
-use std::error::Error;
 use std::future::Future;
 use std::path::Path;
 use std::time::Duration;
 
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use strports_conformance::pki::TestCa;
 use strports_core::{ClientDescription, ServerDescription, quote};
 
 // `pub` there: the example's module is the crate's top level in the example.
@@ -32,26 +31,9 @@ fn q(path: &Path) -> String {
     quote(&path.to_string_lossy()).into_owned()
 }
 
-/// A CA (`ca/ca.pem`) and a server certificate for localhost signed by it
-/// (`server.pem`, `server.key`), in `dir`.
-fn make_pki(dir: &Path) -> Result<(), Box<dyn Error>> {
-    let mut ca = CertificateParams::new(Vec::<String>::new())?;
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_key = KeyPair::generate()?;
-    let ca_pem = ca.self_signed(&ca_key)?.pem();
-    let issuer = Issuer::new(ca, ca_key);
-    let key = KeyPair::generate()?;
-    let cert = CertificateParams::new(vec!["localhost".to_owned()])?.signed_by(&key, &issuer)?;
-    std::fs::create_dir_all(dir.join("ca"))?;
-    std::fs::write(dir.join("ca/ca.pem"), ca_pem)?;
-    std::fs::write(dir.join("server.pem"), cert.pem())?;
-    std::fs::write(dir.join("server.key"), key.serialize_pem())?;
-    Ok(())
-}
-
 /// (name, server, client) for each transport, files in `dir`.
 fn transports(dir: &Path) -> Vec<(&'static str, ServerDescription, ClientDescription)> {
-    make_pki(dir).expect("make certificates");
+    TestCa::new("strports examples ca").write_server_files(dir);
     let tcp = free_port();
     let ssl = free_port();
     let socket = q(&dir.join("echo.sock"));

@@ -8,60 +8,30 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_lite::future;
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    date_time_ymd,
-};
 use strports_core::quote;
 use strports_core::tls::rustls::HandshakeKind;
 use strports_core::tls::rustls::server::WebPkiClientVerifier;
 use strports_core::tls::rustls::sign::SingleCertAndKey;
 use strports_core::tls::{self, PemFile, TlsError, TlsErrorKind, default_provider};
 
+use crate::pki::TestCa;
 use crate::{
     Backend, client, echo_check, finish, read_exact, read_to_end, server, tcp_address, temp_dir,
     within,
 };
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 
 const LIMIT: Duration = Duration::from_secs(10);
 
-/// A certificate authority that signs leaves.
-struct Ca {
-    issuer: Issuer<'static, KeyPair>,
-    pem: String,
-}
-
-fn ca(name: &str) -> Ca {
-    let mut params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let key = KeyPair::generate().expect("ca key");
-    let pem = params.self_signed(&key).expect("self-signed ca").pem();
-    Ca {
-        issuer: Issuer::new(params, key),
-        pem,
-    }
-}
-
 /// A leaf for `names` signed by `ca`: (certificate PEM, key PEM). `expired` makes it
 /// valid in 2000 only.
-fn leaf(ca: &Ca, names: &[&str], expired: bool) -> (String, String) {
-    let names: Vec<String> = names.iter().map(|s| (*s).to_owned()).collect();
-    let mut params = CertificateParams::new(names).expect("leaf params");
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "strports test");
-    if expired {
-        params.not_before = date_time_ymd(2000, 1, 1);
-        params.not_after = date_time_ymd(2001, 1, 1);
-    }
-    let key = KeyPair::generate().expect("leaf key");
-    let cert = params.signed_by(&key, &ca.issuer).expect("sign leaf");
-    (cert.pem(), key.serialize_pem())
+fn leaf(ca: &TestCa, names: &[&str], expired: bool) -> (String, String) {
+    let leaf = if expired {
+        ca.expired_leaf(names)
+    } else {
+        ca.leaf(names)
+    };
+    (leaf.cert_pem, leaf.key_pem)
 }
 
 fn write(path: &Path, parts: &[&str]) {
@@ -91,10 +61,10 @@ impl Pki {
     pub(super) fn new() -> Pki {
         let dir = temp_dir();
         let p = dir.path();
-        let trusted = ca("strports test ca");
-        let other = ca("strports other ca");
-        write(&p.join("ca/ca.pem"), &[&trusted.pem]);
-        write(&p.join("other-ca/ca.pem"), &[&other.pem]);
+        let trusted = TestCa::new("strports test ca");
+        let other = TestCa::new("strports other ca");
+        write(&p.join("ca/ca.pem"), &[trusted.pem()]);
+        write(&p.join("other-ca/ca.pem"), &[other.pem()]);
         let names = ["localhost", "127.0.0.1", "::1"];
         let (cert, key) = leaf(&trusted, &names, false);
         write(&p.join("server.pem"), &[&cert]);

@@ -164,7 +164,7 @@ pub trait Backend: Sized + 'static {
 }
 
 /// Echoes `stream` until EOF or an error, then closes its write side.
-async fn echo<R: Runtime>(mut stream: Stream<R>) {
+pub(crate) async fn echo<R: Runtime>(mut stream: Stream<R>) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         match stream.read(&mut buf).await {

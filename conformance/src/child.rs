@@ -226,3 +226,19 @@ pub async fn check_child_echo<B: Backend>(child: &mut ChildProcess, desc: &str) 
     .await;
     crate::finish::<B>(&mut stream).await;
 }
+
+/// Starts `command`, a `systemd-socket-activate` running a test child; `None`
+/// (with a note) when the program is not installed and `CI` is not set, so the
+/// case is skipped; in CI a missing program fails the case.
+pub fn socket_activate(command: std::process::Command) -> Option<ChildProcess> {
+    match ChildProcess::spawn(command, "the systemd-socket-activate child") {
+        Ok(c) => Some(c),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && std::env::var_os("CI").is_none() => {
+            println!(
+                "note: skipped: systemd-socket-activate is not installed (Debian package systemd)"
+            );
+            None
+        }
+        Err(e) => panic!("cannot run systemd-socket-activate: {e}"),
+    }
+}

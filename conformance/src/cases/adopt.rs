@@ -147,15 +147,8 @@ async fn activation_round_trip<B: Backend + Stamped>(kind: Activation, name: Opt
         .arg(format!("{CHILD_ENV}=systemd:domain={domain}:{selector}"))
         .arg(child::test_executable())
         .args(child::test_args::<B>());
-    let mut child = match ChildProcess::spawn(command, "the systemd-socket-activate child") {
-        Ok(c) => c,
-        Err(e) if e.kind() == io::ErrorKind::NotFound && std::env::var_os("CI").is_none() => {
-            println!(
-                "note: skipped: systemd-socket-activate is not installed (Debian package systemd)"
-            );
-            return;
-        }
-        Err(e) => panic!("cannot run systemd-socket-activate: {e}"),
+    let Some(mut child) = child::socket_activate(command) else {
+        return;
     };
     child::check_child_echo::<B>(&mut child, &connect).await;
     child.expect_success::<B>(CHILD_LIMIT).await;
@@ -202,15 +195,8 @@ pub async fn systemd_environment_is_consumed<B: Backend + Stamped>() {
         .arg(child::test_executable())
         .args(child::test_args::<B>())
         .env_remove(CHILD_ENV);
-    let mut child = match ChildProcess::spawn(command, "the systemd-socket-activate child") {
-        Ok(c) => c,
-        Err(e) if e.kind() == io::ErrorKind::NotFound && std::env::var_os("CI").is_none() => {
-            println!(
-                "note: skipped: systemd-socket-activate is not installed (Debian package systemd)"
-            );
-            return;
-        }
-        Err(e) => panic!("cannot run systemd-socket-activate: {e}"),
+    let Some(mut child) = child::socket_activate(command) else {
+        return;
     };
     // The first connection makes systemd-socket-activate start the child; it is
     // never served (the child only checks its environment and exits).

@@ -3,17 +3,16 @@
 //! socket systemd passed, with its name), the latter in a child process under the
 //! real `systemd-socket-activate`.
 
-use std::io;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::AsyncWriteExt;
 use strports_core::Domain;
 use strports_endpoints::{Runtime, ServeOptions, Stream, listen_systemd, serve_many_with};
 
-use crate::child::{self, ChildProcess, Stamped};
+use crate::child::{self, Stamped};
 use crate::{
     Backend, Flavor, client, echo_check, finish, read_exact, server, socket_path, tcp_address,
     temp_dir, within,
@@ -42,21 +41,9 @@ pub fn run_flavor_child<F: Flavor>() {
 
 /// Writes `greeting`, then echoes until EOF and closes.
 async fn greet_and_echo<R: Runtime>(mut stream: Stream<R>, greeting: &[u8]) {
-    if stream.write_all(greeting).await.is_err() {
-        return;
+    if stream.write_all(greeting).await.is_ok() {
+        crate::backend::echo(stream).await;
     }
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                if stream.write_all(&buf[..n]).await.is_err() {
-                    break;
-                }
-            }
-        }
-    }
-    let _ = stream.close().await;
 }
 
 /// Reads one byte: the index of the listener that accepted us.
@@ -178,15 +165,8 @@ pub async fn systemd_every_socket_with_its_name<F: Flavor + Stamped>() {
         .arg(format!("{FLAVOR_CASE_ENV}={SYSTEMD_ALL}"))
         .arg(child::test_executable())
         .args(child::test_args::<F>());
-    let mut child = match ChildProcess::spawn(command, "the systemd-socket-activate child") {
-        Ok(c) => c,
-        Err(e) if e.kind() == io::ErrorKind::NotFound && std::env::var_os("CI").is_none() => {
-            println!(
-                "note: skipped: systemd-socket-activate is not installed (Debian package systemd)"
-            );
-            return;
-        }
-        Err(e) => panic!("cannot run systemd-socket-activate: {e}"),
+    let Some(mut child) = child::socket_activate(command) else {
+        return;
     };
     for (desc, greeting) in [
         (format!("tcp:127.0.0.1:{port}:timeout=5"), &b"web\n"[..]),

@@ -375,7 +375,7 @@ mod tests {
     fn other_clients_have_no_tls_plan() {
         let e = client_plan(&client("tcp:example.com:80")).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::Unsupported);
-        assert_eq!(e.to_string(), "tcp endpoints are not supported yet");
+        assert_eq!(e.to_string(), "tcp endpoints are not supported here");
     }
 
     #[test]
